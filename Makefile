@@ -1,0 +1,38 @@
+# remission — developer entry points. Every target creates and uses .venv.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DB ?= sqlite:///out/remission.db
+
+.PHONY: install demo test lint bench docs lock clean check-examples
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/remission demo --db $(DB) --out out
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+check-examples: $(STAMP)
+	../shared/tools/check-examples
+
+lock: $(STAMP)
+	$(BIN)/pip freeze --all --exclude-editable | grep -v "^pip==" | sed '1i # Pinned, tested set of every dependency (runtime and dev). Regenerate with `make lock`.' > requirements.lock
+
+clean:
+	rm -rf $(VENV) out .mypy_cache .ruff_cache

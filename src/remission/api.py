@@ -1,0 +1,144 @@
+"""The Python API contract: :func:`score` (mirrors ``remission score`` on the command line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from remission.errors import InvalidInputError, Problem
+from remission.indices import get_index
+from remission.indices._base import ROW, Context, IndexDefinition, validate_table
+
+OnError = Literal["raise", "skip"]
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    """Scored valid rows, plus the invalid input rows with their problems (``on_error="skip"``)."""
+
+    scored: pl.DataFrame
+    rejected: pl.DataFrame
+    problems: list[Problem]
+
+
+def read_table(source: Any) -> pl.DataFrame:
+    """A polars DataFrame from a polars/pandas DataFrame or a CSV/Parquet path.
+
+    CSV is read as text so that every input cell is kept verbatim in the output; values are
+    typed by the index's own column specs. pandas NaN becomes missing.
+    """
+    if isinstance(source, pl.DataFrame):
+        return source
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.exists():
+            raise InvalidInputError([Problem(None, "input", str(path), "no such file")])
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pl.read_parquet(path)
+        return _read_csv(path)
+    if type(source).__module__.startswith("pandas"):
+        return pl.from_pandas(source, nan_to_null=True)
+    raise InvalidInputError(
+        [Problem(None, "table", type(source).__name__, "expected a polars or pandas DataFrame, or a CSV/Parquet path")]
+    )
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, UnicodeDecodeError) as exc:
+        raise InvalidInputError([Problem(None, "input", str(path), f"not a readable CSV file ({exc})")]) from exc
+
+
+def score_table(
+    index: str, table: Any, *, missing: str = "empty", explain: bool = True, **options: Any
+) -> ScoreOutcome:
+    """Validate and score a table, keeping the invalid rows apart instead of raising."""
+    definition = get_index(index)
+    if missing not in ("empty", "absent"):
+        raise InvalidInputError([Problem(None, "missing", str(missing), "expected 'empty' or 'absent'")])
+    ctx = Context(missing=missing, explain=explain, options=definition.parse_options(options))  # type: ignore[arg-type]
+    frame = read_table(table)
+    _check_output_clash(frame, definition)
+    checked = validate_table(frame, definition)
+    valid = checked.valid
+    typed = checked.typed.filter(valid) if checked.problems else checked.typed
+    original = frame.filter(valid) if checked.problems else frame
+    outputs = definition.compute(typed, ctx)
+    if definition.layout == "per_patient":
+        scored = outputs
+    else:
+        scored = pl.concat([original, outputs.drop(ROW, strict=False)], how="horizontal")
+    rejected = _rejected_rows(frame, checked.problems)
+    return ScoreOutcome(scored, rejected, checked.problems)
+
+
+def _check_output_clash(frame: pl.DataFrame, definition: IndexDefinition) -> None:
+    clash = [c for c in definition.outputs if c in frame.columns]
+    if clash:
+        raise InvalidInputError(
+            [Problem(None, c, "", f"is an output column of {definition.name}; remove it from the input") for c in clash]
+        )
+
+
+def _rejected_rows(frame: pl.DataFrame, problems: list[Problem]) -> pl.DataFrame:
+    by_row: dict[int, list[str]] = {}
+    for p in problems:
+        if p.row is not None:
+            by_row.setdefault(p.row, []).append(str(p))
+    rows = sorted(by_row)
+    picked = frame.with_row_index("row", offset=1).filter(pl.col("row").is_in(rows))
+    return picked.with_columns(
+        pl.col("row").cast(pl.Int64), pl.Series("error", [" | ".join(by_row[r]) for r in rows], dtype=pl.Utf8)
+    )
+
+
+def score(
+    index: str,
+    table: Any,
+    *,
+    missing: str = "empty",
+    on_error: OnError = "raise",
+    explain: bool = True,
+    **options: Any,
+) -> pl.DataFrame:
+    """Score every row of ``table`` with ``index``; the Python mirror of ``remission score``.
+
+    Parameters
+    ----------
+    index : str
+        An index name of the registry (``remission.indices.registry()``), e.g. ``"sledai2k"``.
+    table : polars.DataFrame, pandas.DataFrame, str or Path
+        Wide (one row per assessment) or long (``patient_id``, ``day``) table with the index's
+        column codes, or a path to a CSV/Parquet file.
+    missing : {"empty", "absent"}
+        ``"absent"`` scores missing descriptors as absent; by default they make outputs empty.
+    on_error : {"raise", "skip"}
+        ``"raise"`` raises :class:`remission.InvalidInputError` listing every problem;
+        ``"skip"`` returns the valid rows only.
+    explain : bool
+        ``False`` omits the ``*_explain`` columns (bulk work).
+    **options
+        The index's documented options (e.g. ``population="juvenile"``).
+
+    Returns
+    -------
+    polars.DataFrame
+        Every input column plus the index's output columns.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> out = score("sledai2k", pl.DataFrame({"arthritis": [1], "rash": [1]}), missing="absent")
+    >>> out["sledai2k"].to_list(), out["sledai2k_explain"].to_list()
+    ([6], ['arthritis=4; rash=2'])
+    """
+    if on_error not in ("raise", "skip"):
+        raise InvalidInputError([Problem(None, "on_error", str(on_error), "expected 'raise' or 'skip'")])
+    outcome = score_table(index, table, missing=missing, explain=explain, **options)
+    if outcome.problems and on_error == "raise":
+        raise InvalidInputError(outcome.problems)
+    return outcome.scored

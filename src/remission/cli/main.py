@@ -1,0 +1,150 @@
+"""The ``remission`` command line: a thin shell over the Python API.
+
+Heavy libraries (polars, SQLAlchemy, matplotlib) are imported inside the commands, so that
+``remission --help`` starts instantly. Other layers add their commands in their own modules
+(``remission/cli/<topic>.py``), each exposing ``register(app)``; :data:`COMMAND_MODULES` lists them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="remission",
+    help="CAR-T cell therapy in autoimmune disease: registry, indices, endpoints, kinetics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Modules under remission.cli that add commands with ``register(app)``.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $REMISSION_DB_URL or sqlite:///remission.db)."),
+]
+
+EXIT_INVALID = 2
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> None:
+    """Print ``message`` to stderr and exit with ``code`` (2 = invalid input, the contract's code)."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    help="Score a table with an index: `remission score INDEX --input IN.csv --output OUT.csv`. "
+    "Index options follow as --name VALUE (or --flag for yes/no options); `remission indices` lists them.",
+)
+def score(
+    ctx: typer.Context,
+    index: Annotated[str, typer.Argument(help="Index name, e.g. sledai2k.")],
+    input: Annotated[Path, typer.Option("--input", help="Input CSV or Parquet.")],
+    output: Annotated[Path, typer.Option("--output", help="Output CSV (or .parquet).")],
+    missing: Annotated[str, typer.Option("--missing", help="'empty' (default) or 'absent'.")] = "empty",
+    on_error: Annotated[str, typer.Option("--on-error", help="'raise' (default: exit 2) or 'skip'.")] = "raise",
+    explain: Annotated[bool, typer.Option("--explain/--no-explain", help="Write *_explain columns.")] = True,
+) -> None:
+    from remission.api import score_table
+    from remission.errors import InvalidInputError
+    from remission.indices import get_index
+
+    try:
+        options = _parse_extra_options(get_index(index), ctx.args)
+        if on_error not in ("raise", "skip"):
+            fail(f"--on-error: value {on_error}: expected 'raise' or 'skip'")
+        outcome = score_table(index, input, missing=missing, explain=explain, **options)
+    except InvalidInputError as err:
+        fail(str(err))
+        return
+    if outcome.problems and on_error == "raise":
+        fail("\n".join(str(p) for p in outcome.problems))
+    _write(outcome.scored, output)
+    if outcome.problems:
+        errors = output.with_name(output.stem + ".errors.csv")
+        outcome.rejected.write_csv(errors)
+        typer.echo(f"{len(outcome.rejected)} invalid row(s) skipped: {errors}", err=True)
+
+
+def _parse_extra_options(definition: object, args: list[str]) -> dict[str, object]:
+    from remission.errors import InvalidInputError, Problem
+    from remission.indices._base import IndexDefinition
+
+    assert isinstance(definition, IndexDefinition)
+    by_flag = {o.flag: o for o in definition.options}
+    options: dict[str, object] = {}
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        flag, _, inline = arg.partition("=")
+        option = by_flag.get(flag)
+        if option is None:
+            known = ", ".join(by_flag) or "none"
+            raise InvalidInputError([Problem(None, "option", arg, f"unknown for {definition.name} (options: {known})")])
+        if option.kind == "bool" and not inline:
+            options[option.name] = True
+        elif inline:
+            options[option.name] = inline
+        elif rest:
+            options[option.name] = rest.pop(0)
+        else:
+            raise InvalidInputError([Problem(None, "option", arg, "needs a value")])
+    return options
+
+
+def _write(frame: object, output: Path) -> None:
+    import polars as pl
+
+    assert isinstance(frame, pl.DataFrame)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".part")
+    if output.suffix.lower() in (".parquet", ".pq"):
+        frame.write_parquet(tmp)
+    else:
+        frame.write_csv(tmp)
+    tmp.replace(output)
+
+
+@app.command(help="List the indices with their layout, options and outputs.")
+def indices() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from remission.indices import registry
+
+    table = Table("index", "layout", "outputs", "options", "source")
+    for name, d in registry().items():
+        table.add_row(name, d.layout, ", ".join(d.outputs), ", ".join(o.flag for o in d.options), d.source)
+    Console().print(table)
+
+
+@app.command(help="Print the version.")
+def version() -> None:
+    from remission import __version__
+
+    typer.echo(__version__)
+
+
+def _register_commands() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"remission.cli.{name}").register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="remission")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
