@@ -144,9 +144,8 @@ def derive_change_from_baseline(visits: pl.DataFrame, value: str) -> pl.DataFram
     >>> derive_change_from_baseline(v, "mrss").select("mrss_change", "mrss_pct_change").rows()
     [(0.0, 0.0), (-5.0, -25.0), (-10.0, -50.0)]
     """
-    base = (
-        baseline_visits(visits.filter(pl.col(value).is_not_null()))
-        .select("patient_id", pl.col(value).cast(pl.Float64).alias(f"{value}_baseline"))
+    base = baseline_visits(visits.filter(pl.col(value).is_not_null())).select(
+        "patient_id", pl.col(value).cast(pl.Float64).alias(f"{value}_baseline")
     )
     current = pl.col(value).cast(pl.Float64)
     baseline = pl.col(f"{value}_baseline")
@@ -276,6 +275,5 @@ def summarise_follow_up(days: Iterable[int | float | None]) -> str:
         return "—"
     f = format_number
     return (
-        f"{f(months.median)} months (range {f(months.minimum)}–{f(months.maximum)}; "
-        f"IQR {f(months.q1)}–{f(months.q3)})"
+        f"{f(months.median)} months (range {f(months.minimum)}–{f(months.maximum)}; IQR {f(months.q1)}–{f(months.q3)})"
     )

@@ -81,7 +81,9 @@ def derive_relapses(visits: pl.DataFrame, flag: str) -> pl.DataFrame:
     )
 
 
-def derive_relapse_free(relapses: pl.DataFrame, follow_up: pl.DataFrame, deaths: pl.DataFrame | None = None) -> pl.DataFrame:
+def derive_relapse_free(
+    relapses: pl.DataFrame, follow_up: pl.DataFrame, deaths: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Relapse-free survival per patient from :func:`derive_relapses`, follow-up days
     (``patient_id``, ``follow_up_days``) and deaths (``patient_id``, ``death_day``).
 

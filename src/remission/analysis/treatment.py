@@ -126,11 +126,18 @@ def summarise_stop_days(medications: pl.DataFrame, patients: pl.DataFrame) -> pl
             pl.col("stop_day").is_null().any().alias("_running"),
             pl.col("stop_day").max().alias("_last"),
         )
-        out = out.join(per, on="patient_id", how="left").with_columns(
-            pl.when(pl.col("_running").fill_null(False)).then(None).otherwise(pl.col("_last")).cast(pl.Int64)
-            .alias(f"{name}_stop_day"),
-            (~pl.col("_running").fill_null(False)).cast(pl.Int8).alias(f"{name}_stopped"),
-        ).drop("_running", "_last")
+        out = (
+            out.join(per, on="patient_id", how="left")
+            .with_columns(
+                pl.when(pl.col("_running").fill_null(False))
+                .then(None)
+                .otherwise(pl.col("_last"))
+                .cast(pl.Int64)
+                .alias(f"{name}_stop_day"),
+                (~pl.col("_running").fill_null(False)).cast(pl.Int8).alias(f"{name}_stopped"),
+            )
+            .drop("_running", "_last")
+        )
     return out
 
 

@@ -98,8 +98,10 @@ def assign_windows(
     """
     columns = visits.columns
     if visits.is_empty() or not months:
-        return visits.clear().with_columns(month=pl.lit(None, pl.Int64), target_day=pl.lit(None, pl.Int64)).select(
-            "month", "target_day", *columns
+        return (
+            visits.clear()
+            .with_columns(month=pl.lit(None, pl.Int64), target_day=pl.lit(None, pl.Int64))
+            .select("month", "target_day", *columns)
         )
     targets = pl.DataFrame(
         {
@@ -133,8 +135,8 @@ def baseline_visits(visits: pl.DataFrame) -> pl.DataFrame:
         marked = visits.filter(pl.col("baseline").cast(pl.Int64, strict=False) == 1)
         if not marked.is_empty():
             return marked.unique("patient_id", keep="last", maintain_order=True).sort("patient_id")
-    return visits.filter(pl.col("day") <= 0).sort("patient_id", "day").unique("patient_id", keep="last").sort(
-        "patient_id"
+    return (
+        visits.filter(pl.col("day") <= 0).sort("patient_id", "day").unique("patient_id", keep="last").sort("patient_id")
     )
 
 
@@ -145,8 +147,8 @@ def last_visits(visits: pl.DataFrame) -> pl.DataFrame:
     >>> last_visits(v)["day"].to_list()
     [90]
     """
-    return visits.filter(pl.col("day") > 0).sort("patient_id", "day").unique("patient_id", keep="last").sort(
-        "patient_id"
+    return (
+        visits.filter(pl.col("day") > 0).sort("patient_id", "day").unique("patient_id", keep="last").sort("patient_id")
     )
 
 
@@ -164,9 +166,7 @@ def derive_timepoints(
     """
     columns = visits.columns
     base = baseline_visits(visits).with_columns(timepoint=pl.lit("baseline"), month=pl.lit(0, pl.Int64))
-    windowed = assign_windows(visits, months, rule).with_columns(
-        timepoint=pl.format("month {}", pl.col("month"))
-    )
+    windowed = assign_windows(visits, months, rule).with_columns(timepoint=pl.format("month {}", pl.col("month")))
     last = last_visits(visits).with_columns(timepoint=pl.lit("last visit"), month=pl.lit(None, pl.Int64))
     order = ["timepoint", "month", *columns]
     return pl.concat([base.select(order), windowed.select(order), last.select(order)], how="vertical_relaxed")

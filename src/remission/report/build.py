@@ -1,71 +1,89 @@
-"""Build the cohort report from a database: ``remission report`` and the end of ``remission demo``."""
+"""Build the cohort report from a database: ``remission report`` and the end of ``remission demo``.
+
+Writes ``report.html`` (self-contained: figures embedded), ``report.pdf`` (the same document on A4
+pages), ``tables/*.csv`` (every table and every figure's data) and ``figures/*.png``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
 from sqlalchemy import Engine
 
 from remission import __version__
+from remission.analysis.windows import DEFAULT_RULE, REPORT_MONTHS, WindowRule
 from remission.indices import registry
-from remission.report.document import (
-    Document,
-    FigureBlock,
-    Section,
-    TableBlock,
-    render_html,
-    write_csv,
-)
-from remission.report.figures import spider_plot
-from remission.store import read_table, scores_table
+from remission.report.data import ReportData
+from remission.report.document import Document, Section, render_html
+from remission.report.pdf import render_pdf
+from remission.report.sections import SECTIONS, Context
 
 Progress = Callable[[str], None]
 
-
-def sledai_section(engine: Engine, out_dir: Path) -> Section:
-    """SLEDAI-2K per SLE patient over time: a wide table (patients × visit day) and a spider plot."""
-    scores = scores_table(engine, "sledai2k")
-    if scores.is_empty():
-        return Section("SLE — SLEDAI-2K over time", unavailable="no SLEDAI-2K assessments are stored")
-    long = scores.select("patient_id", "day", "sledai2k", "clinical_sledai", "sledai2k_category", "explain")
-    csv = write_csv(long, out_dir, "sledai2k_by_visit")
-    wide = (
-        long.with_columns(month=(pl.col("day") / 30.4375).round(0).cast(pl.Int64))
-        .sort("patient_id", "day")
-        .pivot(on="month", index="patient_id", values="sledai2k", aggregate_function="first", sort_columns=True)
-    )
-    wide = wide.rename({c: (f"month {c}" if c != "patient_id" else "patient") for c in wide.columns})
-    png = spider_plot(long, "sledai2k", title="SLEDAI-2K per SLE patient", ylabel="SLEDAI-2K (0–105)")
-    return Section(
-        "SLE — SLEDAI-2K over time",
-        note="SLEDAI-2K (Gladman 2002) at each assessment, by month since CAR-T infusion (month 0 = screening).",
-        tables=[TableBlock.from_frame("SLEDAI-2K per patient and month", wide, csv)],
-        figures=[FigureBlock("Spider plot: SLEDAI-2K per SLE patient over time", png, csv)],
-    )
+#: Steps reported to ``progress``: loading, each section, HTML, PDF.
+STEPS = ("loading records", *(f"section: {name}" for name, _ in SECTIONS), "writing HTML", "writing PDF")
 
 
-def build_report(engine: Engine, out_dir: Path, progress: Progress | None = None) -> Path:
-    """Write ``out_dir/report.html`` (and its CSV tables) from the stored, scored records."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    patients = read_table(engine, "patients")
-    synthetic = bool(patients["synthetic"].any()) if not patients.is_empty() else False
-    builders = [sledai_section]
-    sections = []
-    for builder in builders:
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where the report was written."""
+
+    html: Path
+    pdf: Path
+    tables: Path
+
+
+def build_report(
+    engine: Engine,
+    out_dir: Path,
+    progress: Progress | None = None,
+    *,
+    months: tuple[int, ...] = REPORT_MONTHS,
+    rule: WindowRule = DEFAULT_RULE,
+) -> Path:
+    """Write the report into ``out_dir`` from the stored, scored records; return the HTML path.
+
+    ``progress`` is called with the name of each step of :data:`STEPS` as it starts.
+    """
+    return build_report_files(engine, out_dir, progress, months=months, rule=rule).html
+
+
+def build_report_files(
+    engine: Engine,
+    out_dir: Path,
+    progress: Progress | None = None,
+    *,
+    months: tuple[int, ...] = REPORT_MONTHS,
+    rule: WindowRule = DEFAULT_RULE,
+) -> ReportFiles:
+    """As :func:`build_report`, returning every output path."""
+
+    def step(name: str) -> None:
         if progress:
-            progress(builder.__name__)
-        sections.append(builder(engine, out_dir))
-    rules = ", ".join(f"{name} v{d.version}" for name, d in registry().items())
+            progress(name)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    step(STEPS[0])
+    data = ReportData.load(engine)
+    ctx = Context(data, out_dir, months, rule)
+    sections: list[Section] = []
+    for name, builder in SECTIONS:
+        step(f"section: {name}")
+        sections.append(builder(ctx))
+    rules = ", ".join(f"{name} v{d.version}" for name, d in sorted(registry().items()))
     document = Document(
         title="remission — CAR-T cohort report",
         sections=sections,
-        synthetic=synthetic,
+        synthetic=data.synthetic,
         database=engine.url.render_as_string(hide_password=True),
         rules=rules,
         version=__version__,
     )
-    path = out_dir / "report.html"
-    path.write_text(render_html(document), encoding="utf-8")
-    return path
+    step("writing HTML")
+    html = out_dir / "report.html"
+    html.write_text(render_html(document), encoding="utf-8")
+    step("writing PDF")
+    pdf = render_pdf(document, out_dir / "report.pdf")
+    return ReportFiles(html, pdf, out_dir / "tables")

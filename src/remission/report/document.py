@@ -18,10 +18,11 @@ class TableBlock:
     columns: list[str]
     rows: list[list[Any]]
     csv: str = ""
+    note: str = ""
 
     @classmethod
-    def from_frame(cls, caption: str, frame: pl.DataFrame, csv: str = "") -> TableBlock:
-        return cls(caption, list(frame.columns), [list(r) for r in frame.iter_rows()], csv)
+    def from_frame(cls, caption: str, frame: pl.DataFrame, csv: str = "", note: str = "") -> TableBlock:
+        return cls(caption, list(frame.columns), [list(r) for r in frame.iter_rows()], csv, note)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class Section:
     tables: list[TableBlock] = field(default_factory=list)
     figures: list[FigureBlock] = field(default_factory=list)
     unavailable: str = ""
+    extra_csv: list[str] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        return "s-" + "".join(c if c.isalnum() else "-" for c in self.title.lower()).strip("-")
 
 
 @dataclass(frozen=True)

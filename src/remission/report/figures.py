@@ -1,38 +1,77 @@
 """Figures of the report (matplotlib, Agg backend, colour-blind-safe Okabe–Ito palette).
 
 Each figure function takes a tidy table and returns the PNG bytes; the table it drew is the
-caller's to write beside it as CSV, so that every figure can be checked.
+caller's to write beside it as CSV, so that every figure can be checked. Colours and markers are
+fixed per disease and per event in every figure (:data:`DISEASE_COLOURS`, :data:`EVENT_STYLES`).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE, BLACK = OKABE_ITO
+MONTH_DAYS = 30.4375
+
+DISEASE_COLOURS = {"SLE": BLUE, "IIM": VERMILLION, "SSc": GREEN}
+DISEASE_NAMES = {"SLE": "SLE", "IIM": "Idiopathic inflammatory myositis", "SSc": "Systemic sclerosis"}
+#: Marker of each swimmer-plot event: (label, marker, face colour, edge colour, size).
+EVENT_STYLES: dict[str, tuple[str, str, str, str, float]] = {
+    "infusion": ("CAR-T infusion", "v", BLACK, BLACK, 55),
+    "remission": ("Remission (first)", "D", SKY, BLACK, 42),
+    "drug_free": ("Drug-free remission (first)", "*", ORANGE, BLACK, 120),
+    "relapse": ("Relapse", "X", PURPLE, BLACK, 70),
+    "b_cell_return": ("B-cell return", "o", YELLOW, BLACK, 42),
+}
 
 
-def _figure(width: float = 7.0, height: float = 4.2):  # type: ignore[no-untyped-def]
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
-    ax.spines[["top", "right"]].set_visible(False)
-    return fig, ax
+    plt.rcParams.update(
+        {
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.labelsize": 9,
+            "legend.fontsize": 8,
+            "xtick.labelsize": 8,
+            "ytick.labelsize": 8,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "figure.dpi": 150,
+            "savefig.dpi": 150,
+        }
+    )
+    return plt
 
 
-def _png(fig) -> bytes:  # type: ignore[no-untyped-def]
-    import matplotlib.pyplot as plt
+def _figure(width: float = 7.0, height: float = 4.2, ncols: int = 1, nrows: int = 1, **kwargs: Any) -> Any:
+    plt = _pyplot()
+    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **kwargs)
 
+
+def _png(fig: Any) -> bytes:
+    plt = _pyplot()
     buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", bbox_inches="tight", facecolor="white")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _no_data(message: str, width: float = 7.0, height: float = 2.0) -> bytes:
+    fig, axes = _figure(width, height)
+    ax = axes[0][0]
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=10, color="#555555")
+    return _png(fig)
 
 
 def spider_plot(series: pl.DataFrame, value: str, *, title: str, ylabel: str) -> bytes:
@@ -43,17 +82,275 @@ def spider_plot(series: pl.DataFrame, value: str, *, title: str, ylabel: str) ->
     >>> png[:4] == b"\\x89PNG"
     True
     """
-    fig, ax = _figure()
-    for i, (patient, rows) in enumerate(series.sort("day").group_by("patient_id", maintain_order=True)):
-        rows = rows.drop_nulls(value)
+    fig, axes = _figure()
+    _spider_axis(axes[0][0], series, value, title=title, ylabel=ylabel)
+    return _png(fig)
+
+
+def _spider_axis(
+    ax: Any, series: pl.DataFrame, value: str, *, title: str, ylabel: str, zero_line: bool = False
+) -> None:
+    patients = series.drop_nulls(value).sort("patient_id", "day").partition_by("patient_id", maintain_order=True)
+    for i, rows in enumerate(patients):
         colour = OKABE_ITO[i % len(OKABE_ITO)]
         style = "-" if i < len(OKABE_ITO) else "--"
         ax.plot(
-            rows["day"] / 30.4375, rows[value], style, marker="o", ms=3.5, lw=1.5, color=colour, label=str(patient[0])
+            rows["day"].to_numpy() / MONTH_DAYS,
+            rows[value].cast(pl.Float64).to_numpy(),
+            style,
+            marker="o",
+            ms=3,
+            lw=1.3,
+            color=colour,
+            label=str(rows["patient_id"][0]),
         )
     ax.axvline(0, color="grey", lw=0.8, ls=":")
+    if zero_line:
+        ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("months since CAR-T infusion")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, loc="left", fontsize=11)
-    ax.legend(frameon=False, fontsize=8, ncol=2, loc="upper right")
+    ax.set_title(title, loc="left")
+    if patients:
+        ax.legend(frameon=False, ncol=2, loc="best", handlelength=1.5, columnspacing=0.8)
+
+
+def spider_panels(panels: Sequence[tuple[str, str, pl.DataFrame, str]]) -> bytes:
+    """A grid of spider plots: one panel per (title, y label, series, value column); each series has
+    ``patient_id``, ``day`` and the value (one line per patient).
+
+    >>> s = pl.DataFrame({"patient_id": ["A", "A"], "day": [-7, 90], "v": [10.0, 2.0]})
+    >>> spider_panels([("SLE", "SLEDAI-2K", s, "v")])[:4] == b"\\x89PNG"
+    True
+    """
+    if not panels:
+        return _no_data("no index over time is available")
+    ncols = 2 if len(panels) > 1 else 1
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig, axes = _figure(5.2 * ncols, 3.4 * nrows, ncols=ncols, nrows=nrows)
+    for k, (title, ylabel, series, value) in enumerate(panels):
+        ax = axes[k // ncols][k % ncols]
+        _spider_axis(ax, series, value, title=title, ylabel=ylabel, zero_line="change" in value)
+    for k in range(len(panels), nrows * ncols):
+        axes[k // ncols][k % ncols].axis("off")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _disease_legend(ax: Any, diseases: Sequence[str], **kwargs: Any) -> Any:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=DISEASE_COLOURS.get(d, "grey"), label=DISEASE_NAMES.get(d, d)) for d in diseases]
+    return ax.legend(handles=handles, frameon=False, **kwargs)
+
+
+def swimmer_plot(lanes: pl.DataFrame, events: pl.DataFrame) -> bytes:
+    """One lane per patient: follow-up bar coloured by disease, event markers, "ongoing" arrows.
+
+    Parameters
+    ----------
+    lanes : polars.DataFrame
+        ``patient_id``, ``disease``, ``follow_up_days`` and ``ongoing`` (1 when the patient is in
+        remission at the last assessment: an arrow continues the lane).
+    events : polars.DataFrame
+        ``patient_id``, ``event`` (a key of :data:`EVENT_STYLES`) and ``day``.
+
+    Examples
+    --------
+    >>> lanes = pl.DataFrame({"patient_id": ["A"], "disease": ["SLE"], "follow_up_days": [400], "ongoing": [1]})
+    >>> ev = pl.DataFrame({"patient_id": ["A", "A"], "event": ["infusion", "remission"], "day": [0, 90]})
+    >>> swimmer_plot(lanes, ev)[:4] == b"\\x89PNG"
+    True
+    """
+    if lanes.is_empty():
+        return _no_data("no patient")
+    order = {d: i for i, d in enumerate(DISEASE_COLOURS)}
+    ordered = lanes.with_columns(_d=pl.col("disease").replace_strict(order, default=9, return_dtype=pl.Int64)).sort(
+        ["_d", "follow_up_days"], descending=[False, True]
+    )
+    n = ordered.height
+    fig, axes = _figure(8.0, 0.32 * n + 1.9)
+    ax = axes[0][0]
+    y_of = {pid: n - 1 - i for i, pid in enumerate(ordered["patient_id"])}
+    longest = max(float(ordered["follow_up_days"].max() or 0) / MONTH_DAYS, 1.0)  # type: ignore[arg-type]
+    for row in ordered.iter_rows(named=True):
+        y = y_of[row["patient_id"]]
+        months = (row["follow_up_days"] or 0) / MONTH_DAYS
+        ax.barh(y, months, height=0.62, color=DISEASE_COLOURS.get(row["disease"], "grey"), alpha=0.45, lw=0)
+        if row["ongoing"]:
+            ax.annotate(
+                "",
+                xy=(months + 0.045 * longest, y),
+                xytext=(months, y),
+                arrowprops={"arrowstyle": "-|>", "color": BLACK, "lw": 1.1, "mutation_scale": 9},
+            )
+    for key, (label, marker, face, edge, size) in EVENT_STYLES.items():
+        rows = events.filter((pl.col("event") == key) & pl.col("patient_id").is_in(list(y_of)))
+        ax.scatter(
+            rows["day"].cast(pl.Float64).to_numpy() / MONTH_DAYS,
+            [y_of[p] for p in rows["patient_id"]],
+            marker=marker,
+            s=size,
+            c=face,
+            edgecolors=edge,
+            linewidths=0.6,
+            zorder=3,
+            label=label,
+        )
+    ax.set_yticks(list(y_of.values()), list(y_of.keys()))
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xlim(-0.5, longest * 1.08)
+    ax.set_xlabel("months since CAR-T infusion")
+    ax.set_title("Swimmer plot: follow-up and events per patient", loc="left")
+    from matplotlib.lines import Line2D
+
+    arrow = Line2D([], [], color=BLACK, marker=">", lw=1.1, ms=5, label="In remission at last visit (ongoing)")
+    event_legend = ax.legend(
+        handles=[*ax.get_legend_handles_labels()[0], arrow],
+        frameon=False,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title="Events",
+        alignment="left",
+    )
+    ax.add_artist(event_legend)
+    diseases = [d for d in DISEASE_COLOURS if d in set(ordered["disease"])]
+    _disease_legend(ax, diseases, loc="lower left", bbox_to_anchor=(1.01, 0.0), title="Disease", alignment="left")
+    ax.grid(axis="x", color="#dddddd", lw=0.6)
+    ax.set_axisbelow(True)
+    return _png(fig)
+
+
+def waterfall_plot(best: pl.DataFrame, *, ylabel: str = "best change from baseline (%)") -> bytes:
+    """Bars of each patient's best percentage change, sorted from worst to best, coloured by disease.
+
+    ``best`` has ``patient_id``, ``disease``, ``measure`` (what was measured, shown in the
+    legend) and ``best_pct_change``.
+
+    >>> b = pl.DataFrame({"patient_id": ["A", "B"], "disease": ["SLE", "SSc"], "measure": ["SLEDAI-2K", "mRSS"],
+    ...                   "best_pct_change": [-100.0, -35.0]})
+    >>> waterfall_plot(b)[:4] == b"\\x89PNG"
+    True
+    """
+    rows = best.drop_nulls("best_pct_change").sort("best_pct_change", descending=True)
+    if rows.is_empty():
+        return _no_data("no change from baseline is available")
+    fig, axes = _figure(max(5.0, 0.42 * rows.height + 2.5), 3.8)
+    ax = axes[0][0]
+    x = list(range(rows.height))
+    ax.bar(
+        x,
+        rows["best_pct_change"].to_numpy(),
+        color=[DISEASE_COLOURS.get(d, "grey") for d in rows["disease"]],
+        width=0.75,
+        edgecolor="white",
+        lw=0.5,
+    )
+    ax.axhline(0, color=BLACK, lw=0.8)
+    ax.axhline(-50, color="grey", lw=0.7, ls="--")
+    ax.set_xticks(x, rows["patient_id"].to_list(), rotation=60, ha="right")
+    ax.set_ylabel(ylabel)
+    values = rows["best_pct_change"].cast(pl.Float64).to_list()
+    ax.set_ylim(min(-105.0, min(values) - 5), max(10.0, max(values) + 5))
+    measures = rows.select("disease", "measure").unique(maintain_order=True)
+    labels = {d: f"{DISEASE_NAMES.get(d, d)} ({m})" for d, m in measures.iter_rows()}
+    from matplotlib.patches import Patch
+
+    ax.legend(
+        handles=[Patch(facecolor=DISEASE_COLOURS.get(d, "grey"), label=lab) for d, lab in labels.items()],
+        frameon=False,
+        loc="lower left",
+        bbox_to_anchor=(1.01, 0.0),
+    )
+    ax.set_title("Waterfall: best change from baseline per patient", loc="left")
+    return _png(fig)
+
+
+def kinetics_plot(car_t: pl.DataFrame, b_cells: pl.DataFrame, *, aplasia_threshold: float = 1.0) -> bytes:
+    """CAR-T expansion (log scale) and CD19+ B cells (symmetric log, so 0 shows) per patient,
+    coloured by disease, with the cohort median per day of measurement.
+
+    Both tables: ``patient_id``, ``disease``, ``day``, ``value`` (cells/µL).
+
+    >>> t = pl.DataFrame({"patient_id": ["A"] * 3, "disease": ["SLE"] * 3, "day": [0, 9, 28],
+    ...                   "value": [0.2, 60.0, 1.0]})
+    >>> kinetics_plot(t, t)[:4] == b"\\x89PNG"
+    True
+    """
+    fig, axes = _figure(10.0, 3.8, ncols=2)
+    left, right = axes[0]
+    panels = (
+        (left, car_t, "CAR-T cells (cells/µL, log scale)", "CAR-T expansion", 60),
+        (right, b_cells, "CD19+ B cells (cells/µL, symmetric log)", "B-cell depletion and return", None),
+    )
+    for ax, table, ylabel, title, xmax in panels:
+        rows = table.drop_nulls("value").sort("patient_id", "day")
+        if xmax is not None:
+            rows = rows.filter(pl.col("day") <= xmax)
+        positive = rows.filter(pl.col("value") > 0) if ax is left else rows
+        for part in positive.partition_by("patient_id", maintain_order=True):
+            ax.plot(
+                part["day"].to_numpy(),
+                part["value"].to_numpy(),
+                color=DISEASE_COLOURS.get(part["disease"][0], "grey"),
+                lw=0.9,
+                alpha=0.55,
+            )
+        median = positive.group_by("day").agg(pl.col("value").median()).sort("day")
+        if median.height:
+            ax.plot(median["day"].to_numpy(), median["value"].to_numpy(), color=BLACK, lw=2.0, label="median")
+        if ax is left:
+            if positive.height:
+                ax.set_yscale("log")
+            ax.set_xlabel("days since CAR-T infusion")
+        else:
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.axhline(aplasia_threshold, color="grey", lw=0.8, ls="--", label=f"aplasia < {aplasia_threshold:g}/µL")
+            ax.set_xlabel("days since CAR-T infusion")
+            ax.set_ylim(bottom=0)
+        ax.axvline(0, color="grey", lw=0.8, ls=":")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, loc="left")
+    diseases = [d for d in DISEASE_COLOURS if d in set(car_t["disease"]) | set(b_cells["disease"])]
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=DISEASE_COLOURS[d], lw=1.5, label=DISEASE_NAMES[d]) for d in diseases]
+    handles.append(Line2D([], [], color=BLACK, lw=2.0, label="median of measurements"))
+    handles.append(
+        Line2D([], [], color="grey", lw=0.8, ls="--", label=f"B-cell aplasia threshold ({aplasia_threshold:g}/µL)")
+    )
+    fig.legend(handles=handles, frameon=False, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, -0.06))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def km_plot(curves: pl.DataFrame, *, title: str, ylabel: str, cumulative: bool = False) -> bytes:
+    """Kaplan–Meier step curves with 95 % CI bands, one per ``group``.
+
+    ``curves`` has ``group``, ``day``, ``survival``, ``lower``, ``upper`` (from
+    :func:`remission.analysis.survival.kaplan_meier`). ``cumulative`` draws ``1 − S(t)``.
+
+    >>> c = pl.DataFrame({"group": ["all"] * 2, "day": [0.0, 90.0], "survival": [1.0, 0.5],
+    ...                   "lower": [1.0, 0.2], "upper": [1.0, 0.8]})
+    >>> km_plot(c, title="t", ylabel="y")[:4] == b"\\x89PNG"
+    True
+    """
+    if curves.is_empty():
+        return _no_data("no time-to-event data")
+    fig, axes = _figure(6.0, 3.6)
+    ax = axes[0][0]
+    colours = {**DISEASE_COLOURS, "all": BLACK}
+    for part in curves.partition_by("group", maintain_order=True):
+        group = part["group"][0]
+        months = part["day"].to_numpy() / MONTH_DAYS
+        s, lo, hi = (part[c].to_numpy() for c in ("survival", "lower", "upper"))
+        if cumulative:
+            s, lo, hi = 1 - s, 1 - hi, 1 - lo
+        colour = colours.get(group, "grey")
+        ax.step(months, s, where="post", color=colour, lw=1.6, label=DISEASE_NAMES.get(group, group))
+        ax.fill_between(months, lo, hi, step="post", color=colour, alpha=0.12, lw=0)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("months since CAR-T infusion")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, loc="left")
+    ax.legend(frameon=False, loc="best")
     return _png(fig)

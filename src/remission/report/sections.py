@@ -1,0 +1,997 @@
+"""The sections of the cohort report (docs/specs report.md), each computed from stored records.
+
+Every section reads stored scores by index name (:meth:`ReportData.scores`); an index without
+stored scores makes its rows read "not available: <index> not computed" — numbers are never made
+up. Every table is also written as CSV under ``tables/`` and every figure's data beside it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from remission.analysis.biology import B_CELL_APLASIA_THRESHOLD, summarise_b_cells, summarise_car_t
+from remission.analysis.endpoints import (
+    BinarySummary,
+    Endpoint,
+    derive_change_from_baseline,
+    endpoint_table,
+    format_number,
+    summarise_continuous,
+    summarise_follow_up,
+)
+from remission.analysis.survival import (
+    derive_relapse_free,
+    derive_relapses,
+    derive_time_to_first,
+    kaplan_meier,
+    median_time,
+)
+from remission.analysis.toxicity import (
+    IGG_LLN_G_L,
+    IGG_SEVERE_G_L,
+    derive_hypogammaglobulinaemia,
+    derive_max_grade,
+    grade_counts,
+    summarise_infections,
+)
+from remission.analysis.treatment import derive_on_treatment, summarise_stop_days
+from remission.analysis.windows import DEFAULT_RULE, REPORT_MONTHS, WindowRule, derive_timepoints, timepoint_labels
+from remission.report import figures
+from remission.report.data import ReportData
+from remission.report.document import FigureBlock, Section, TableBlock, write_csv
+
+PROTEINURIA_REMISSION_G_24H = 0.5
+#: Per disease: the index whose stored flag defines remission, and how (docs/decisions/report.md).
+REMISSION_RULES: dict[str, tuple[str, str]] = {
+    "SLE": ("doris", "DORIS 2021 remission (doris_remission = 1)"),
+    "IIM": ("myositis-tis", "ACR/EULAR major TIS response (tis_response = major)"),
+    "SSc": ("eustar-ai", "EUSTAR-AI < 2.5 (eustar_ai_active = 0)"),
+}
+
+
+def not_computed(index: str) -> str:
+    """The text of a row or panel whose index has no stored scores."""
+    return f"{index} not computed"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every section builder gets: the data, the output folder, the visit-window rule."""
+
+    data: ReportData
+    out: Path
+    months: tuple[int, ...] = REPORT_MONTHS
+    rule: WindowRule = DEFAULT_RULE
+
+    def table(self, caption: str, frame: pl.DataFrame, name: str, note: str = "") -> TableBlock:
+        return TableBlock.from_frame(caption, frame, write_csv(frame, self.out, name), note)
+
+    def figure(self, caption: str, png: bytes, frame: pl.DataFrame, name: str) -> FigureBlock:
+        csv = write_csv(frame, self.out, f"figure_{name}")
+        path = self.out / "figures" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+        return FigureBlock(caption, png, csv)
+
+
+# --------------------------------------------------------------------------------------- cohort
+
+
+def _groups(data: ReportData) -> list[tuple[str, pl.DataFrame]]:
+    return [(d, data.patients.filter(pl.col("disease") == d)) for d in data.diseases] + [("All", data.patients)]
+
+
+def _yes(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.Float64, strict=False) == 1
+
+
+def _organ_involvement(data: ReportData) -> dict[str, list[tuple[str, pl.Expr]]]:
+    """Per disease: (label, predicate on the baseline assessment's items)."""
+    bilag = [
+        (f"BILAG-2004 {domain} A or B", pl.col(f"bilag_{domain}").is_in(["A", "B"]))
+        for domain in ("renal", "musculoskeletal", "mucocutaneous", "haematological", "cardiorespiratory")
+        if f"bilag_{domain}" in data.assessments.columns
+    ]
+    renal = [c for c in ("proteinuria", "hematuria", "urinary_casts", "pyuria") if c in data.assessments.columns]
+    sle = [("renal (SLEDAI-2K urinary item)", pl.any_horizontal([_yes(pl.col(c)) for c in renal]))] if renal else []
+    iim = []
+    if {"mmt8", "mmt8_max"} <= set(data.assessments.columns):
+        iim.append(
+            (
+                "muscle weakness (MMT-8 below maximum)",
+                pl.col("mmt8").cast(pl.Float64) < pl.col("mmt8_max").cast(pl.Float64),
+            )
+        )
+    if "extramuscular" in data.assessments.columns:
+        iim.append(("extramuscular activity (VAS > 0)", pl.col("extramuscular").cast(pl.Float64) > 0))
+    ssc = []
+    proximal = [f"mrss_{s}" for s in ("upper_arm_r", "upper_arm_l", "thigh_r", "thigh_l", "anterior_chest", "abdomen")]
+    if set(proximal) <= set(data.assessments.columns):
+        ssc.append(
+            ("diffuse skin (proximal mRSS > 0)", pl.any_horizontal([pl.col(c).cast(pl.Float64) > 0 for c in proximal]))
+        )
+    if {"fvc_pct_pred", "dlco_pct_pred"} <= set(data.assessments.columns):
+        ssc.append(
+            (
+                "lung (FVC < 80 % or DLCO < 70 % predicted)",
+                (pl.col("fvc_pct_pred").cast(pl.Float64) < 80) | (pl.col("dlco_pct_pred").cast(pl.Float64) < 70),
+            )
+        )
+    if "digital_ulcers" in data.assessments.columns:
+        ssc.append(("digital ulcers", _yes(pl.col("digital_ulcers"))))
+    return {"SLE": sle + bilag, "IIM": iim, "SSc": ssc}
+
+
+def cohort_section(ctx: Context) -> Section:
+    """Baseline characteristics per disease and overall."""
+    data = ctx.data
+    if data.patients.is_empty():
+        return Section("1. Cohort", unavailable="no patients are stored")
+    groups = _groups(data)
+    names = [g for g, _ in groups]
+
+    def row(label: str, values: Sequence[str]) -> dict[str, str]:
+        return {"characteristic": label, **dict(zip(names, values, strict=True))}
+
+    rows = [row("patients, n", [str(p.height) for _, p in groups])]
+    for sex in ("female", "male"):
+        rows.append(
+            row(f"{sex}, n/N (%)", [BinarySummary(int((p["sex"] == sex).sum()), p.height).text() for _, p in groups])
+        )
+    for label, column in (
+        ("age at infusion, years — median (range)", "age"),
+        ("disease duration, years — median (range)", "disease_duration"),
+        ("prior immunosuppressive treatments — median (range)", "prior_treatment_count"),
+    ):
+        rows.append(row(label, [summarise_continuous(p[column].to_list()).text_range() for _, p in groups]))
+    baseline = (
+        derive_timepoints(data.assessments.filter(pl.col("form") != "toxicity"), ()).filter(
+            pl.col("timepoint") == "baseline"
+        )
+        if not data.assessments.is_empty()
+        else pl.DataFrame()
+    )
+    for disease, organs in _organ_involvement(data).items():
+        if disease not in names:
+            continue
+        base = baseline.filter(pl.col("disease") == disease) if not baseline.is_empty() else baseline
+        for label, predicate in organs:
+            flags = base.select(predicate.alias("x"))["x"] if not base.is_empty() else pl.Series([], dtype=pl.Boolean)
+            text = BinarySummary(int(flags.fill_null(False).sum()), flags.drop_nulls().len()).text()
+            rows.append(row(f"{disease}: {label}, n/N (%)", [text if g == disease else "" for g in names]))
+    table = pl.DataFrame(rows, schema={"characteristic": pl.String, **{n: pl.String for n in names}})
+    listing = data.patients.select(
+        "patient_id", "disease", "sex", "age", "disease_duration", "prior_treatment_count", "infusion_date"
+    )
+    return Section(
+        "1. Cohort",
+        note="Age and disease duration in whole years at infusion (the registry stores years of birth and "
+        "diagnosis only). Organ involvement is read from the baseline assessment (latest with day ≤ 0).",
+        tables=[
+            ctx.table("Baseline characteristics", table, "cohort_characteristics"),
+            ctx.table("Patients", listing, "cohort_patients"),
+        ],
+    )
+
+
+# ------------------------------------------------------------------------------------ treatment
+
+
+def treatment_section(ctx: Context) -> Section:
+    """Conditioning, cell dose, day 0 and follow-up per patient; maintenance-drug stop days."""
+    data = ctx.data
+    if data.infusions.is_empty():
+        return Section("2. Treatment", unavailable="no CAR-T infusion is stored")
+    per_patient = (
+        data.infusions.sort("patient_id", "date")
+        .select("patient_id", pl.col("date").alias("day_0"), "product", "cells_per_kg", "conditioning")
+        .join(data.disease_of(), on="patient_id", how="left")
+        .join(data.follow_up, on="patient_id", how="left")
+        .with_columns(follow_up_months=(pl.col("follow_up_days") / 30.4375).round(1))
+        .select(
+            "patient_id",
+            "disease",
+            "day_0",
+            "product",
+            "cells_per_kg",
+            "conditioning",
+            "follow_up_days",
+            "follow_up_months",
+        )
+    )
+    groups = _groups(data)
+    summary_rows = []
+    for name, patients in groups:
+        rows = per_patient.filter(pl.col("patient_id").is_in(patients["patient_id"].to_list()))
+        conditioning = "; ".join(
+            f"{c} ({n})" for c, n in rows.group_by("conditioning").len().sort("len", descending=True).iter_rows()
+        )
+        dose = summarise_continuous(rows["cells_per_kg"].to_list())
+        summary_rows.append(
+            {
+                "group": name,
+                "patients": str(rows["patient_id"].n_unique()),
+                "conditioning (patients)": conditioning,
+                "cells/kg — median (range)": (
+                    f"{dose.median:.2g} ({dose.minimum:.2g}–{dose.maximum:.2g})" if dose.n else "—"
+                ),
+                "follow-up — median (range; IQR)": summarise_follow_up(rows["follow_up_days"].to_list()),
+            }
+        )
+    summary = pl.DataFrame(summary_rows)
+    stops = (
+        summarise_stop_days(data.medications, data.patient_ids()).join(data.disease_of(), on="patient_id")
+        if not data.medications.is_empty()
+        else pl.DataFrame()
+    )
+    tables = [
+        ctx.table("Treatment and follow-up", summary, "treatment_summary"),
+        ctx.table("Infusion per patient (day 0 = infusion date)", per_patient, "treatment_patients"),
+    ]
+    if not stops.is_empty():
+        stops = stops.select(
+            "patient_id",
+            "disease",
+            "glucocorticoid_stop_day",
+            "immunosuppressant_stop_day",
+            "drug_free_stop_day",
+            "glucocorticoid_stopped",
+            "immunosuppressant_stopped",
+            "drug_free_stopped",
+        )
+        tables.append(
+            ctx.table(
+                "Maintenance treatment: day of the last dose per patient",
+                stops,
+                "treatment_stop_days",
+                note="Glucocorticoids; immunosuppressants with biologics; all maintenance drugs (antimalarials "
+                "too). Empty day with stopped = 1: never given; stopped = 0: still running. Fludarabine and "
+                "cyclophosphamide given from day −14 to day 0 (lymphodepletion) and tocilizumab from day 0 (CRS "
+                "treatment) are not maintenance immunosuppression.",
+            )
+        )
+    return Section(
+        "2. Treatment",
+        note="Follow-up runs from the infusion (day 0) to the latest stored assessment, laboratory value or "
+        "adverse-event onset.",
+        tables=tables,
+    )
+
+
+# ------------------------------------------------------------------------------------- efficacy
+
+
+def _score_source(
+    data: ReportData, index: str, patients: list[str], columns: dict[str, pl.Expr]
+) -> tuple[pl.DataFrame, str]:
+    """(patient_id, day, derived columns) from an index's stored scores, or an 'unavailable' reason."""
+    scores = data.scores(index)
+    if scores.is_empty():
+        return pl.DataFrame(), not_computed(index)
+    rows = scores.filter(pl.col("patient_id").is_in(patients))
+    if rows.is_empty():
+        return pl.DataFrame(), not_computed(index) + " for these patients"
+    return rows.select("patient_id", "day", **columns), ""
+
+
+def _lab_source(
+    data: ReportData, analyte: str, patients: list[str], column: str, rule: pl.Expr
+) -> tuple[pl.DataFrame, str]:
+    series = data.lab(analyte).filter(pl.col("patient_id").is_in(patients))
+    if series.is_empty():
+        return pl.DataFrame(), f"no {analyte} laboratory values"
+    return series.select("patient_id", "day", rule.cast(pl.Int8).alias(column)), ""
+
+
+def _timepoint_table(sources: Sequence[pl.DataFrame], ctx: Context) -> pl.DataFrame:
+    """Every source windowed to the report's time points and joined on (patient, time point)."""
+    merged: pl.DataFrame | None = None
+    for k, source in enumerate(sources):
+        if source.is_empty():
+            continue
+        part = derive_timepoints(source, ctx.months, ctx.rule).drop("month").rename({"day": f"day_{k}"})
+        merged = (
+            part if merged is None else merged.join(part, on=["patient_id", "timepoint"], how="full", coalesce=True)
+        )
+    if merged is None:
+        return pl.DataFrame(schema={"patient_id": pl.String, "timepoint": pl.String})
+    order = {t: i for i, t in enumerate(timepoint_labels(ctx.months))}
+    return merged.sort(pl.col("timepoint").replace_strict(order, default=99), "patient_id")
+
+
+def _efficacy(
+    ctx: Context, title: str, disease: str, specs: Sequence[tuple[Endpoint, pl.DataFrame, str]], note: str
+) -> Section:
+    data = ctx.data
+    if disease not in data.diseases:
+        return Section(title, unavailable=f"no {disease} patient is stored")
+    sources = [s for _, s, _ in specs]
+    timepoints = _timepoint_table(sources, ctx)
+    endpoints = [Endpoint(e.label, e.column, e.kind, e.level, reason, e.digits) for e, _, reason in specs]
+    labels = timepoint_labels(ctx.months)
+    table = endpoint_table(timepoints, endpoints, labels)
+    key = disease.lower()
+    return Section(
+        title,
+        note=note,
+        tables=[
+            ctx.table(f"{disease} endpoints by time point (n/N (%) or median (IQR; range))", table, f"efficacy_{key}"),
+        ],
+        extra_csv=[write_csv(timepoints, ctx.out, f"efficacy_{key}_by_patient")],
+    )
+
+
+def sle_section(ctx: Context) -> Section:
+    data = ctx.data
+    patients = data.patient_ids("SLE")["patient_id"].to_list()
+    sledai, sledai_na = _score_source(
+        data,
+        "sledai2k",
+        patients,
+        {"sledai2k": pl.col("sledai2k"), "sledai2k_zero": (pl.col("sledai2k") == 0).cast(pl.Int8)},
+    )
+    doris, doris_na = _score_source(data, "doris", patients, {"doris_remission": pl.col("doris_remission")})
+    lldas, lldas_na = _score_source(data, "lldas", patients, {"lldas": pl.col("lldas")})
+    bilag, bilag_na = _score_source(
+        data,
+        "bilag2004",
+        patients,
+        {
+            "bilag_a": (pl.col("bilag2004_a_count") >= 1).cast(pl.Int8),
+            "bilag_b": (pl.col("bilag2004_b_count") >= 1).cast(pl.Int8),
+        },
+    )
+    sri4, sri4_na = _score_source(data, "sri4", patients, {"sri4": pl.col("sri4")})
+    dsdna, dsdna_na = _lab_source(
+        data, "anti_dsdna_iu_ml", patients, "anti_dsdna_negative", pl.col("anti_dsdna_iu_ml") <= pl.col("uln")
+    )
+    c3, c3_na = _lab_source(data, "c3_g_l", patients, "c3_normal", pl.col("c3_g_l") >= pl.col("lln"))
+    protein, protein_na = _lab_source(
+        data,
+        "proteinuria_g_24h",
+        patients,
+        "proteinuria_below_0_5",
+        pl.col("proteinuria_g_24h") < PROTEINURIA_REMISSION_G_24H,
+    )
+    specs = [
+        (Endpoint("DORIS remission", "doris_remission"), doris, doris_na),
+        (Endpoint("LLDAS", "lldas"), lldas, lldas_na),
+        (Endpoint("SLEDAI-2K = 0", "sledai2k_zero"), sledai, sledai_na),
+        (Endpoint("SLEDAI-2K, median (IQR; range)", "sledai2k", "continuous"), sledai, sledai_na),
+        (Endpoint("BILAG-2004: any domain A", "bilag_a"), bilag, bilag_na),
+        (Endpoint("BILAG-2004: any domain B", "bilag_b"), bilag, bilag_na),
+        (Endpoint("SRI-4 response", "sri4"), sri4, sri4_na),
+        (Endpoint("anti-dsDNA negative (≤ ULN)", "anti_dsdna_negative"), dsdna, dsdna_na),
+        (Endpoint("C3 normal (≥ LLN)", "c3_normal"), c3, c3_na),
+        (Endpoint("proteinuria < 0.5 g/24 h", "proteinuria_below_0_5"), protein, protein_na),
+    ]
+    return _efficacy(
+        ctx,
+        "3a. Efficacy — systemic lupus erythematosus",
+        "SLE",
+        specs,
+        _window_note(ctx) + " Laboratory endpoints use the laboratory value nearest the target day.",
+    )
+
+
+def _window_note(ctx: Context) -> str:
+    r = ctx.rule
+    return (
+        f"Month m counts the assessment nearest day round({r.month_days} × m) within ±{r.early_half_width} days "
+        f"(m ≤ {r.early_until}) or ±{r.late_half_width} days (later months); ties go to the {r.tie} one. Baseline: "
+        "latest assessment with day ≤ 0; last visit: latest assessment after infusion. N counts patients with a "
+        "known value at the time point."
+    )
+
+
+def myositis_section(ctx: Context) -> Section:
+    data = ctx.data
+    patients = data.patient_ids("IIM")["patient_id"].to_list()
+    tis, tis_na = _score_source(
+        data, "myositis-tis", patients, {"tis": pl.col("tis"), "tis_response": pl.col("tis_response")}
+    )
+    ck, ck_na = _lab_source(data, "ck_u_l", patients, "ck_normal", pl.col("ck_u_l") <= pl.col("uln"))
+    specs = [
+        (Endpoint("TIS major response", "tis_response", "level", "major"), tis, tis_na),
+        (Endpoint("TIS moderate response", "tis_response", "level", "moderate"), tis, tis_na),
+        (Endpoint("TIS minimal response", "tis_response", "level", "minimal"), tis, tis_na),
+        (Endpoint("TIS, median (IQR; range)", "tis", "continuous"), tis, tis_na),
+        (Endpoint("CK normal (≤ ULN)", "ck_normal"), ck, ck_na),
+    ]
+    return _efficacy(ctx, "3b. Efficacy — idiopathic inflammatory myositis", "IIM", specs, _window_note(ctx))
+
+
+def ssc_section(ctx: Context) -> Section:
+    data = ctx.data
+    patients = data.patient_ids("SSc")["patient_id"].to_list()
+    mrss, mrss_na = _score_source(data, "mrss", patients, {"mrss": pl.col("mrss")})
+    if not mrss.is_empty():
+        mrss = derive_change_from_baseline(mrss, "mrss")
+    eustar, eustar_na = _score_source(data, "eustar-ai", patients, {"eustar_ai": pl.col("eustar_ai")})
+    if not eustar.is_empty():
+        eustar = derive_change_from_baseline(eustar, "eustar_ai")
+    criss, criss_na = _score_source(data, "criss", patients, {"criss_improved": pl.col("criss_improved")})
+    specs = [
+        (Endpoint("mRSS, median (IQR; range)", "mrss", "continuous"), mrss, mrss_na),
+        (Endpoint("mRSS change from baseline, median (IQR; range)", "mrss_change", "continuous"), mrss, mrss_na),
+        (Endpoint("mRSS change from baseline, %", "mrss_pct_change", "continuous", digits=0), mrss, mrss_na),
+        (Endpoint("EUSTAR-AI, median (IQR; range)", "eustar_ai", "continuous", digits=2), eustar, eustar_na),
+        (Endpoint("EUSTAR-AI change from baseline", "eustar_ai_change", "continuous", digits=2), eustar, eustar_na),
+        (Endpoint("CRISS improved (P ≥ 0.60)", "criss_improved"), criss, criss_na),
+    ]
+    return _efficacy(ctx, "3c. Efficacy — systemic sclerosis", "SSc", specs, _window_note(ctx))
+
+
+# ------------------------------------------------------------------- remission across diseases
+
+
+def remission_visits(data: ReportData) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Per disease assessment (``patient_id``, ``disease``, ``day``): the remission flag of its
+    disease (empty where not judged), treatment flags on that day and ``drug_free_remission``;
+    and the reason per disease where the defining index was not computed."""
+    missing: dict[str, str] = {}
+    parts = []
+    for disease in data.diseases:
+        index, _ = REMISSION_RULES.get(disease, ("", ""))
+        visits = data.assessments.filter((pl.col("disease") == disease) & (pl.col("form") == disease.lower()))
+        if visits.is_empty():
+            continue
+        visits = visits.select("assessment_id", "patient_id", "disease", "day")
+        scores = data.scores(index) if index else pl.DataFrame()
+        if scores.is_empty():
+            missing[disease] = not_computed(index) if index else f"no remission definition for {disease}"
+            flag = pl.DataFrame(schema={"assessment_id": pl.Int64, "remission": pl.Int8})
+        else:
+            expr = {
+                "doris": pl.col("doris_remission").cast(pl.Int8, strict=False),
+                "myositis-tis": pl.when(pl.col("tis_response").is_null())
+                .then(None)
+                .otherwise(pl.col("tis_response") == "major")
+                .cast(pl.Int8),
+                "eustar-ai": (1 - pl.col("eustar_ai_active").cast(pl.Int8, strict=False)).cast(pl.Int8),
+            }[index]
+            flag = scores.select(pl.col("assessment_id").cast(pl.Int64), expr.alias("remission"))
+        parts.append(visits.join(flag, on="assessment_id", how="left"))
+    if not parts:
+        return pl.DataFrame(), missing
+    visits = pl.concat(parts, how="vertical_relaxed").sort("patient_id", "day")
+    meds = (
+        data.medications
+        if not data.medications.is_empty()
+        else pl.DataFrame(
+            schema={"patient_id": pl.String, "drug": pl.String, "start_day": pl.Int64, "stop_day": pl.Int64}
+        )
+    )
+    visits = derive_on_treatment(visits, meds).with_columns(
+        off_glucocorticoid=(1 - pl.col("on_glucocorticoid")).cast(pl.Int8),
+        off_immunosuppressant=(1 - pl.col("on_immunosuppressant")).cast(pl.Int8),
+        drug_free_remission=pl.when(pl.col("remission").is_null())
+        .then(None)
+        .otherwise((pl.col("remission") == 1) & (pl.col("on_any_drug") == 0))
+        .cast(pl.Int8),
+    )
+    return visits, missing
+
+
+def _deaths(data: ReportData) -> pl.DataFrame:
+    if data.adverse_events.is_empty():
+        return pl.DataFrame(schema={"patient_id": pl.String, "death_day": pl.Int64})
+    return (
+        data.adverse_events.filter(pl.col("grade") == 5)
+        .group_by("patient_id")
+        .agg(pl.col("onset_day").min().alias("death_day"))
+    )
+
+
+def patient_milestones(data: ReportData, visits: pl.DataFrame) -> pl.DataFrame:
+    """Per patient the day each milestone was reached (empty = not reached)."""
+    ids = data.patients.select("patient_id", "disease")
+    stops = summarise_stop_days(data.medications, ids) if not data.medications.is_empty() else ids.select("patient_id")
+    table = ids.join(data.follow_up, on="patient_id", how="left").join(stops, on="patient_id", how="left")
+    if not visits.is_empty():
+        relapses = derive_relapses(visits, "remission")
+        free = derive_time_to_first(visits, "drug_free_remission").filter(pl.col("observed") == 1)
+        last = (
+            visits.filter(pl.col("remission").is_not_null() & (pl.col("day") > 0))
+            .sort("day")
+            .group_by("patient_id")
+            .agg(pl.col("remission").last().alias("in_remission_at_last_visit"))
+        )
+        table = (
+            table.join(relapses, on="patient_id", how="left")
+            .join(
+                free.select("patient_id", pl.col("duration").cast(pl.Int64).alias("drug_free_remission_day")),
+                on="patient_id",
+                how="left",
+            )
+            .join(last, on="patient_id", how="left")
+        )
+    for column in ("remission_day", "relapse_day", "drug_free_remission_day", "in_remission_at_last_visit"):
+        if column not in table.columns:
+            table = table.with_columns(pl.lit(None, pl.Int64).alias(column))
+    b_cells = data.lab("cd19_cells_ul")
+    if not b_cells.is_empty():
+        table = table.join(
+            summarise_b_cells(b_cells).select("patient_id", pl.col("reconstitution_day").alias("b_cell_return_day")),
+            on="patient_id",
+            how="left",
+        )
+    else:
+        table = table.with_columns(b_cell_return_day=pl.lit(None, pl.Int64))
+    return table.join(_deaths(data), on="patient_id", how="left").sort("patient_id")
+
+
+def _km_summary(events: pl.DataFrame, group: str, days: Sequence[int], cumulative: bool) -> dict[str, str]:
+    table = kaplan_meier(events, days)
+    median = median_time(events)
+    row = {
+        "group": group,
+        "patients": str(events.height),
+        "events": str(int(events["observed"].sum())),
+        "median, days": "not reached" if median is None else format_number(median, 0),
+    }
+    for day, s, lo, hi in table.select("day", "survival", "lower", "upper").iter_rows():
+        if cumulative:
+            s, lo, hi = 1 - s, 1 - hi, 1 - lo
+        row[f"day {int(day)}"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
+    return row
+
+
+def remission_section(ctx: Context) -> Section:
+    """Treatment withdrawal, drug-free remission, time to remission and relapse-free survival."""
+    data = ctx.data
+    title = "3d. All diseases — treatment withdrawal, drug-free remission, time to event"
+    visits, missing = remission_visits(data)
+    if visits.is_empty():
+        return Section(title, unavailable="no disease assessment is stored")
+    labels = timepoint_labels(ctx.months)
+    blocks = []
+    curves = []
+    km_rows: dict[str, list[dict[str, str]]] = {"remission": [], "rfs": []}
+    milestones = patient_milestones(data, visits)
+    for group in [*data.diseases, "All"]:
+        rows = visits if group == "All" else visits.filter(pl.col("disease") == group)
+        reasons = sorted({missing[d] for d in (data.diseases if group == "All" else [group]) if d in missing})
+        na = "; ".join(reasons)
+        timepoints = derive_timepoints(rows, ctx.months, ctx.rule)
+        endpoints = [
+            Endpoint("off glucocorticoids", "off_glucocorticoid"),
+            Endpoint("off immunosuppressants and biologics", "off_immunosuppressant"),
+            Endpoint("in remission", "remission", unavailable=na),
+            Endpoint("drug-free remission", "drug_free_remission", unavailable=na),
+        ]
+        table = (
+            endpoint_table(timepoints, endpoints, labels)
+            .with_columns(group=pl.lit(group))
+            .select("group", pl.all().exclude("group"))
+        )
+        blocks.append(table)
+        if na:
+            continue
+        to_remission = derive_time_to_first(rows, "remission")
+        follow = data.follow_up.filter(pl.col("patient_id").is_in(rows["patient_id"].unique().to_list()))
+        rfs = derive_relapse_free(derive_relapses(rows, "remission"), follow, _deaths(data))
+        for name, events, cumulative in (("remission", to_remission, True), ("rfs", rfs, False)):
+            if events.is_empty():
+                continue
+            days = [ctx.rule.target_day(m) for m in ctx.months]
+            km_rows[name].append(_km_summary(events, group, days, cumulative))
+            curves.append(kaplan_meier(events).with_columns(group=pl.lit(group), endpoint=pl.lit(name)))
+    endpoint_frame = pl.concat(blocks, how="vertical_relaxed")
+    definitions = "; ".join(f"{d}: {REMISSION_RULES[d][1]}" for d in data.diseases if d in REMISSION_RULES)
+    tables = [
+        ctx.table(
+            "Treatment withdrawal and remission by time point, n/N (%)", endpoint_frame, "efficacy_all_endpoints"
+        ),
+        ctx.table("Day each milestone was reached, per patient", milestones, "efficacy_milestones"),
+    ]
+    figures_: list[FigureBlock] = []
+    unavailable = ""
+    if km_rows["remission"]:
+        tables.append(
+            ctx.table(
+                "Time to remission (Kaplan–Meier): cumulative probability of remission, % (95 % CI)",
+                pl.DataFrame(km_rows["remission"]),
+                "km_time_to_remission",
+            )
+        )
+        tables.append(
+            ctx.table(
+                "Relapse-free survival (Kaplan–Meier): probability relapse-free and alive, % (95 % CI)",
+                pl.DataFrame(km_rows["rfs"]),
+                "km_relapse_free_survival",
+            )
+        )
+        all_curves = pl.concat(curves, how="vertical_relaxed")
+        for name, title_, ylabel, cumulative in (
+            ("remission", "Time to remission", "cumulative probability of remission", True),
+            ("rfs", "Relapse-free survival", "probability relapse-free", False),
+        ):
+            part = all_curves.filter(pl.col("endpoint") == name).select(
+                "group", "day", "at_risk", "events", "survival", "lower", "upper"
+            )
+            figures_.append(
+                ctx.figure(
+                    f"Kaplan–Meier: {title_.lower()} with 95 % CI bands",
+                    figures.km_plot(part, title=title_, ylabel=ylabel, cumulative=cumulative),
+                    part,
+                    f"km_{name}",
+                )
+            )
+    else:
+        unavailable = "time to remission and relapse-free survival: " + "; ".join(sorted(set(missing.values())))
+    return Section(
+        title,
+        note="Remission per disease — "
+        + definitions
+        + ". Drug-free remission: in remission on a day without any glucocorticoid, immunosuppressant, biologic or "
+        "antimalarial. Relapse: the first assessment after the first remission that is no longer in remission; "
+        "relapse-free survival runs from infusion to relapse or death, censored at the last follow-up. "
+        + _window_note(ctx),
+        tables=tables,
+        figures=figures_,
+        unavailable=unavailable,
+    )
+
+
+# --------------------------------------------------------------------------------------- safety
+
+
+def _icaht(data: ReportData) -> tuple[pl.DataFrame, str]:
+    """Per-patient ICAHT grades: stored scores when present, else the icaht index applied to the
+    stored ANC series; a reason when neither is possible."""
+    stored = data.scores("icaht")
+    if not stored.is_empty() and "icaht_early_grade" in stored.columns:
+        return stored.select("patient_id", "icaht_early_grade", "icaht_late_grade"), ""
+    from remission.indices import registry
+
+    if "icaht" not in registry():
+        return pl.DataFrame(), not_computed("icaht")
+    anc = data.lab("anc_10e9_l")
+    if anc.is_empty():
+        return pl.DataFrame(), "no anc_10e9_l laboratory values"
+    from remission.api import score
+
+    scored = score("icaht", anc.select("patient_id", "day", "anc_10e9_l"), on_error="skip", explain=False)
+    return scored.select("patient_id", "icaht_early_grade", "icaht_late_grade"), ""
+
+
+def _grade_source(data: ReportData, category: str, index: str, column: str) -> tuple[list[pl.DataFrame], str]:
+    sources = []
+    used = []
+    if not data.adverse_events.is_empty():
+        sources.append(data.adverse_events.filter(pl.col("category") == category).select("patient_id", "grade"))
+        used.append("adverse-event records")
+    scores = data.scores(index)
+    if not scores.is_empty() and column in scores.columns:
+        sources.append(scores.select("patient_id", pl.col(column).alias("grade")))
+        used.append(f"{index} scores")
+    else:
+        used.append(f"{index} not computed")
+    return sources, ", ".join(used)
+
+
+def safety_section(ctx: Context) -> Section:
+    data = ctx.data
+    patients = data.patient_ids()
+    if patients.is_empty():
+        return Section("4. Safety", unavailable="no patients are stored")
+    crs_sources, crs_used = _grade_source(data, "crs", "crs", "crs_grade")
+    icans_sources, icans_used = _grade_source(data, "icans", "icans", "icans_grade")
+    crs = derive_max_grade(patients, *crs_sources)
+    icans = derive_max_grade(patients, *icans_sources)
+    grades = (
+        grade_counts(crs)
+        .rename({"patients": "CRS"})
+        .join(grade_counts(icans).rename({"patients": "ICANS"}), on="grade")
+        .rename({"grade": "maximum grade (ASTCT 2019)"})
+    )
+    tables = [
+        ctx.table(
+            "CRS and ICANS: patients by maximum grade, n/N (%)",
+            grades,
+            "safety_crs_icans",
+            note=f"CRS from {crs_used}; ICANS from {icans_used}.",
+        ),
+        ctx.table(
+            "Infections",
+            summarise_infections(data.adverse_events, patients)
+            if not data.adverse_events.is_empty()
+            else summarise_infections(
+                pl.DataFrame(
+                    schema={"patient_id": pl.String, "category": pl.String, "grade": pl.Int64, "serious": pl.Boolean}
+                ),
+                patients,
+            ),
+            "safety_infections",
+        ),
+    ]
+    other = []
+    igg = data.lab("igg_g_l")
+    if igg.is_empty():
+        other.append(("new hypogammaglobulinaemia (IgG < 7 g/L)", "not available: no igg_g_l laboratory values"))
+    else:
+        hypo = derive_hypogammaglobulinaemia(igg)
+        write_csv(hypo, ctx.out, "safety_igg_by_patient")
+        known = hypo["new_onset"].drop_nulls()
+        other.append(
+            (
+                f"new hypogammaglobulinaemia (IgG < {IGG_LLN_G_L:g} g/L after day 0, baseline ≥ {IGG_LLN_G_L:g})",
+                BinarySummary(int(known.sum()), known.len()).text(),
+            )
+        )
+        severe = hypo["severe"].drop_nulls()
+        other.append(
+            (f"IgG < {IGG_SEVERE_G_L:g} g/L after day 0", BinarySummary(int(severe.sum()), severe.len()).text())
+        )
+    icaht, icaht_na = _icaht(data)
+    if icaht_na:
+        other.append(("ICAHT early (days 0–30), grade ≥ 3", f"not available: {icaht_na}"))
+        other.append(("ICAHT late (days 31–100), grade ≥ 3", f"not available: {icaht_na}"))
+    else:
+        write_csv(icaht, ctx.out, "safety_icaht_by_patient")
+        for label, column in (("early (days 0–30)", "icaht_early_grade"), ("late (days 31–100)", "icaht_late_grade")):
+            known = icaht[column].drop_nulls()
+            counts = ", ".join(f"grade {g}: {int((known == g).sum())}" for g in range(5))
+            other.append((f"ICAHT {label}, patients by grade (N = {known.len()})", counts))
+    deaths = _deaths(data)
+    other.append(("deaths (adverse event grade 5)", BinarySummary(deaths.height, patients.height).text()))
+    tables.append(
+        ctx.table(
+            "Other safety endpoints", pl.DataFrame(other, schema=["endpoint", "patients"], orient="row"), "safety_other"
+        )
+    )
+    if not data.adverse_events.is_empty():
+        listing = data.adverse_events.select(
+            "patient_id", "term", "category", "grade", "onset_day", "resolution_day", "serious", "organism", "treatment"
+        ).sort("patient_id", "onset_day")
+        tables.append(ctx.table("Adverse events (listing)", listing, "safety_adverse_events"))
+    return Section(
+        "4. Safety",
+        note="Patients are counted once at their maximum grade. Hypogammaglobulinaemia is new when the baseline IgG "
+        "(latest value with day ≤ 0) was at least the limit.",
+        tables=tables,
+    )
+
+
+# -------------------------------------------------------------------------------------- biology
+
+
+def biology_section(ctx: Context) -> Section:
+    data = ctx.data
+    car_t = data.lab("car_t_cells_ul")
+    b_cells = data.lab("cd19_cells_ul")
+    if car_t.is_empty() and b_cells.is_empty():
+        return Section("5. Biology", unavailable="no car_t_cells_ul or cd19_cells_ul laboratory values")
+    rows = []
+    per_patient = data.patients.select("patient_id", "disease")
+    if not car_t.is_empty():
+        peaks = summarise_car_t(car_t)
+        per_patient = per_patient.join(peaks, on="patient_id", how="left")
+        rows.append(
+            ("CAR-T peak day — median (range)", summarise_continuous(peaks["car_t_peak_day"].to_list()).text_range(0))
+        )
+        rows.append(
+            ("CAR-T peak, cells/µL — median (range)", summarise_continuous(peaks["car_t_peak"].to_list()).text_range(1))
+        )
+    else:
+        rows.append(("CAR-T expansion", "not available: no car_t_cells_ul laboratory values"))
+    if not b_cells.is_empty():
+        aplasia = summarise_b_cells(b_cells)
+        per_patient = per_patient.join(aplasia, on="patient_id", how="left")
+        done = aplasia.filter(pl.col("reconstitution_day").is_not_null())
+        durations = [float(d) for d in done["aplasia_days"].to_list()]
+        mean_sd = (
+            f"{statistics.mean(durations):.0f} ± {statistics.stdev(durations):.0f} days (n = {done.height})"
+            if done.height >= 2
+            else (f"{durations[0]:.0f} days (n = 1)" if done.height == 1 else "—")
+        )
+        rows.append((f"B-cell aplasia (< {B_CELL_APLASIA_THRESHOLD:g} cell/µL) duration — mean ± SD", mean_sd))
+        rows.append(
+            (
+                "B-cell reconstitution day — median (range)",
+                summarise_continuous(done["reconstitution_day"].to_list()).text_range(0),
+            )
+        )
+        ongoing = aplasia["ongoing"]
+        rows.append(
+            ("aplasia ongoing at last measurement, n/N (%)", BinarySummary(int(ongoing.sum()), ongoing.len()).text())
+        )
+    else:
+        rows.append(("B-cell aplasia", "not available: no cd19_cells_ul laboratory values"))
+    summary = pl.DataFrame(rows, schema=["measure", "value"], orient="row")
+    return Section(
+        "5. Biology",
+        note="CAR-T peak: highest car_t_cells_ul from day 0. B-cell aplasia starts at the first CD19+ count below "
+        f"{B_CELL_APLASIA_THRESHOLD:g} cell/µL after day 0 and ends at the first count at or above it "
+        "(reconstitution); "
+        "SD is the sample standard deviation over patients who reconstituted.",
+        tables=[
+            ctx.table("CAR-T expansion and B-cell aplasia", summary, "biology_summary"),
+            ctx.table("Per patient", per_patient.sort("patient_id"), "biology_patients"),
+        ],
+    )
+
+
+# -------------------------------------------------------------------------------------- figures
+
+
+def _swimmer(ctx: Context, visits: pl.DataFrame) -> FigureBlock:
+    data = ctx.data
+    milestones = patient_milestones(data, visits)
+    lanes = milestones.select(
+        "patient_id",
+        "disease",
+        pl.col("follow_up_days").fill_null(0),
+        (pl.col("in_remission_at_last_visit").fill_null(0) == 1).cast(pl.Int8).alias("ongoing"),
+    )
+    events = pl.concat(
+        [
+            milestones.select("patient_id", pl.lit("infusion").alias("event"), pl.lit(0, pl.Int64).alias("day")),
+            *[
+                milestones.select("patient_id", pl.lit(key).alias("event"), pl.col(column).cast(pl.Int64).alias("day"))
+                for key, column in (
+                    ("remission", "remission_day"),
+                    ("drug_free", "drug_free_remission_day"),
+                    ("relapse", "relapse_day"),
+                    ("b_cell_return", "b_cell_return_day"),
+                )
+            ],
+        ]
+    ).drop_nulls("day")
+    table = lanes.join(
+        events.pivot(on="event", index="patient_id", values="day", aggregate_function="first"),
+        on="patient_id",
+        how="left",
+    )
+    return ctx.figure(
+        "Swimmer plot: one lane per patient (follow-up since infusion, coloured by disease) with the first remission, "
+        "first drug-free remission, relapse and B-cell return; an arrow marks a patient in remission at the last visit",
+        figures.swimmer_plot(lanes, events),
+        table,
+        "swimmer",
+    )
+
+
+def _spider(ctx: Context) -> tuple[FigureBlock, list[str]]:
+    data = ctx.data
+    wanted = (
+        ("SLE", "sledai2k", "sledai2k", "SLEDAI-2K"),
+        ("IIM", "myositis-tis", "tis", "Total Improvement Score"),
+        ("SSc", "mrss", "mrss", "mRSS (0–51)"),
+        ("SSc", "eustar-ai", "eustar_ai", "EUSTAR-AI (0–10)"),
+    )
+    panels = []
+    missing = []
+    frames = []
+    for disease, index, column, label in wanted:
+        if disease not in data.diseases:
+            continue
+        scores = data.scores(index)
+        if scores.is_empty() or column not in scores.columns:
+            missing.append(not_computed(index))
+            continue
+        patients = data.patient_ids(disease)["patient_id"].to_list()
+        series = scores.filter(pl.col("patient_id").is_in(patients)).select(
+            "patient_id", "day", pl.col(column).cast(pl.Float64, strict=False).alias("value")
+        )
+        panels.append((f"{figures.DISEASE_NAMES.get(disease, disease)}: {label}", label, series, "value"))
+        frames.append(series.with_columns(disease=pl.lit(disease), index=pl.lit(index)))
+    table = (
+        pl.concat(frames)
+        if frames
+        else pl.DataFrame(schema={"patient_id": pl.String, "day": pl.Int64, "value": pl.Float64})
+    )
+    caption = "Spider plots: each index over time per patient, by disease"
+    if missing:
+        caption += " (not available: " + "; ".join(missing) + ")"
+    return ctx.figure(caption, figures.spider_panels(panels), table, "spider"), missing
+
+
+def _waterfall(ctx: Context) -> FigureBlock:
+    data = ctx.data
+    frames = []
+    notes = []
+    for disease, source, column, label in (
+        ("SLE", "sledai2k", "sledai2k", "SLEDAI-2K"),
+        ("IIM", "lab", "ck_u_l", "creatine kinase"),
+        ("SSc", "mrss", "mrss", "mRSS"),
+    ):
+        if disease not in data.diseases:
+            continue
+        patients = data.patient_ids(disease)["patient_id"].to_list()
+        if source == "lab":
+            series = (
+                data.lab(column)
+                .filter(pl.col("patient_id").is_in(patients))
+                .select("patient_id", "day", pl.col(column).alias("value"))
+            )
+        else:
+            scores = data.scores(source)
+            if scores.is_empty():
+                notes.append(not_computed(source))
+                continue
+            series = scores.filter(pl.col("patient_id").is_in(patients)).select(
+                "patient_id", "day", pl.col(column).cast(pl.Float64, strict=False).alias("value")
+            )
+        if series.is_empty():
+            continue
+        change = derive_change_from_baseline(series, "value").filter(pl.col("day") > 0)
+        best = change.group_by("patient_id").agg(
+            pl.col("value_baseline").first().alias("baseline"),
+            pl.col("value_pct_change").min().alias("best_pct_change"),
+        )
+        frames.append(best.with_columns(disease=pl.lit(disease), measure=pl.lit(label)))
+    table = (
+        pl.concat(frames)
+        .select("patient_id", "disease", "measure", "baseline", "best_pct_change")
+        .sort("best_pct_change")
+        if frames
+        else pl.DataFrame(
+            schema={"patient_id": pl.String, "disease": pl.String, "measure": pl.String, "best_pct_change": pl.Float64}
+        )
+    )
+    caption = (
+        "Waterfall: best (lowest) percentage change from baseline after infusion per patient — SLE: SLEDAI-2K, "
+        "myositis: creatine kinase, SSc: mRSS; dashed line −50 %"
+    )
+    if notes:
+        caption += " (not available: " + "; ".join(notes) + ")"
+    return ctx.figure(caption, figures.waterfall_plot(table), table, "waterfall")
+
+
+def _kinetics(ctx: Context) -> FigureBlock:
+    data = ctx.data
+    diseases = data.disease_of()
+    car_t = (
+        data.lab("car_t_cells_ul")
+        .join(diseases, on="patient_id")
+        .select("patient_id", "disease", "day", pl.col("car_t_cells_ul").alias("value"))
+    )
+    b_cells = (
+        data.lab("cd19_cells_ul")
+        .join(diseases, on="patient_id")
+        .select("patient_id", "disease", "day", pl.col("cd19_cells_ul").alias("value"))
+    )
+    table = pl.concat(
+        [car_t.with_columns(analyte=pl.lit("car_t_cells_ul")), b_cells.with_columns(analyte=pl.lit("cd19_cells_ul"))]
+    )
+    return ctx.figure(
+        "CAR-T expansion (days 0–60, log scale) and CD19+ B cells (symmetric log scale: 0 is shown) per patient, "
+        "coloured by disease; black: median of the values measured on each day",
+        figures.kinetics_plot(car_t, b_cells),
+        table,
+        "kinetics",
+    )
+
+
+def figures_section(ctx: Context) -> Section:
+    data = ctx.data
+    if data.patients.is_empty():
+        return Section("6. Figures", unavailable="no patients are stored")
+    visits, missing = remission_visits(data)
+    blocks = [_swimmer(ctx, visits)]
+    spider, _ = _spider(ctx)
+    blocks += [spider, _waterfall(ctx), _kinetics(ctx)]
+    note = "Each figure's data are written beside it (figure_<name>.csv)."
+    if missing:
+        note += " Remission markers not available: " + "; ".join(f"{d}: {r}" for d, r in missing.items()) + "."
+    return Section("6. Figures", note=note, figures=blocks)
+
+
+SECTIONS: tuple[tuple[str, Callable[[Context], Section]], ...] = (
+    ("cohort", cohort_section),
+    ("treatment", treatment_section),
+    ("efficacy: SLE", sle_section),
+    ("efficacy: myositis", myositis_section),
+    ("efficacy: SSc", ssc_section),
+    ("efficacy: all diseases", remission_section),
+    ("safety", safety_section),
+    ("biology", biology_section),
+    ("figures", figures_section),
+)
