@@ -122,7 +122,7 @@ def kaplan_meier(events: pl.DataFrame, times: Sequence[float] | None = None, alp
     -------
     polars.DataFrame
         ``day``, ``at_risk`` (patients with duration ≥ day), ``events`` (events at day),
-        ``survival``, ``lower``, ``upper``.
+        ``censored`` (patients censored at day), ``survival``, ``lower``, ``upper``.
 
     Examples
     --------
@@ -136,6 +136,7 @@ def kaplan_meier(events: pl.DataFrame, times: Sequence[float] | None = None, alp
         "day": pl.Float64,
         "at_risk": pl.Int64,
         "events": pl.Int64,
+        "censored": pl.Int64,
         "survival": pl.Float64,
         "lower": pl.Float64,
         "upper": pl.Float64,
@@ -159,6 +160,7 @@ def kaplan_meier(events: pl.DataFrame, times: Sequence[float] | None = None, alp
             "day": grid,
             "at_risk": [sum(d >= t for d in durations) for t in grid],
             "events": [sum(1 for d, o in zip(durations, observed, strict=True) if o and d == t) for t in grid],
+            "censored": [sum(1 for d, o in zip(durations, observed, strict=True) if not o and d == t) for t in grid],
             "survival": [float(s) for s in survival],
             "lower": lower,
             "upper": upper,

@@ -30,7 +30,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the report.")] = Path("out"),
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic cohort.")] = 2024,
 ) -> None:
-    """Create a database, load the synthetic demo cohort, score it and write out/report.html."""
+    """Create a database, load the synthetic demo cohort, score it and write the report (HTML, PDF, CSV)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from remission.demo.cohort import generate_demo_cohort
@@ -59,9 +59,11 @@ def report(
     db: DbOption = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for report.html and its tables.")] = Path("out"),
 ) -> None:
-    """Write the cohort report (HTML + CSV tables) from a database."""
+    """Write the cohort report (report.html, report.pdf, CSV tables, figure PNGs) from a database."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from remission.errors import InvalidInputError
-    from remission.report.build import build_report
+    from remission.report.build import STEPS, build_report_files
     from remission.store.db import require_schema
 
     engine = _engine(db)
@@ -70,7 +72,22 @@ def report(
     except InvalidInputError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(EXIT_INVALID) from err
-    typer.echo(f"report: {build_report(engine, out)}")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("report", total=len(STEPS))
+        started: list[str] = []
+
+        def step(name: str) -> None:
+            if started:
+                bar.advance(task)
+            started.append(name)
+            bar.update(task, description=name)
+
+        files = build_report_files(engine, out, step)
+        bar.update(task, completed=len(STEPS), description="report written")
+    typer.echo(f"report: {files.html}")
+    typer.echo(f"pdf: {files.pdf}")
+    typer.echo(f"tables: {files.tables}")
 
 
 def rescore(db: DbOption = None) -> None:

@@ -17,16 +17,20 @@ import polars as pl
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
 ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE, BLACK = OKABE_ITO
 MONTH_DAYS = 30.4375
+#: Line colours for one line per patient: Okabe–Ito without yellow (too pale for thin lines on white).
+LINE_COLOURS = (ORANGE, SKY, GREEN, BLUE, VERMILLION, PURPLE, BLACK)
+LINE_MARKERS = ("o", "s", "^", "D")
 
 DISEASE_COLOURS = {"SLE": BLUE, "IIM": VERMILLION, "SSc": GREEN}
 DISEASE_NAMES = {"SLE": "SLE", "IIM": "Idiopathic inflammatory myositis", "SSc": "Systemic sclerosis"}
-#: Marker of each swimmer-plot event: (label, marker, face colour, edge colour, size).
-EVENT_STYLES: dict[str, tuple[str, str, str, str, float]] = {
-    "infusion": ("CAR-T infusion", "v", BLACK, BLACK, 55),
-    "remission": ("Remission (first)", "D", SKY, BLACK, 42),
-    "drug_free": ("Drug-free remission (first)", "*", ORANGE, BLACK, 120),
-    "relapse": ("Relapse", "X", PURPLE, BLACK, 70),
-    "b_cell_return": ("B-cell return", "o", YELLOW, BLACK, 42),
+#: Marker of each swimmer-plot event: (label, marker, face colour, edge colour, size, vertical offset
+#: in lane units — events of one patient on the same day stay visible side by side).
+EVENT_STYLES: dict[str, tuple[str, str, str, str, float, float]] = {
+    "infusion": ("CAR-T infusion", "v", BLACK, BLACK, 50, 0.0),
+    "remission": ("Remission (first)", "D", SKY, BLACK, 36, 0.17),
+    "relapse": ("Relapse", "X", PURPLE, BLACK, 60, 0.17),
+    "drug_free": ("Drug-free remission (first)", "*", ORANGE, BLACK, 110, -0.17),
+    "b_cell_return": ("B-cell return (≥ 1 CD19+ cell/µL)", "o", YELLOW, BLACK, 30, 0.0),
 }
 
 
@@ -92,13 +96,14 @@ def _spider_axis(
 ) -> None:
     patients = series.drop_nulls(value).sort("patient_id", "day").partition_by("patient_id", maintain_order=True)
     for i, rows in enumerate(patients):
-        colour = OKABE_ITO[i % len(OKABE_ITO)]
-        style = "-" if i < len(OKABE_ITO) else "--"
+        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
+        cycle = i // len(LINE_COLOURS)
+        style = "-" if cycle == 0 else "--"
         ax.plot(
             rows["day"].to_numpy() / MONTH_DAYS,
             rows[value].cast(pl.Float64).to_numpy(),
             style,
-            marker="o",
+            marker=LINE_MARKERS[cycle % len(LINE_MARKERS)],
             ms=3,
             lw=1.3,
             color=colour,
@@ -175,7 +180,7 @@ def swimmer_plot(lanes: pl.DataFrame, events: pl.DataFrame) -> bytes:
     for row in ordered.iter_rows(named=True):
         y = y_of[row["patient_id"]]
         months = (row["follow_up_days"] or 0) / MONTH_DAYS
-        ax.barh(y, months, height=0.62, color=DISEASE_COLOURS.get(row["disease"], "grey"), alpha=0.45, lw=0)
+        ax.barh(y, months, height=0.72, color=DISEASE_COLOURS.get(row["disease"], "grey"), alpha=0.45, lw=0)
         if row["ongoing"]:
             ax.annotate(
                 "",
@@ -183,11 +188,11 @@ def swimmer_plot(lanes: pl.DataFrame, events: pl.DataFrame) -> bytes:
                 xytext=(months, y),
                 arrowprops={"arrowstyle": "-|>", "color": BLACK, "lw": 1.1, "mutation_scale": 9},
             )
-    for key, (label, marker, face, edge, size) in EVENT_STYLES.items():
+    for key, (label, marker, face, edge, size, offset) in EVENT_STYLES.items():
         rows = events.filter((pl.col("event") == key) & pl.col("patient_id").is_in(list(y_of)))
         ax.scatter(
             rows["day"].cast(pl.Float64).to_numpy() / MONTH_DAYS,
-            [y_of[p] for p in rows["patient_id"]],
+            [y_of[p] + offset for p in rows["patient_id"]],
             marker=marker,
             s=size,
             c=face,
@@ -258,8 +263,9 @@ def waterfall_plot(best: pl.DataFrame, *, ylabel: str = "best change from baseli
     ax.legend(
         handles=[Patch(facecolor=DISEASE_COLOURS.get(d, "grey"), label=lab) for d, lab in labels.items()],
         frameon=False,
-        loc="lower left",
-        bbox_to_anchor=(1.01, 0.0),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.22),
+        ncol=len(labels),
     )
     ax.set_title("Waterfall: best change from baseline per patient", loc="left")
     return _png(fig)
@@ -280,7 +286,7 @@ def kinetics_plot(car_t: pl.DataFrame, b_cells: pl.DataFrame, *, aplasia_thresho
     left, right = axes[0]
     panels = (
         (left, car_t, "CAR-T cells (cells/µL, log scale)", "CAR-T expansion", 60),
-        (right, b_cells, "CD19+ B cells (cells/µL, symmetric log)", "B-cell depletion and return", None),
+        (right, b_cells, "CD19+ B cells (cells/µL, symmetric log)", "B-cell depletion and return", 365),
     )
     for ax, table, ylabel, title, xmax in panels:
         rows = table.drop_nulls("value").sort("patient_id", "day")
@@ -338,7 +344,7 @@ def km_plot(curves: pl.DataFrame, *, title: str, ylabel: str, cumulative: bool =
         return _no_data("no time-to-event data")
     fig, axes = _figure(6.0, 3.6)
     ax = axes[0][0]
-    colours = {**DISEASE_COLOURS, "all": BLACK}
+    colours = {**DISEASE_COLOURS, "All": BLACK}
     for part in curves.partition_by("group", maintain_order=True):
         group = part["group"][0]
         months = part["day"].to_numpy() / MONTH_DAYS
@@ -348,9 +354,17 @@ def km_plot(curves: pl.DataFrame, *, title: str, ylabel: str, cumulative: bool =
         colour = colours.get(group, "grey")
         ax.step(months, s, where="post", color=colour, lw=1.6, label=DISEASE_NAMES.get(group, group))
         ax.fill_between(months, lo, hi, step="post", color=colour, alpha=0.12, lw=0)
+        if "censored" in part.columns:
+            cens = part.filter(pl.col("censored") > 0)
+            at = [float(v) for v in (1 - cens["survival"] if cumulative else cens["survival"]).to_list()]
+            ax.plot(cens["day"].to_numpy() / MONTH_DAYS, at, "|", color=colour, ms=7, mew=1.2)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("months since CAR-T infusion")
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left")
-    ax.legend(frameon=False, loc="best")
+    from matplotlib.lines import Line2D
+
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="grey", marker="|", ls="none", ms=7, mew=1.2, label="censored"))
+    ax.legend(handles=handles, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _png(fig)

@@ -182,6 +182,14 @@ def cohort_section(ctx: Context) -> Section:
 # ------------------------------------------------------------------------------------ treatment
 
 
+def _cells(value: float | None) -> str:
+    """A cell dose as ``1.0 × 10^6``."""
+    if value is None:
+        return "—"
+    exponent = len(str(int(abs(value)))) - 1 if abs(value) >= 1 else 0
+    return f"{value / 10**exponent:.1f} × 10^{exponent}"
+
+
 def treatment_section(ctx: Context) -> Section:
     """Conditioning, cell dose, day 0 and follow-up per patient; maintenance-drug stop days."""
     data = ctx.data
@@ -217,8 +225,8 @@ def treatment_section(ctx: Context) -> Section:
                 "group": name,
                 "patients": str(rows["patient_id"].n_unique()),
                 "conditioning (patients)": conditioning,
-                "cells/kg — median (range)": (
-                    f"{dose.median:.2g} ({dose.minimum:.2g}–{dose.maximum:.2g})" if dose.n else "—"
+                "CAR-T cells/kg — median (range)": (
+                    f"{_cells(dose.median)} ({_cells(dose.minimum)}–{_cells(dose.maximum)})" if dose.n else "—"
                 ),
                 "follow-up — median (range; IQR)": summarise_follow_up(rows["follow_up_days"].to_list()),
             }
@@ -310,7 +318,7 @@ def _efficacy(
     data = ctx.data
     if disease not in data.diseases:
         return Section(title, unavailable=f"no {disease} patient is stored")
-    sources = [s for _, s, _ in specs]
+    sources = list({id(s): s for _, s, _ in specs}.values())
     timepoints = _timepoint_table(sources, ctx)
     endpoints = [Endpoint(e.label, e.column, e.kind, e.level, reason, e.digits) for e, _, reason in specs]
     labels = timepoint_labels(ctx.months)
@@ -613,7 +621,7 @@ def remission_section(ctx: Context) -> Section:
             ("rfs", "Relapse-free survival", "probability relapse-free", False),
         ):
             part = all_curves.filter(pl.col("endpoint") == name).select(
-                "group", "day", "at_risk", "events", "survival", "lower", "upper"
+                "group", "day", "at_risk", "events", "censored", "survival", "lower", "upper"
             )
             figures_.append(
                 ctx.figure(
@@ -962,7 +970,8 @@ def _kinetics(ctx: Context) -> FigureBlock:
         [car_t.with_columns(analyte=pl.lit("car_t_cells_ul")), b_cells.with_columns(analyte=pl.lit("cd19_cells_ul"))]
     )
     return ctx.figure(
-        "CAR-T expansion (days 0–60, log scale) and CD19+ B cells (symmetric log scale: 0 is shown) per patient, "
+        "CAR-T expansion (days 0–60, log scale) and CD19+ B cells (days up to 365, symmetric log scale: 0 is "
+        "shown) per patient, "
         "coloured by disease; black: median of the values measured on each day",
         figures.kinetics_plot(car_t, b_cells),
         table,
