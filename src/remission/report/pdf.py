@@ -70,14 +70,15 @@ def _table(pages: _Pages, table: TableBlock) -> None:
     if table.note:
         pages.text(table.note, size=6, colour="#444444")
     cells = [[_cell(c) for c in table.columns], *[[_cell(v) for v in row] for row in table.rows]]
-    natural = [max(len(row[j]) for row in cells) + 1 for j in range(len(table.columns))]
-    budget = CHARS_PER_PAGE_WIDTH
-    widths = [min(n, 42) for n in natural]
-    while sum(widths) > budget and max(widths) > 8:
+    # Character widths are estimates for a proportional font: pad each column and keep a margin.
+    natural = [max(len(row[j]) for row in cells) + 3 for j in range(len(table.columns))]
+    budget = int(CHARS_PER_PAGE_WIDTH * 0.82)
+    widths = [min(n, 40) for n in natural]
+    while sum(widths) > budget and max(widths) > 9:
         widths[widths.index(max(widths))] -= 1
     scale = (1 - 2 * MARGIN) / max(sum(widths), 1)
     lefts = [MARGIN + scale * sum(widths[:j]) for j in range(len(widths))]
-    header = [textwrap.wrap(c, widths[j] - 1) or [""] for j, c in enumerate(cells[0])]
+    header = [textwrap.wrap(c.replace("_", " "), widths[j] - 3) or [""] for j, c in enumerate(cells[0])]
 
     def draw(row: list[list[str]], bold: bool) -> None:
         height = max(len(c) for c in row) * LINE + LINE * 0.35
@@ -117,7 +118,7 @@ def _table(pages: _Pages, table: TableBlock) -> None:
     pages.need(max(len(c) for c in header) * LINE * 2.5)
     draw(header, True)
     for raw in cells[1:]:
-        row = [textwrap.wrap(c, widths[j] - 1) or [""] for j, c in enumerate(raw)]
+        row = [textwrap.wrap(c, widths[j] - 2) or [""] for j, c in enumerate(raw)]
         height = max(len(c) for c in row) * LINE + LINE * 0.35
         if pages.y - height < BOTTOM:
             pages.new_page()
