@@ -49,4 +49,4 @@ def test_demo_command_writes_the_report(tmp_path: Path) -> None:
     html = (out / "report.html").read_text()
     assert "SYNTHETIC DATA" in html
     assert "SLEDAI-2K" in html and "data:image/png;base64" in html
-    assert (out / "tables" / "sledai2k_by_visit.csv").exists()
+    assert (out / "report.pdf").exists() and (out / "tables" / "figure_spider.csv").exists()
