@@ -136,7 +136,7 @@ def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_demo_report_has_every_section(demo_report: Path) -> None:
     html = (demo_report / "report.html").read_text()
-    titles = re.findall(r"<h2>(.*?)</h2>", html)
+    titles = re.findall(r"<h2[^>]*>(.*?)</h2>", html)
     for expected in (
         "1. Cohort",
         "2. Treatment",
