@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 DATA = Path("/work/shared/data")
-EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
+EXAMPLE = (
+    Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,7 @@
-"""FHIR R4 reader on the official HL7 examples and the Synthea bundles (counts from the READMEs/files)."""
+"""FHIR R4 reader on the official HL7 examples and the Synthea bundles.
+
+Counts come from the READMEs and from reading the files.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ def test_synthea_bundles_urn_uuid_references(data: Path) -> None:
     obs = t.tables["observations"]
     # every observation resolves its urn:uuid subject to a Patient of the files
     assert set(obs["patient_id"]) <= set(patients["patient_id"])
-    # README: Buster 33 Observations (one blood pressure adds a second component row), no AdverseEvent
+    # README: Synthea writes no AdverseEvent; Claim 23 and ExplanationOfBenefit 18 entries
     assert t.tables["adverse_events"].height == 0
     assert t.skipped["Claim"] == 23 and t.skipped["ExplanationOfBenefit"] == 18
     assert (obs["unit_system"].drop_nulls() == "http://unitsofmeasure.org").all()
@@ -37,7 +40,9 @@ def test_blood_pressure_components_one_row_each(data: Path) -> None:
 
 
 def test_observation_value_quantity_ucum(data: Path) -> None:
-    obs = load_fhir(data / "fhir-r4-hl7-examples" / "Observation-example.json").tables["observations"]
+    obs = load_fhir(data / "fhir-r4-hl7-examples" / "Observation-example.json").tables[
+        "observations"
+    ]
     # Observation-example.json: body weight 185 [lb_av]
     assert obs.select("code", "value", "unit").row(0) == ("29463-7", 185.0, "[lb_av]")
 
@@ -53,9 +58,15 @@ def test_contained_medication_and_entered_in_error_dropped(data: Path) -> None:
 
 
 def test_r4_adverse_event(data: Path) -> None:
-    ae = load_fhir(data / "fhir-r4-hl7-examples" / "AdverseEvent-example.json").tables["adverse_events"]
+    ae = load_fhir(data / "fhir-r4-hl7-examples" / "AdverseEvent-example.json").tables[
+        "adverse_events"
+    ]
     row = ae.row(0, named=True)
-    assert (row["actuality"], row["seriousness"], row["severity"]) == ("actual", "Non-serious", "mild")
+    assert (row["actuality"], row["seriousness"], row["severity"]) == (
+        "actual",
+        "Non-serious",
+        "mild",
+    )
 
 
 def test_nested_batch_response_bundles(data: Path) -> None:
@@ -75,7 +86,9 @@ def test_condition_onset_string_kept_as_text(data: Path) -> None:
 
 
 def test_research_subject_links_patient(data: Path) -> None:
-    rs = load_fhir(data / "fhir-r4-hl7-examples" / "ResearchSubject-example.json").tables["research_subjects"]
+    rs = load_fhir(data / "fhir-r4-hl7-examples" / "ResearchSubject-example.json").tables[
+        "research_subjects"
+    ]
     assert rs.height == 1 and rs["patient_id"].to_list()[0]
 
 
@@ -95,7 +108,7 @@ def test_mutated_wrong_encoding(tmp_path: Path) -> None:
 
 
 def test_invalid_resource_names_file_and_resource() -> None:
-    with pytest.raises(InvalidInputError, match="x.json Patient/p1"):
+    with pytest.raises(InvalidInputError, match=r"x\.json Patient/p1"):
         read_fhir_json({"resourceType": "Patient", "id": "p1", "gender": 12}, "x.json")
 
 

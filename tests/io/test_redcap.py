@@ -52,7 +52,9 @@ REAL = [
 
 
 @pytest.mark.parametrize(("project", "counts"), REAL, ids=[p for p, _ in REAL])
-def test_real_projects_tidy_with_hand_counted_rows(data: Path, project: str, counts: dict[str, int]) -> None:
+def test_real_projects_tidy_with_hand_counted_rows(
+    data: Path, project: str, counts: dict[str, int]
+) -> None:
     records, dictionary, events = _project(data, project)
     result = tidy_redcap(records, dictionary, events)
     assert set(result.tables) == set(load_dictionary(dictionary).forms)
@@ -119,7 +121,10 @@ def test_values_entered_before_validation_are_refused_naming_record_field_value(
     records, dictionary, _ = _project(data, "potentially-problematic-values")
     with pytest.raises(InvalidInputError) as err:
         tidy_redcap(records, dictionary)
-    assert "row 1, column date_before_validation: value before validation 1: record 1: expected a date" in str(err.value)
+    assert (
+        "row 1, column date_before_validation: value before validation 1: record 1: expected a date"
+        in str(err.value)
+    )
     # on_error="null" keeps the rest and lists the problems
     result = tidy_redcap(records, dictionary, on_error="null")
     assert len(result.problems) == 4
@@ -129,7 +134,7 @@ def test_values_entered_before_validation_are_refused_naming_record_field_value(
 def test_r_resaved_export_is_refused(data: Path) -> None:
     d = data / "redcapr" / "russian" / "data.csv"
     dictionary = io.StringIO("field_name,form_name,field_type\nrecord_id,f,text\n")
-    with pytest.raises(InvalidInputError, match="R write.csv re-save"):
+    with pytest.raises(InvalidInputError, match=r"R write\.csv re-save"):
         tidy_redcap(d, dictionary)
 
 
@@ -147,8 +152,12 @@ def test_odm_xml_matches_csv_export(data: Path, project: str) -> None:
     xml_tables = tidy_redcap(rec, dd, ev or None).tables
     for form, a in csv_tables.items():
         b = xml_tables[form]
-        # free text differs in whitespace and file fields hold document ids in the XML: compare the rest
-        text = [c for c in a.columns if c in {f.name for f in dd.fields if f.field_type in ("notes", "file")}]
+        # free text differs in whitespace, file fields hold document ids in the XML
+        text = [
+            c
+            for c in a.columns
+            if c in {f.name for f in dd.fields if f.field_type in ("notes", "file")}
+        ]
         assert a.drop(text).equals(b.select(a.columns).drop(text)), form
 
 
@@ -158,7 +167,9 @@ def test_pycap_odm_longitudinal_with_repeating_instrument(data: Path) -> None:
     t = tidy_redcap(rec, dd, ev).tables["baseline_data"]
     # baseline_data repeats in enrollment_arm_1 only (redcap:RepeatingInstrument): mixed structure
     assert t.select("study_id", *KEYS).rows() == [
-        ("1", "enrollment_arm_1", "baseline_data", 1), ("2", "enrollment_arm_2", None, None)]
+        ("1", "enrollment_arm_1", "baseline_data", 1),
+        ("2", "enrollment_arm_2", None, None),
+    ]
 
 
 # ------------------------------------------------------------------------- REDCapTidieR traps
@@ -168,7 +179,7 @@ DICT = (
     "record_id,base,text,,\n"
     "visit_date,base,text,,date_ymd\n"
     "lab_value,labs,text,,number\n"
-    "sym,labs,checkbox,\"1, one | -99, Unknown | A, letter\",\n"
+    'sym,labs,checkbox,"1, one | -99, Unknown | A, letter",\n'
 )
 
 
@@ -177,7 +188,9 @@ def _tidy(records: str, **kw: object) -> dict[str, pl.DataFrame]:
 
 
 def test_trap_negative_and_letter_checkbox_codes_redcaptidier_31() -> None:
-    t = _tidy("record_id,lab_value,sym___1,sym____99,sym___a,labs_complete\n1,2.5,0,1,0,2\n")["labs"]
+    t = _tidy("record_id,lab_value,sym___1,sym____99,sym___a,labs_complete\n1,2.5,0,1,0,2\n")[
+        "labs"
+    ]
     assert t.select("sym___1", "sym____99", "sym___a").row(0) == (False, True, False)
 
 
@@ -190,13 +203,18 @@ def test_trap_form_repeating_in_some_events_not_others_redcaptidier_13_169() -> 
     )
     labs = _tidy(records)["labs"]
     assert labs.select("redcap_event_name", "redcap_repeat_instance", "lab_value").rows() == [
-        ("screening_arm_1", None, 5.0), ("follow_up_arm_1", 1, 6.0), ("follow_up_arm_1", 2, 7.0)]
+        ("screening_arm_1", None, 5.0),
+        ("follow_up_arm_1", 1, 6.0),
+        ("follow_up_arm_1", 2, 7.0),
+    ]
 
 
 def test_trap_empty_repeating_rows_dropped_redcaptidier_136() -> None:
     # repeating event (blank instrument, instance set) where only base has data
-    records = ("record_id,redcap_event_name,redcap_repeat_instrument,redcap_repeat_instance,visit_date,base_complete,lab_value,labs_complete\n"
-               "1,unscheduled_arm_1,,1,2024-02-01,2,,\n1,unscheduled_arm_1,,2,2024-02-05,2,,\n")
+    records = (
+        "record_id,redcap_event_name,redcap_repeat_instrument,redcap_repeat_instance,visit_date,base_complete,lab_value,labs_complete\n"
+        "1,unscheduled_arm_1,,1,2024-02-01,2,,\n1,unscheduled_arm_1,,2,2024-02-05,2,,\n"
+    )
     tables = _tidy(records)
     assert tables["labs"].height == 0
     assert tables["base"]["redcap_repeat_instance"].to_list() == [1, 2]
@@ -226,7 +244,10 @@ def test_unknown_column_and_bad_choice_listed() -> None:
 def test_unknown_event_with_events_file() -> None:
     events = load_events(io.StringIO("event_name,arm_num,unique_event_name\nS,1,screening_arm_1\n"))
     with pytest.raises(InvalidInputError, match="column redcap_event_name: value baseline_arm_1"):
-        _tidy("record_id,redcap_event_name,visit_date,base_complete\n1,baseline_arm_1,2024-01-01,2\n", events=events)
+        _tidy(
+            "record_id,redcap_event_name,visit_date,base_complete\n1,baseline_arm_1,2024-01-01,2\n",
+            events=events,
+        )
 
 
 # ------------------------------------------------------------------------- mutated inputs
@@ -248,14 +269,18 @@ def test_mutated_wrong_encoding(data: Path) -> None:
 
 def test_mutated_bom_on_records(data: Path) -> None:
     records, dictionary, _ = _project(data, "nonnumeric-record-id")
-    t = tidy_redcap(io.BytesIO(b"\xef\xbb\xbf" + records.read_bytes()), dictionary).tables["demographics"]
+    t = tidy_redcap(io.BytesIO(b"\xef\xbb\xbf" + records.read_bytes()), dictionary).tables[
+        "demographics"
+    ]
     assert t["record_id"].to_list() == ["a", "b", "c"]
 
 
 def test_mutated_decimal_comma_in_dot_field(data: Path) -> None:
     records, dictionary, _ = _project(data, "decimal-comma-and-dot")
     bad = records.read_text().replace("1.54", '"1,54"', 1)
-    with pytest.raises(InvalidInputError, match="row 1, column height_dot: value 1,54: record 1: expected a number"):
+    with pytest.raises(
+        InvalidInputError, match="row 1, column height_dot: value 1,54: record 1: expected a number"
+    ):
         tidy_redcap(io.StringIO(bad), dictionary)
 
 
@@ -264,18 +289,46 @@ def test_mutated_decimal_comma_in_dot_field(data: Path) -> None:
 
 def test_cli_tidy_writes_one_csv_per_instrument(data: Path, tmp_path: Path) -> None:
     records, dictionary, events = _project(data, "longitudinal")
-    res = CliRunner().invoke(app, ["redcap", "tidy", "--records", str(records), "--dictionary", str(dictionary),
-                                   "--events", str(events), "--out", str(tmp_path)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redcap",
+            "tidy",
+            "--records",
+            str(records),
+            "--dictionary",
+            str(dictionary),
+            "--events",
+            str(events),
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert res.exit_code == 0, res.output
-    assert sorted(p.stem for p in tmp_path.glob("*.csv")) == sorted(load_dictionary(dictionary).forms)
+    assert sorted(p.stem for p in tmp_path.glob("*.csv")) == sorted(
+        load_dictionary(dictionary).forms
+    )
     assert pl.read_csv(tmp_path / "visit_lab_data.csv").height == 4
 
 
 def test_cli_bad_input_exit_2_nothing_written(data: Path, tmp_path: Path) -> None:
     records, dictionary, _ = _project(data, "potentially-problematic-values")
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["redcap", "tidy", "--records", str(records), "--dictionary", str(dictionary),
-                                   "--out", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redcap",
+            "tidy",
+            "--records",
+            str(records),
+            "--dictionary",
+            str(dictionary),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 2
-    assert "row 2, column integer_before_validation: value before validation 1: record 2" in res.output
+    assert (
+        "row 2, column integer_before_validation: value before validation 1: record 2" in res.output
+    )
     assert not out.exists()

@@ -1,4 +1,4 @@
-"""SDTM reader on the CDISC pilot (XPORT v5), the clinUtils subset (XPORT v8) and pharmaversesdtm (CSV).
+"""SDTM reader on the CDISC pilot (XPORT v5), clinUtils subset (XPORT v8), pharmaversesdtm (CSV).
 
 Row/subject counts are those stated in each folder's README (from the source datasets).
 """
@@ -12,7 +12,14 @@ import polars as pl
 import pytest
 
 from remission.errors import InvalidInputError
-from remission.io.sdtm import load_sdtm, merge_supp, parse_iso8601, read_domain, read_sdtm_csv, xport_version
+from remission.io.sdtm import (
+    load_sdtm,
+    merge_supp,
+    parse_iso8601,
+    read_domain,
+    read_sdtm_csv,
+    xport_version,
+)
 
 # (folder, domain, rows, subjects) from the READMEs
 COUNTS = [
@@ -31,14 +38,20 @@ COUNTS = [
 ]
 
 
-@pytest.mark.parametrize(("folder", "domain", "rows", "subjects"), COUNTS, ids=[f"{f}-{d}" for f, d, *_ in COUNTS])
-def test_counts_match_readme(data: Path, folder: str, domain: str, rows: int, subjects: int) -> None:
+@pytest.mark.parametrize(
+    ("folder", "domain", "rows", "subjects"), COUNTS, ids=[f"{f}-{d}" for f, d, *_ in COUNTS]
+)
+def test_counts_match_readme(
+    data: Path, folder: str, domain: str, rows: int, subjects: int
+) -> None:
     study = load_sdtm(data / folder)
     table = study.domains[domain]
     assert (table.height, table["USUBJID"].n_unique()) == (rows, subjects)
 
 
-@pytest.mark.parametrize(("folder", "version"), [("cdisc-pilot-sdtm", 5), ("cdisc-pilot-sdtm-subset-clinutils", 8)])
+@pytest.mark.parametrize(
+    ("folder", "version"), [("cdisc-pilot-sdtm", 5), ("cdisc-pilot-sdtm-subset-clinutils", 8)]
+)
 def test_xport_version_detected(data: Path, folder: str, version: int) -> None:
     assert set(load_sdtm(data / folder).xport_versions.values()) == {version}
 
@@ -50,7 +63,9 @@ def test_every_file_read_or_skipped_with_reason(data: Path) -> None:
         merged = {n for n in files if n.startswith("SUPP") and n[4:] in study.domains}
         skipped = {n for n in study.skipped if "." not in n}
         assert files == set(study.domains) | merged | skipped
-        assert {p.name for p in (data / folder).iterdir() if p.suffix not in (".xpt", ".csv")} <= set(study.skipped)
+        assert {
+            p.name for p in (data / folder).iterdir() if p.suffix not in (".xpt", ".csv")
+        } <= set(study.skipped)
     assert "define.xml" in load_sdtm(data / "cdisc-pilot-sdtm").skipped
 
 
@@ -60,19 +75,23 @@ def test_cp1252_fallback_ts(data: Path) -> None:
 
 
 def test_define_xml_refused_clearly(data: Path) -> None:
-    with pytest.raises(InvalidInputError, match="define.xml is metadata"):
+    with pytest.raises(InvalidInputError, match=r"define\.xml is metadata"):
         read_domain(data / "cdisc-pilot-sdtm" / "define.xml")
 
 
 def test_supp_merged_as_columns(data: Path) -> None:
     ae = load_sdtm(data / "pharmaversesdtm").domains["AE"]
     # suppae.csv: 01-701-1015 AESEQ 1 has AETRTEM = Y
-    assert ae.filter((pl.col("USUBJID") == "01-701-1015") & (pl.col("AESEQ") == 1))["AETRTEM"].to_list() == ["Y"]
+    assert ae.filter((pl.col("USUBJID") == "01-701-1015") & (pl.col("AESEQ") == 1))[
+        "AETRTEM"
+    ].to_list() == ["Y"]
 
 
 def test_study_day_from_rfxstdtc_day_zero(data: Path) -> None:
     ae = load_sdtm(data / "pharmaversesdtm").domains["AE"]
-    row = ae.filter((pl.col("USUBJID") == "01-701-1015") & (pl.col("AESEQ") == 1)).row(0, named=True)
+    row = ae.filter((pl.col("USUBJID") == "01-701-1015") & (pl.col("AESEQ") == 1)).row(
+        0, named=True
+    )
     # RFXSTDTC 2014-01-02, AESTDTC 2014-01-03: day 1 here (SDTM AESTDY 2 has no day 0)
     assert (row["AESTDTC_DAY"], row["AESTDY"]) == (1, 2.0)
 
@@ -93,8 +112,14 @@ def test_xpt_and_csv_agree_on_ae(data: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "date", "precision"),
-    [("2014", None, "year"), ("2014-07", None, "month"), ("2014-07-02", dt.date(2014, 7, 2), "day"),
-     ("2014-07-02T11:45", dt.date(2014, 7, 2), "minute"), ("2014-02-30", None, "invalid"), ("02/07/2014", None, "invalid")],
+    [
+        ("2014", None, "year"),
+        ("2014-07", None, "month"),
+        ("2014-07-02", dt.date(2014, 7, 2), "day"),
+        ("2014-07-02T11:45", dt.date(2014, 7, 2), "minute"),
+        ("2014-02-30", None, "invalid"),
+        ("02/07/2014", None, "invalid"),
+    ],
     ids=["year", "month", "day", "minute", "impossible", "not-iso"],
 )
 def test_partial_dates_never_imputed(text: str, date: dt.date | None, precision: str) -> None:
@@ -105,7 +130,10 @@ def test_partial_dates_never_imputed(text: str, date: dt.date | None, precision:
 def test_invalid_date_is_an_error(tmp_path: Path) -> None:
     p = tmp_path / "ae.csv"
     p.write_text('"USUBJID","AESTDTC"\n"x","03/01/2014"\n')
-    with pytest.raises(InvalidInputError, match="row 1, column ae.csv AESTDTC: value 03/01/2014: is not an ISO 8601"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"row 1, column ae\.csv AESTDTC: value 03/01/2014: is not an ISO 8601",
+    ):
         read_domain(p)
 
 
@@ -134,7 +162,14 @@ def test_mutated_truncated_xpt(data: Path, tmp_path: Path) -> None:
 
 def test_supp_duplicate_refused() -> None:
     parent = pl.DataFrame({"USUBJID": ["a"], "AESEQ": [1]})
-    supp = pl.DataFrame({"USUBJID": ["a", "a"], "IDVAR": ["AESEQ"] * 2, "IDVARVAL": ["1", "1"],
-                         "QNAM": ["X", "X"], "QVAL": ["1", "2"]})
+    supp = pl.DataFrame(
+        {
+            "USUBJID": ["a", "a"],
+            "IDVAR": ["AESEQ"] * 2,
+            "IDVARVAL": ["1", "1"],
+            "QNAM": ["X", "X"],
+            "QVAL": ["1", "2"],
+        }
+    )
     with pytest.raises(InvalidInputError, match="more than once"):
         merge_supp(parent, supp, "SUPPAE")

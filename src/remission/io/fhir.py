@@ -23,12 +23,15 @@ row each), ``medications`` (MedicationStatement, MedicationRequest, MedicationAd
 Examples
 --------
 >>> bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
-...   {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1", "gender": "female",
+...   {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1",
+...                                          "gender": "female",
 ...                                          "birthDate": "1980-04"}},
-...   {"resource": {"resourceType": "Observation", "status": "final", "subject": {"reference": "urn:uuid:p1"},
+...   {"resource": {"resourceType": "Observation", "status": "final",
+...    "subject": {"reference": "urn:uuid:p1"},
 ...    "code": {"coding": [{"system": "http://loinc.org", "code": "1988-5"}]},
 ...    "effectiveDateTime": "2024-01-05T08:00:00+01:00",
-...    "valueQuantity": {"value": 12.5, "unit": "mg/L", "system": "http://unitsofmeasure.org", "code": "mg/L"}}}]}
+...    "valueQuantity": {"value": 12.5, "unit": "mg/L", "system": "http://unitsofmeasure.org",
+...                      "code": "mg/L"}}}]}
 >>> t = read_fhir_json(bundle)
 >>> t.tables["observations"].select("patient_id", "code", "value", "unit", "date").rows()
 [('p1', '1988-5', 12.5, 'mg/L', datetime.date(2024, 1, 5))]
@@ -54,18 +57,88 @@ Json = dict[str, Any]
 UCUM = "http://unitsofmeasure.org"
 
 TABLES: dict[str, tuple[str, ...]] = {
-    "patients": ("patient_id", "sex", "birth_date_text", "birth_date", "deceased", "deceased_text", "family",
-                 "given", "source"),
-    "observations": ("patient_id", "resource_id", "status", "category", "system", "code", "display",
-                     "effective_text", "date", "value", "unit", "unit_system", "value_text", "source"),
-    "medications": ("patient_id", "resource_id", "resource_type", "status", "system", "code", "display",
-                    "start_text", "start_date", "end_text", "end_date", "dose", "dose_unit", "route", "source"),
-    "conditions": ("patient_id", "resource_id", "clinical_status", "system", "code", "display", "onset_text",
-                   "onset_date", "source"),
-    "adverse_events": ("patient_id", "resource_id", "actuality", "system", "code", "display", "date_text",
-                       "date", "seriousness", "severity", "outcome", "source"),
-    "procedures": ("patient_id", "resource_id", "status", "system", "code", "display", "start_text",
-                   "start_date", "end_text", "end_date", "source"),
+    "patients": (
+        "patient_id",
+        "sex",
+        "birth_date_text",
+        "birth_date",
+        "deceased",
+        "deceased_text",
+        "family",
+        "given",
+        "source",
+    ),
+    "observations": (
+        "patient_id",
+        "resource_id",
+        "status",
+        "category",
+        "system",
+        "code",
+        "display",
+        "effective_text",
+        "date",
+        "value",
+        "unit",
+        "unit_system",
+        "value_text",
+        "source",
+    ),
+    "medications": (
+        "patient_id",
+        "resource_id",
+        "resource_type",
+        "status",
+        "system",
+        "code",
+        "display",
+        "start_text",
+        "start_date",
+        "end_text",
+        "end_date",
+        "dose",
+        "dose_unit",
+        "route",
+        "source",
+    ),
+    "conditions": (
+        "patient_id",
+        "resource_id",
+        "clinical_status",
+        "system",
+        "code",
+        "display",
+        "onset_text",
+        "onset_date",
+        "source",
+    ),
+    "adverse_events": (
+        "patient_id",
+        "resource_id",
+        "actuality",
+        "system",
+        "code",
+        "display",
+        "date_text",
+        "date",
+        "seriousness",
+        "severity",
+        "outcome",
+        "source",
+    ),
+    "procedures": (
+        "patient_id",
+        "resource_id",
+        "status",
+        "system",
+        "code",
+        "display",
+        "start_text",
+        "start_date",
+        "end_text",
+        "end_date",
+        "source",
+    ),
     "research_subjects": ("resource_id", "patient_id", "study", "status", "source"),
 }
 _FLOAT = {"value", "dose"}
@@ -85,7 +158,7 @@ class FhirTables:
 
 
 def _date(text: str | None) -> str | None:
-    """``YYYY-MM-DD`` when ``text`` is complete to the day, else None (partial dates stay partial)."""
+    """``YYYY-MM-DD`` when ``text`` is complete to the day, else None (partial stays partial)."""
     if text and len(text) >= 10 and text[4] == "-" and text[7] == "-":
         return text[:10]
     return None
@@ -113,7 +186,7 @@ def _coding(concept: Json | None) -> tuple[str | None, str | None, str | None]:
 
 
 def _code_text(concept: Json | None) -> str | None:
-    system, code, display = _coding(concept)
+    _, code, display = _coding(concept)
     return code or display
 
 
@@ -131,7 +204,9 @@ class _Walker:
             if res.get("id"):
                 self.by_url[f"{res['resourceType']}/{res['id']}"] = res
 
-    def resolve(self, ref: Json | None, container: Json | None = None) -> tuple[Json | None, str | None]:
+    def resolve(
+        self, ref: Json | None, container: Json | None = None
+    ) -> tuple[Json | None, str | None]:
         """(resource or None, fallback id) of a Reference."""
         if not ref or not ref.get("reference"):
             return None, None
@@ -167,40 +242,74 @@ class _Walker:
         name = (res.get("name") or [{}])[0]
         deceased = res.get("deceasedBoolean")
         deceased_text = res.get("deceasedDateTime")
-        self._row("patients", patient_id=res.get("id"), sex=res.get("gender"), birth_date_text=res.get("birthDate"),
-                  birth_date=_date(res.get("birthDate")),
-                  deceased=True if deceased_text else deceased, deceased_text=deceased_text,
-                  family=name.get("family"), given=" ".join(name.get("given", [])) or None)
+        self._row(
+            "patients",
+            patient_id=res.get("id"),
+            sex=res.get("gender"),
+            birth_date_text=res.get("birthDate"),
+            birth_date=_date(res.get("birthDate")),
+            deceased=True if deceased_text else deceased,
+            deceased_text=deceased_text,
+            family=name.get("family"),
+            given=" ".join(name.get("given", [])) or None,
+        )
 
     def _observation(self, res: Json) -> None:
         effective, _ = _choice(res, "effective")
         category = "; ".join(filter(None, (_code_text(c) for c in res.get("category", [])))) or None
-        base = {"patient_id": self.patient(res), "resource_id": res.get("id"), "status": res.get("status"),
-                "category": category, "effective_text": effective, "date": _date(effective)}
+        base = {
+            "patient_id": self.patient(res),
+            "resource_id": res.get("id"),
+            "status": res.get("status"),
+            "category": category,
+            "effective_text": effective,
+            "date": _date(effective),
+        }
         parts = [(res.get("code"), res)] if not res.get("component") or _has_value(res) else []
         parts += [(c.get("code"), c) for c in res.get("component", [])]
         for concept, holder in parts:
             system, code, display = _coding(concept)
-            self._row("observations", **base, system=system, code=code, display=display, **_value(holder))
+            self._row(
+                "observations", **base, system=system, code=code, display=display, **_value(holder)
+            )
 
-    def _medication_row(self, res: Json, start: str | None, end: str | None, dosage: Json | None) -> None:
+    def _medication_row(
+        self, res: Json, start: str | None, end: str | None, dosage: Json | None
+    ) -> None:
         concept = res.get("medicationCodeableConcept")
         if concept is None:
             med, _ = self.resolve(res.get("medicationReference"), res)
-            concept = (med or {}).get("code") or {"text": (res.get("medicationReference") or {}).get("display")}
+            concept = (med or {}).get("code") or {
+                "text": (res.get("medicationReference") or {}).get("display")
+            }
         system, code, display = _coding(concept)
         dose, unit, route = _dose(dosage)
-        self._row("medications", patient_id=self.patient(res), resource_id=res.get("id"),
-                  resource_type=res["resourceType"], status=res.get("status"), system=system, code=code,
-                  display=display, start_text=start, start_date=_date(start), end_text=end, end_date=_date(end),
-                  dose=dose, dose_unit=unit, route=route)
+        self._row(
+            "medications",
+            patient_id=self.patient(res),
+            resource_id=res.get("id"),
+            resource_type=res["resourceType"],
+            status=res.get("status"),
+            system=system,
+            code=code,
+            display=display,
+            start_text=start,
+            start_date=_date(start),
+            end_text=end,
+            end_date=_date(end),
+            dose=dose,
+            dose_unit=unit,
+            route=route,
+        )
 
     def _medicationstatement(self, res: Json) -> None:
         start, end = _choice(res, "effective")
         self._medication_row(res, start, end, (res.get("dosage") or [None])[0])
 
     def _medicationrequest(self, res: Json) -> None:
-        self._medication_row(res, res.get("authoredOn"), None, (res.get("dosageInstruction") or [None])[0])
+        self._medication_row(
+            res, res.get("authoredOn"), None, (res.get("dosageInstruction") or [None])[0]
+        )
 
     def _medicationadministration(self, res: Json) -> None:
         start, end = _choice(res, "effective")
@@ -209,30 +318,63 @@ class _Walker:
     def _condition(self, res: Json) -> None:
         onset, _ = _choice(res, "onset")
         system, code, display = _coding(res.get("code"))
-        self._row("conditions", patient_id=self.patient(res), resource_id=res.get("id"),
-                  clinical_status=_code_text(res.get("clinicalStatus")), system=system, code=code,
-                  display=display, onset_text=onset, onset_date=_date(onset))
+        self._row(
+            "conditions",
+            patient_id=self.patient(res),
+            resource_id=res.get("id"),
+            clinical_status=_code_text(res.get("clinicalStatus")),
+            system=system,
+            code=code,
+            display=display,
+            onset_text=onset,
+            onset_date=_date(onset),
+        )
 
     def _adverseevent(self, res: Json) -> None:
         # R4 AdverseEvent (actuality, event, seriousness, severity); R5 remodels it: not mapped.
         system, code, display = _coding(res.get("event"))
         date = res.get("date") or res.get("detected")
-        self._row("adverse_events", patient_id=self.patient(res), resource_id=res.get("id"),
-                  actuality=res.get("actuality"), system=system, code=code, display=display, date_text=date,
-                  date=_date(date), seriousness=_code_text(res.get("seriousness")),
-                  severity=_code_text(res.get("severity")), outcome=_code_text(res.get("outcome")))
+        self._row(
+            "adverse_events",
+            patient_id=self.patient(res),
+            resource_id=res.get("id"),
+            actuality=res.get("actuality"),
+            system=system,
+            code=code,
+            display=display,
+            date_text=date,
+            date=_date(date),
+            seriousness=_code_text(res.get("seriousness")),
+            severity=_code_text(res.get("severity")),
+            outcome=_code_text(res.get("outcome")),
+        )
 
     def _procedure(self, res: Json) -> None:
         start, end = _choice(res, "performed")
         system, code, display = _coding(res.get("code"))
-        self._row("procedures", patient_id=self.patient(res), resource_id=res.get("id"), status=res.get("status"),
-                  system=system, code=code, display=display, start_text=start, start_date=_date(start),
-                  end_text=end, end_date=_date(end))
+        self._row(
+            "procedures",
+            patient_id=self.patient(res),
+            resource_id=res.get("id"),
+            status=res.get("status"),
+            system=system,
+            code=code,
+            display=display,
+            start_text=start,
+            start_date=_date(start),
+            end_text=end,
+            end_date=_date(end),
+        )
 
     def _researchsubject(self, res: Json) -> None:
         study, fallback = self.resolve(res.get("study"), res)
-        self._row("research_subjects", resource_id=res.get("id"), patient_id=self.patient(res),
-                  study=(study or {}).get("id") or fallback, status=res.get("status"))
+        self._row(
+            "research_subjects",
+            resource_id=res.get("id"),
+            patient_id=self.patient(res),
+            study=(study or {}).get("id") or fallback,
+            status=res.get("status"),
+        )
 
 
 def _has_value(res: Json) -> bool:
@@ -242,16 +384,30 @@ def _has_value(res: Json) -> bool:
 def _value(holder: Json) -> dict[str, Any]:
     q = holder.get("valueQuantity")
     if q is not None:
-        return {"value": q.get("value"), "unit": q.get("code") or q.get("unit"),
-                "unit_system": q.get("system"), "value_text": None}
+        return {
+            "value": q.get("value"),
+            "unit": q.get("code") or q.get("unit"),
+            "unit_system": q.get("system"),
+            "value_text": None,
+        }
     for key in ("valueCodeableConcept",):
         if key in holder:
-            return {"value": None, "unit": None, "unit_system": None, "value_text": _code_text(holder[key])}
+            return {
+                "value": None,
+                "unit": None,
+                "unit_system": None,
+                "value_text": _code_text(holder[key]),
+            }
     for key in ("valueString", "valueBoolean", "valueInteger", "valueDateTime"):
         if key in holder:
             v = holder[key]
             number = float(v) if key == "valueInteger" else None
-            return {"value": number, "unit": None, "unit_system": None, "value_text": None if number is not None else str(v)}
+            return {
+                "value": number,
+                "unit": None,
+                "unit_system": None,
+                "value_text": None if number is not None else str(v),
+            }
     return {"value": None, "unit": None, "unit_system": None, "value_text": None}
 
 
@@ -259,7 +415,10 @@ def _dose(dosage: Json | None) -> tuple[float | None, str | None, str | None]:
     if not dosage:
         return None, None, None
     route = _code_text(dosage.get("route"))
-    q = dosage.get("dose") or next((d.get("doseQuantity") for d in dosage.get("doseAndRate", []) if d.get("doseQuantity")), None)
+    q = dosage.get("dose") or next(
+        (d.get("doseQuantity") for d in dosage.get("doseAndRate", []) if d.get("doseQuantity")),
+        None,
+    )
     if q is None:
         return None, None, route
     return q.get("value"), q.get("code") or q.get("unit"), route
@@ -281,18 +440,29 @@ def _validate(res: Json, source: str) -> None:
 
     kind = res.get("resourceType")
     if not isinstance(kind, str):
-        raise InvalidInputError([Problem(None, source, str(kind), "has no resourceType: not a FHIR resource")])
+        raise InvalidInputError(
+            [Problem(None, source, str(kind), "has no resourceType: not a FHIR resource")]
+        )
     try:
         model = get_fhir_model_class(kind)
     except (KeyError, ValueError) as err:
-        raise InvalidInputError([Problem(None, source, kind, "unknown FHIR resource type")]) from err
+        raise InvalidInputError(
+            [Problem(None, source, kind, "unknown FHIR resource type")]
+        ) from err
     try:
         model.model_validate(res)
     except Exception as err:  # pydantic ValidationError
         first = str(err).splitlines()
         detail = "; ".join(line.strip() for line in first[1:3]) if len(first) > 1 else str(err)
         raise InvalidInputError(
-            [Problem(None, f"{source} {kind}/{res.get('id', '?')}", "", f"invalid FHIR R4 resource: {detail}")]
+            [
+                Problem(
+                    None,
+                    f"{source} {kind}/{res.get('id', '?')}",
+                    "",
+                    f"invalid FHIR R4 resource: {detail}",
+                )
+            ]
         ) from err
 
 
@@ -315,8 +485,13 @@ def _frames(rows: dict[str, list[Json]]) -> dict[str, pl.DataFrame]:
 
     out = {}
     for name, columns in TABLES.items():
-        schema = {c: pl.Float64 if c in _FLOAT else pl.Boolean if c in _BOOL else pl.String for c in columns}
-        frame = pl.DataFrame([{c: r.get(c) for c in columns} for r in rows[name]], schema=schema, orient="row")
+        schema = {
+            c: pl.Float64 if c in _FLOAT else pl.Boolean if c in _BOOL else pl.String
+            for c in columns
+        }
+        frame = pl.DataFrame(
+            [{c: r.get(c) for c in columns} for r in rows[name]], schema=schema, orient="row"
+        )
         dates = [pl.col(c).str.strptime(pl.Date, "%Y-%m-%d") for c in columns if c in _DATE]
         out[name] = frame.with_columns(dates) if dates else frame
     return out
@@ -340,14 +515,38 @@ def load_fhir(path: str | Path) -> FhirTables:
         try:
             data = json.loads(f.read_bytes().decode("utf-8-sig"))
         except UnicodeDecodeError as err:
-            raise InvalidInputError([Problem(None, f.name, f"byte at offset {err.start}", "is not UTF-8 (FHIR JSON must be UTF-8)")]) from err
+            raise InvalidInputError(
+                [
+                    Problem(
+                        None,
+                        f.name,
+                        f"byte at offset {err.start}",
+                        "is not UTF-8 (FHIR JSON must be UTF-8)",
+                    )
+                ]
+            ) from err
         except json.JSONDecodeError as err:
-            raise InvalidInputError([Problem(err.lineno, f.name, err.msg, "is not valid JSON (truncated file?)")]) from err
+            raise InvalidInputError(
+                [Problem(err.lineno, f.name, err.msg, "is not valid JSON (truncated file?)")]
+            ) from err
         if not isinstance(data, dict):
-            raise InvalidInputError([Problem(None, f.name, type(data).__name__, "expected a JSON object (a FHIR resource)")])
+            raise InvalidInputError(
+                [
+                    Problem(
+                        None,
+                        f.name,
+                        type(data).__name__,
+                        "expected a JSON object (a FHIR resource)",
+                    )
+                ]
+            )
         parts.append(read_fhir_json(data, f.name))
-    tables = {name: pl.concat([t.tables[name] for t in parts]) if parts else _frames({n: [] for n in TABLES})[name]
-              for name in TABLES}
+    tables = {
+        name: pl.concat([t.tables[name] for t in parts])
+        if parts
+        else _frames({n: [] for n in TABLES})[name]
+        for name in TABLES
+    }
     skipped: Counter[str] = Counter()
     for t in parts:
         skipped.update(t.skipped)

@@ -47,7 +47,8 @@ Examples
 --------
 >>> import polars as pl, datetime as dt
 >>> from remission.io.redcap import DataDictionary, Field
->>> dd = DataDictionary((Field("record_id", "labs", "text"), Field("lab_date", "labs", "text", validation="date_ymd"),
+>>> dd = DataDictionary((Field("record_id", "labs", "text"),
+...                      Field("lab_date", "labs", "text", validation="date_ymd"),
 ...                      Field("lab_c3", "labs", "text", validation="number")))
 >>> m = load_mapping('''
 ... records:
@@ -57,8 +58,9 @@ Examples
 ...     analytes: [{analyte: c3, field: lab_c3, unit: g/L, lln: 0.9}]
 ... ''', dd)
 >>> labs = pl.DataFrame({"record_id": ["p1"], "lab_date": [dt.date(2024, 1, 2)], "lab_c3": [0.7]})
->>> map_records({"labs": labs}, m)["lab"]
-[{'patient_id': 'p1', 'date': datetime.date(2024, 1, 2), 'analyte': 'c3', 'value': 0.7, 'unit': 'g/L', 'lln': 0.9, 'uln': None}]
+>>> lab = map_records({"labs": labs}, m)["lab"][0]
+>>> [lab[k] for k in ("patient_id", "date", "analyte", "value", "unit", "lln", "uln")]
+['p1', datetime.date(2024, 1, 2), 'c3', 0.7, 'g/L', 0.9, None]
 """
 
 from __future__ import annotations
@@ -77,15 +79,35 @@ if TYPE_CHECKING:
 
 #: Registry record types → their fields and value kinds.
 RECORD_TYPES: dict[str, dict[str, str]] = {
-    "patient": {"patient_id": "text", "site": "text", "disease": "disease", "sex": "text",
-                "birth_year": "int", "diagnosis_year": "int"},
+    "patient": {
+        "patient_id": "text",
+        "site": "text",
+        "disease": "disease",
+        "sex": "text",
+        "birth_year": "int",
+        "diagnosis_year": "int",
+    },
     "infusion": {"patient_id": "text", "date": "date", "product": "text", "cells_per_kg": "float"},
     "assessment": {"patient_id": "text", "date": "date"},
     "lab": {"patient_id": "text", "date": "date"},
-    "medication": {"patient_id": "text", "drug": "text", "dose": "float", "unit": "text", "route": "text",
-                   "start_date": "date", "stop_date": "date"},
-    "adverse_event": {"patient_id": "text", "term": "text", "category": "category", "grade": "grade",
-                      "onset_date": "date", "resolution_date": "date", "serious": "bool"},
+    "medication": {
+        "patient_id": "text",
+        "drug": "text",
+        "dose": "float",
+        "unit": "text",
+        "route": "text",
+        "start_date": "date",
+        "stop_date": "date",
+    },
+    "adverse_event": {
+        "patient_id": "text",
+        "term": "text",
+        "category": "category",
+        "grade": "grade",
+        "onset_date": "date",
+        "resolution_date": "date",
+        "serious": "bool",
+    },
 }
 REQUIRED = {t: ("patient_id",) for t in RECORD_TYPES}
 DISEASES = ("SLE", "IIM", "SSc")
@@ -135,26 +157,54 @@ def load_mapping(source: str | Path, dictionary: DataDictionary) -> RecordMappin
     """
     import yaml
 
-    text = Path(source).read_text(encoding="utf-8") if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))) else source
+    text = (
+        Path(source).read_text(encoding="utf-8")
+        if isinstance(source, Path)
+        or (isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml")))
+        else source
+    )
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise InvalidInputError([Problem(None, "mapping", "", f"is not valid YAML: {err}")]) from err
+        raise InvalidInputError(
+            [Problem(None, "mapping", "", f"is not valid YAML: {err}")]
+        ) from err
     problems: list[Problem] = []
     if not isinstance(doc, dict) or not isinstance(doc.get("records"), dict):
-        raise InvalidInputError([Problem(None, "mapping", "", "needs a top-level 'records:' mapping")])
+        raise InvalidInputError(
+            [Problem(None, "mapping", "", "needs a top-level 'records:' mapping")]
+        )
     for key in doc:
         if key not in ("version", "records", "project", "description"):
-            problems.append(Problem(None, "mapping", str(key), "unknown top-level key (known: version, records, project, description)"))
+            problems.append(
+                Problem(
+                    None,
+                    "mapping",
+                    str(key),
+                    "unknown top-level key (known: version, records, project, description)",
+                )
+            )
     blocks: list[Block] = []
     for rtype, spec in doc["records"].items():
         where = f"records.{rtype}"
         if rtype not in RECORD_TYPES:
-            problems.append(Problem(None, where, str(rtype), f"unknown record type (known: {', '.join(RECORD_TYPES)})"))
+            problems.append(
+                Problem(
+                    None,
+                    where,
+                    str(rtype),
+                    f"unknown record type (known: {', '.join(RECORD_TYPES)})",
+                )
+            )
             continue
         for i, one in enumerate(spec if isinstance(spec, list) else [spec]):
-            block = _block(rtype, one, f"{where}[{i}]" if isinstance(spec, list) else where, dictionary, problems)
+            block = _block(
+                rtype,
+                one,
+                f"{where}[{i}]" if isinstance(spec, list) else where,
+                dictionary,
+                problems,
+            )
             if block is not None:
                 blocks.append(block)
     if problems:
@@ -162,23 +212,44 @@ def load_mapping(source: str | Path, dictionary: DataDictionary) -> RecordMappin
     return RecordMapping(tuple(blocks))
 
 
-def _block(rtype: str, spec: Any, where: str, dd: DataDictionary, problems: list[Problem]) -> Block | None:
+def _block(  # noqa: C901 - one check per mapping key
+    rtype: str, spec: Any, where: str, dd: DataDictionary, problems: list[Problem]
+) -> Block | None:
     if not isinstance(spec, dict):
-        problems.append(Problem(None, where, str(spec), "expected a mapping with instrument and fields"))
+        problems.append(
+            Problem(None, where, str(spec), "expected a mapping with instrument and fields")
+        )
         return None
     for key in spec:
         if key not in _BLOCK_KEYS:
-            problems.append(Problem(None, where, str(key), f"unknown key (known: {', '.join(sorted(_BLOCK_KEYS))})"))
+            problems.append(
+                Problem(
+                    None, where, str(key), f"unknown key (known: {', '.join(sorted(_BLOCK_KEYS))})"
+                )
+            )
     instrument = spec.get("instrument")
     if instrument not in dd.forms:
-        problems.append(Problem(None, f"{where}.instrument", str(instrument), f"not an instrument of the dictionary ({', '.join(dd.forms)})"))
+        problems.append(
+            Problem(
+                None,
+                f"{where}.instrument",
+                str(instrument),
+                f"not an instrument of the dictionary ({', '.join(dd.forms)})",
+            )
+        )
         return None
     columns = _instrument_columns(dd, instrument)
     fields: dict[str, Source] = {}
     for target, src in (spec.get("fields") or {}).items():
         if target not in RECORD_TYPES[rtype]:
-            problems.append(Problem(None, f"{where}.fields", str(target),
-                                    f"unknown field of {rtype} (known: {', '.join(RECORD_TYPES[rtype])})"))
+            problems.append(
+                Problem(
+                    None,
+                    f"{where}.fields",
+                    str(target),
+                    f"unknown field of {rtype} (known: {', '.join(RECORD_TYPES[rtype])})",
+                )
+            )
             continue
         fields[target] = _source(src, f"{where}.fields.{target}", dd, columns, problems)
     for req in REQUIRED[rtype]:
@@ -203,9 +274,20 @@ def _block(rtype: str, spec: Any, where: str, dd: DataDictionary, problems: list
             continue
         for key in a:
             if key not in _ANALYTE_KEYS:
-                problems.append(Problem(None, w, str(key), f"unknown key (known: {', '.join(sorted(_ANALYTE_KEYS))})"))
+                problems.append(
+                    Problem(
+                        None,
+                        w,
+                        str(key),
+                        f"unknown key (known: {', '.join(sorted(_ANALYTE_KEYS))})",
+                    )
+                )
         if a["field"] not in columns:
-            problems.append(Problem(None, f"{w}.field", str(a["field"]), f"not a field of instrument {instrument}"))
+            problems.append(
+                Problem(
+                    None, f"{w}.field", str(a["field"]), f"not a field of instrument {instrument}"
+                )
+            )
     return Block(rtype, instrument, fields, items, analytes)
 
 
@@ -222,18 +304,35 @@ def _instrument_columns(dd: DataDictionary, instrument: str) -> dict[str, Any]:
     return cols
 
 
-def _source(src: Any, where: str, dd: DataDictionary, columns: Mapping[str, Any], problems: list[Problem]) -> Source:
+def _source(
+    src: Any, where: str, dd: DataDictionary, columns: Mapping[str, Any], problems: list[Problem]
+) -> Source:
     if not isinstance(src, dict) or not ({"field", "value"} & set(src)):
-        problems.append(Problem(None, where, str(src), "expected {field: NAME} or {value: CONSTANT}"))
+        problems.append(
+            Problem(None, where, str(src), "expected {field: NAME} or {value: CONSTANT}")
+        )
         return Source()
     for key in src:
         if key not in _SOURCE_KEYS:
-            problems.append(Problem(None, where, str(key), f"unknown key (known: {', '.join(sorted(_SOURCE_KEYS))})"))
+            problems.append(
+                Problem(
+                    None, where, str(key), f"unknown key (known: {', '.join(sorted(_SOURCE_KEYS))})"
+                )
+            )
     if "value" in src:
         return Source(constant=src["value"])
     name = src["field"]
     if name not in columns:
-        problems.append(Problem(None, where, str(name), f"not a field of this instrument (fields: {', '.join(c for c in columns if c not in KEY_COLUMNS)})"))
+        problems.append(
+            Problem(
+                None,
+                where,
+                str(name),
+                "not a field of this instrument (fields: "
+                + ", ".join(c for c in columns if c not in KEY_COLUMNS)
+                + ")",
+            )
+        )
         return Source(column=str(name))
     recode = src.get("recode")
     f = columns.get(name)
@@ -244,7 +343,14 @@ def _source(src: Any, where: str, dd: DataDictionary, columns: Mapping[str, Any]
             codes = {"1", "0", "True", "False"}
         for code in recode:
             if codes is not None and code not in codes:
-                problems.append(Problem(None, f"{where}.recode", code, f"not a choice code of {name} ({', '.join(sorted(codes))})"))
+                problems.append(
+                    Problem(
+                        None,
+                        f"{where}.recode",
+                        code,
+                        f"not a choice code of {name} ({', '.join(sorted(codes))})",
+                    )
+                )
     return Source(column=str(name), recode=recode, scale=src.get("scale"))
 
 
@@ -308,7 +414,9 @@ def _coerce(kind: str, v: Any) -> Any:  # noqa: C901
     return str(v) if not isinstance(v, str) else v
 
 
-def map_records(tables: Mapping[str, pl.DataFrame], mapping: RecordMapping, *, record_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+def map_records(
+    tables: Mapping[str, pl.DataFrame], mapping: RecordMapping, *, record_id: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Apply a validated mapping to tidy REDCap tables → lists of record dicts per record type.
 
     Raises
@@ -331,18 +439,32 @@ def map_records(tables: Mapping[str, pl.DataFrame], mapping: RecordMapping, *, r
     return out
 
 
-def _map_row(block: Block, row: Mapping[str, Any], n: int, rid: str, problems: list[Problem]) -> list[dict[str, Any]]:
+def _map_row(
+    block: Block, row: Mapping[str, Any], n: int, rid: str, problems: list[Problem]
+) -> list[dict[str, Any]]:
     kinds = RECORD_TYPES[block.record_type]
 
     def get(name: str, src: Source, kind: str) -> Any:
         try:
             return _coerce(kind, _value(row, src))
         except KeyError as err:
-            problems.append(Problem(n, f"{block.instrument}.{src.column}", str(err.args[0]),
-                                    f"record {row.get(rid)}: code has no recode for {block.record_type}.{name}"))
+            problems.append(
+                Problem(
+                    n,
+                    f"{block.instrument}.{src.column}",
+                    str(err.args[0]),
+                    f"record {row.get(rid)}: code has no recode for {block.record_type}.{name}",
+                )
+            )
         except ValueError as err:
-            problems.append(Problem(n, f"{block.instrument}.{src.column or name}", str(row.get(src.column or "", src.constant)),
-                                    f"record {row.get(rid)}: {block.record_type}.{name}: {err}"))
+            problems.append(
+                Problem(
+                    n,
+                    f"{block.instrument}.{src.column or name}",
+                    str(row.get(src.column or "", src.constant)),
+                    f"record {row.get(rid)}: {block.record_type}.{name}: {err}",
+                )
+            )
         return None
 
     base = {name: get(name, src, kinds[name]) for name, src in block.fields.items()}
@@ -355,8 +477,16 @@ def _map_row(block: Block, row: Mapping[str, Any], n: int, rid: str, problems: l
             value = get("value", src, "float")
             if value is None:
                 continue
-            records.append({**base, "analyte": a["analyte"], "value": value, "unit": a.get("unit"),
-                            "lln": a.get("lln"), "uln": a.get("uln")})
+            records.append(
+                {
+                    **base,
+                    "analyte": a["analyte"],
+                    "value": value,
+                    "unit": a.get("unit"),
+                    "lln": a.get("lln"),
+                    "uln": a.get("uln"),
+                }
+            )
         return records
     if block.record_type == "assessment":
         items = {code: _plain(_value_safe(row, src)) for code, src in block.items.items()}

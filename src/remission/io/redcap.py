@@ -43,12 +43,14 @@ Examples
 >>> import io
 >>> dictionary = load_dictionary(io.StringIO(
 ...     "Variable / Field Name,Form Name,Field Type,Field Label,"
-...     "\\"Choices, Calculations, OR Slider Labels\\",Text Validation Type OR Show Slider Number\\n"
+...     "\\"Choices, Calculations, OR Slider Labels\\","
+...     "Text Validation Type OR Show Slider Number\\n"
 ...     "record_id,demo,text,ID,,\\n"
 ...     "sex,demo,radio,Sex,\\"1, Female | 2, Male\\",\\n"
 ...     "crp,labs,text,CRP,,number_comma_decimal\\n"))
 >>> records = io.StringIO(
-...     "record_id,redcap_repeat_instrument,redcap_repeat_instance,sex,demo_complete,crp,labs_complete\\n"
+...     "record_id,redcap_repeat_instrument,redcap_repeat_instance,"
+...     "sex,demo_complete,crp,labs_complete\\n"
 ...     "7,,,1,2,,\\n"
 ...     "7,labs,1,,,\\"3,5\\",2\\n")
 >>> tables = tidy_redcap(records, dictionary).tables
@@ -107,8 +109,22 @@ UI_HEADERS = {
 }
 REQUIRED_DICTIONARY = ("field_name", "form_name", "field_type")
 FIELD_TYPES = frozenset(
-    {"text", "notes", "textarea", "calc", "dropdown", "select", "radio", "checkbox", "yesno",
-     "truefalse", "file", "slider", "descriptive", "sql"}
+    {
+        "text",
+        "notes",
+        "textarea",
+        "calc",
+        "dropdown",
+        "select",
+        "radio",
+        "checkbox",
+        "yesno",
+        "truefalse",
+        "file",
+        "slider",
+        "descriptive",
+        "sql",
+    }
 )
 CHOICE_TYPES = frozenset({"dropdown", "select", "radio", "sql"})
 BOOLEAN_TYPES = frozenset({"yesno", "truefalse"})
@@ -131,8 +147,9 @@ class Field:
     choices: tuple[tuple[str, str], ...] = ()
 
     @property
-    def kind(self) -> str:
-        """Storage kind: date, datetime, time, integer, number, comma, choice, boolean, checkbox, text, none."""
+    def kind(self) -> str:  # noqa: C901 - one branch per REDCap type, a flat table
+        """Storage kind: date, datetime, time, integer, number, comma, choice, boolean, checkbox,
+        text or none."""
         v = self.validation
         t = self.field_type
         if t == "descriptive":
@@ -166,7 +183,10 @@ class Field:
 
         REDCap writes code ``-99`` as ``field____99`` and ``A`` as ``field___a`` (REDCapTidieR #31).
         """
-        return [(f"{self.name}___{re.sub(r'[^a-z0-9]', '_', code.lower())}", code) for code, _ in self.choices]
+        return [
+            (f"{self.name}___{re.sub(r'[^a-z0-9]', '_', code.lower())}", code)
+            for code, _ in self.choices
+        ]
 
 
 @dataclass(frozen=True)
@@ -185,7 +205,11 @@ class DataDictionary:
         return list(dict.fromkeys(f.form for f in self.fields))
 
     def form_fields(self, form: str) -> list[Field]:
-        return [f for f in self.fields if f.form == form and f.name != self.record_id and f.kind != "none"]
+        return [
+            f
+            for f in self.fields
+            if f.form == form and f.name != self.record_id and f.kind != "none"
+        ]
 
     def columns(self) -> dict[str, tuple[Field, str | None]]:
         """Every export column the dictionary implies: name → (field, checkbox code or None)."""
@@ -212,7 +236,7 @@ class Event:
 
 @dataclass
 class TidyResult:
-    """Tables per instrument (dictionary order) and the problems set to null (``on_error='null'``)."""
+    """Tables per instrument (dictionary order); problems set to null (``on_error='null'``)."""
 
     tables: dict[str, pl.DataFrame]
     problems: list[Problem] = field(default_factory=list)
@@ -230,17 +254,25 @@ def _read_text(source: Source, what: str) -> str:
         try:
             raw: str | bytes = Path(source).read_bytes()
         except OSError as err:
-            raise InvalidInputError([Problem(None, what, str(source), f"cannot be read: {err.strerror}")]) from err
+            raise InvalidInputError(
+                [Problem(None, what, str(source), f"cannot be read: {err.strerror}")]
+            ) from err
     else:
         raw = source.read()
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError as err:
-            bad = raw[err.start : err.start + 1].hex()
+            bad = err.object[err.start : err.start + 1].hex()
             raise InvalidInputError(
-                [Problem(None, what, f"byte 0x{bad} at offset {err.start}",
-                         "is not UTF-8 (REDCap exports UTF-8; re-export or convert the file)")]
+                [
+                    Problem(
+                        None,
+                        what,
+                        f"byte 0x{bad} at offset {err.start}",
+                        "is not UTF-8 (REDCap exports UTF-8; re-export or convert the file)",
+                    )
+                ]
             ) from err
     return raw.removeprefix("\ufeff")
 
@@ -286,8 +318,9 @@ def load_dictionary(source: Source) -> DataDictionary:
     Examples
     --------
     >>> import io
-    >>> d = load_dictionary(io.StringIO("field_name,form_name,field_type,select_choices_or_calculations\\n"
-    ...                                 "study_id,f,text,\\nc,f,checkbox,\\"a, A | -9, Unknown\\"\\n"))
+    >>> d = load_dictionary(io.StringIO(
+    ...     "field_name,form_name,field_type,select_choices_or_calculations\\n"
+    ...     "study_id,f,text,\\nc,f,checkbox,\\"a, A | -9, Unknown\\"\\n"))
     >>> d.record_id, [c for c, _ in d.fields[1].checkbox_columns()]
     ('study_id', ['c___a', 'c____9'])
     """
@@ -299,8 +332,14 @@ def load_dictionary(source: Source) -> DataDictionary:
     missing = [h for h in REQUIRED_DICTIONARY if h not in header]
     if missing:
         raise InvalidInputError(
-            [Problem(None, "dictionary", ", ".join(rows[0][:4]),
-                     f"is not a REDCap data dictionary (no column {', '.join(missing)})")]
+            [
+                Problem(
+                    None,
+                    "dictionary",
+                    ", ".join(rows[0][:4]),
+                    f"is not a REDCap data dictionary (no column {', '.join(missing)})",
+                )
+            ]
         )
     fields: list[Field] = []
     problems: list[Problem] = []
@@ -322,12 +361,24 @@ def load_dictionary(source: Source) -> DataDictionary:
         if name in seen:
             problems.append(Problem(n, "field_name", name, "is duplicated"))
         if ftype not in FIELD_TYPES:
-            problems.append(Problem(n, "field_type", ftype, f"unknown REDCap field type (known: {', '.join(sorted(FIELD_TYPES))})"))
+            problems.append(
+                Problem(
+                    n,
+                    "field_type",
+                    ftype,
+                    f"unknown REDCap field type (known: {', '.join(sorted(FIELD_TYPES))})",
+                )
+            )
         seen.add(name)
         fields.append(
-            Field(name=name, form=form, field_type=ftype, label=cell("field_label"),
-                  validation=cell("text_validation_type_or_show_slider_number").lower(),
-                  choices=_parse_choices(cell("select_choices_or_calculations"), ftype))
+            Field(
+                name=name,
+                form=form,
+                field_type=ftype,
+                label=cell("field_label"),
+                validation=cell("text_validation_type_or_show_slider_number").lower(),
+                choices=_parse_choices(cell("select_choices_or_calculations"), ftype),
+            )
         )
     if not fields and not problems:
         problems.append(Problem(None, "dictionary", "", "has no fields"))
@@ -348,14 +399,22 @@ def load_events(source: Source) -> list[Event]:
     rows = _csv_rows(_read_text(source, "events"))
     header = [h.strip().lower() for h in rows[0]] if rows else []
     if "unique_event_name" not in header or "arm_num" not in header:
-        raise InvalidInputError([Problem(None, "events", ",".join(header), "needs columns unique_event_name and arm_num")])
+        raise InvalidInputError(
+            [
+                Problem(
+                    None, "events", ",".join(header), "needs columns unique_event_name and arm_num"
+                )
+            ]
+        )
     out = []
     for n, row in enumerate(rows[1:], start=1):
         cells = dict(zip(header, row, strict=False))
         arm = cells.get("arm_num", "").strip()
         if not arm.isdigit():
             raise InvalidInputError([Problem(n, "arm_num", arm, "must be a whole number")])
-        out.append(Event(cells["unique_event_name"].strip(), int(arm), cells.get("event_name", "").strip()))
+        out.append(
+            Event(cells["unique_event_name"].strip(), int(arm), cells.get("event_name", "").strip())
+        )
     return out
 
 
@@ -380,24 +439,49 @@ def read_records(source: Source, dictionary: DataDictionary) -> pl.DataFrame:
     header = [h.strip() for h in rows[0]]
     if header and header[0] == "":
         raise InvalidInputError(
-            [Problem(None, "records", '""', "first column has no name: this looks like an R write.csv re-save "
-                     "(row numbers, NA cells), not a REDCap export; export the records again from REDCap")]
+            [
+                Problem(
+                    None,
+                    "records",
+                    '""',
+                    "first column has no name: this looks like an R write.csv re-save "
+                    "(row numbers, NA cells), not a REDCap export; "
+                    "export the records again from REDCap",
+                )
+            ]
         )
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
-        raise InvalidInputError([Problem(None, d, d, "column appears more than once") for d in dupes])
+        raise InvalidInputError(
+            [Problem(None, d, d, "column appears more than once") for d in dupes]
+        )
     if header[0] != dictionary.record_id:
         raise InvalidInputError(
-            [Problem(None, header[0], header[0], f"records must start with the record id {dictionary.record_id!r} "
-                     "(the dictionary's first field)")]
+            [
+                Problem(
+                    None,
+                    header[0],
+                    header[0],
+                    f"records must start with the record id {dictionary.record_id!r} "
+                    "(the dictionary's first field)",
+                )
+            ]
         )
-    problems = [Problem(n, "records", f"{len(r)} cells", f"expected {len(header)} (truncated or broken CSV)")
-                for n, r in enumerate(rows[1:], start=1) if len(r) != len(header)]
+    problems = [
+        Problem(
+            n, "records", f"{len(r)} cells", f"expected {len(header)} (truncated or broken CSV)"
+        )
+        for n, r in enumerate(rows[1:], start=1)
+        if len(r) != len(header)
+    ]
     if problems:
         raise InvalidInputError(problems)
     columns = list(zip(*rows[1:], strict=True)) if len(rows) > 1 else [() for _ in header]
     return pl.DataFrame(
-        {h: pl.Series(h, [None if v == "" else v for v in col], dtype=pl.String) for h, col in zip(header, columns, strict=True)}
+        {
+            h: pl.Series(h, [None if v == "" else v for v in col], dtype=pl.String)
+            for h, col in zip(header, columns, strict=True)
+        }
     )
 
 
@@ -413,8 +497,17 @@ def _check_columns(frame: pl.DataFrame, dictionary: DataDictionary) -> None:
     unknown = [c for c in frame.columns if c not in known]
     if unknown:
         raise InvalidInputError(
-            [Problem(None, c, c, "is not a field of the data dictionary (nor a redcap_* or <form>_complete column); "
-                     "is the dictionary from the same project?") for c in unknown]
+            [
+                Problem(
+                    None,
+                    c,
+                    c,
+                    "is not a field of the data dictionary "
+                    "(nor a redcap_* or <form>_complete column); "
+                    "is the dictionary from the same project?",
+                )
+                for c in unknown
+            ]
         )
 
 
@@ -423,7 +516,7 @@ def _check_columns(frame: pl.DataFrame, dictionary: DataDictionary) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _parse_column(values: pl.Series, kind: str) -> pl.Series:  # noqa: C901
+def _parse_column(values: pl.Series, kind: str) -> pl.Series:
     import polars as pl
 
     s = values.str.strip_chars()
@@ -438,11 +531,15 @@ def _parse_column(values: pl.Series, kind: str) -> pl.Series:  # noqa: C901
         return a.fill_null(s.str.strptime(pl.Time, "%H:%M", strict=False))
     if kind == "integer":
         ok = s.str.contains(r"^[-+]?\d+$")
-        return pl.select(pl.when(pl.lit(ok)).then(pl.lit(s)).otherwise(None).cast(pl.Int64, strict=False)).to_series()
+        return pl.select(
+            pl.when(pl.lit(ok)).then(pl.lit(s)).otherwise(None).cast(pl.Int64, strict=False)
+        ).to_series()
     if kind in ("number", "comma"):
         t = s.str.replace(",", ".", literal=True) if kind == "comma" else s
         ok = t.str.contains(rf"^{_NUMBER}$")
-        return pl.select(pl.when(pl.lit(ok)).then(pl.lit(t)).otherwise(None).cast(pl.Float64, strict=False)).to_series()
+        return pl.select(
+            pl.when(pl.lit(ok)).then(pl.lit(t)).otherwise(None).cast(pl.Float64, strict=False)
+        ).to_series()
     if kind in ("boolean", "checkbox"):
         low = s.str.to_lowercase().replace(_TRUE_FALSE)
         return low.replace_strict({"1": True, "0": False}, default=None, return_dtype=pl.Boolean)
@@ -485,7 +582,9 @@ class _Typer:
             return
         import polars as pl
 
-        rows = self.frame.select(pl.col("__row"), pl.col(self.record_id).fill_null(""), pl.col(column)).filter(mask)
+        rows = self.frame.select(
+            pl.col("__row"), pl.col(self.record_id).fill_null(""), pl.col(column)
+        ).filter(mask)
         reason = _expected(kind, f)
         for row, rid, value in rows.iter_rows():
             self.problems.append(Problem(row, column, str(value), f"record {rid}: {reason}"))
@@ -505,9 +604,13 @@ class _Typer:
             # R logical re-save of a 0/1 radio (REDCapR simple/data.csv): TRUE/FALSE are lossless.
             s = s.str.to_lowercase().replace(_TRUE_FALSE)
         ok = s.is_in(list(codes))
-        code = pl.select(pl.when(pl.lit(ok)).then(pl.lit(s)).otherwise(None)).to_series().alias(column)
+        code = (
+            pl.select(pl.when(pl.lit(ok)).then(pl.lit(s)).otherwise(None)).to_series().alias(column)
+        )
         self.record(_bad(self.frame[column], code), column, "choice", f)
-        label = code.replace_strict(codes, default=None, return_dtype=pl.String).alias(f"{column}_label")
+        label = code.replace_strict(codes, default=None, return_dtype=pl.String).alias(
+            f"{column}_label"
+        )
         return code, label
 
 
@@ -516,9 +619,13 @@ def _timestamp(typer: _Typer, column: str) -> tuple[pl.Series, pl.Series]:
 
     s = typer.frame[column].str.strip_chars()
     not_done = s == NOT_COMPLETED
-    stamp = _parse_column(pl.select(pl.when(pl.lit(not_done)).then(None).otherwise(pl.lit(s))).to_series(), "datetime")
+    stamp = _parse_column(
+        pl.select(pl.when(pl.lit(not_done)).then(None).otherwise(pl.lit(s))).to_series(), "datetime"
+    )
     typer.record(s.is_not_null() & ~not_done & stamp.is_null(), column, "timestamp")
-    completed = pl.select(pl.when(pl.lit(s).is_null()).then(None).otherwise(~pl.lit(not_done))).to_series()
+    completed = pl.select(
+        pl.when(pl.lit(s).is_null()).then(None).otherwise(~pl.lit(not_done))
+    ).to_series()
     form = column.removesuffix("_timestamp")
     return stamp.alias(column), completed.alias(f"{form}_survey_completed")
 
@@ -528,7 +635,9 @@ def _timestamp(typer: _Typer, column: str) -> tuple[pl.Series, pl.Series]:
 # --------------------------------------------------------------------------------------------
 
 
-def _keys(typer: _Typer, dictionary: DataDictionary, events: Sequence[Event] | None) -> pl.DataFrame:
+def _keys(
+    typer: _Typer, dictionary: DataDictionary, events: Sequence[Event] | None
+) -> pl.DataFrame:
     import polars as pl
 
     frame = typer.frame
@@ -537,24 +646,42 @@ def _keys(typer: _Typer, dictionary: DataDictionary, events: Sequence[Event] | N
     for row in frame.filter(frame[rid].is_null())["__row"]:
         typer.problems.append(Problem(row, rid, "", "record id is empty"))
     cols: dict[str, pl.Series] = {rid: frame[rid]}
-    event = frame[KEY_EVENT] if KEY_EVENT in frame.columns else pl.Series(KEY_EVENT, [None] * n, dtype=pl.String)
+    event = (
+        frame[KEY_EVENT]
+        if KEY_EVENT in frame.columns
+        else pl.Series(KEY_EVENT, [None] * n, dtype=pl.String)
+    )
     cols[KEY_EVENT] = event
-    instrument = frame[KEY_INSTRUMENT] if KEY_INSTRUMENT in frame.columns else pl.Series([None] * n, dtype=pl.String)
+    instrument = (
+        frame[KEY_INSTRUMENT]
+        if KEY_INSTRUMENT in frame.columns
+        else pl.Series([None] * n, dtype=pl.String)
+    )
     forms = dictionary.forms
-    typer.record(instrument.is_not_null() & ~instrument.is_in(forms), KEY_INSTRUMENT, "choice",
-                 Field(KEY_INSTRUMENT, "", "radio", choices=tuple((f, f) for f in forms)))
+    typer.record(
+        instrument.is_not_null() & ~instrument.is_in(forms),
+        KEY_INSTRUMENT,
+        "choice",
+        Field(KEY_INSTRUMENT, "", "radio", choices=tuple((f, f) for f in forms)),
+    )
     cols[KEY_INSTRUMENT] = instrument.alias(KEY_INSTRUMENT)
     if KEY_INSTANCE in frame.columns:
         instance = typer.typed(KEY_INSTANCE, "integer")
         typer.record(instance.is_not_null() & (instance < 1), KEY_INSTANCE, "integer")
-        typer.record(instrument.is_not_null() & frame[KEY_INSTANCE].is_null(), KEY_INSTANCE, "integer")
+        typer.record(
+            instrument.is_not_null() & frame[KEY_INSTANCE].is_null(), KEY_INSTANCE, "integer"
+        )
     else:
         instance = pl.Series(KEY_INSTANCE, [None] * n, dtype=pl.Int64)
     cols[KEY_INSTANCE] = instance
     if events is not None:
         arms = {e.unique_name: e.arm for e in events}
-        typer.record(event.is_not_null() & ~event.is_in(list(arms)), KEY_EVENT, "choice",
-                     Field(KEY_EVENT, "", "radio", choices=tuple((e, e) for e in arms)))
+        typer.record(
+            event.is_not_null() & ~event.is_in(list(arms)),
+            KEY_EVENT,
+            "choice",
+            Field(KEY_EVENT, "", "radio", choices=tuple((e, e) for e in arms)),
+        )
         cols[ARM] = event.replace_strict(arms, default=None, return_dtype=pl.Int64).alias(ARM)
     elif KEY_EVENT in frame.columns:
         cols[ARM] = event.str.extract(r"_arm_(\d+)$").cast(pl.Int64).alias(ARM)
@@ -564,7 +691,9 @@ def _keys(typer: _Typer, dictionary: DataDictionary, events: Sequence[Event] | N
     return pl.DataFrame(cols)
 
 
-def _form_columns(typer: _Typer, dictionary: DataDictionary, form: str) -> tuple[list[pl.Series], pl.Series]:
+def _form_columns(
+    typer: _Typer, dictionary: DataDictionary, form: str
+) -> tuple[list[pl.Series], pl.Series]:
     """Typed columns of one form and a mask of the rows that hold data for it."""
     import polars as pl
 
@@ -574,7 +703,11 @@ def _form_columns(typer: _Typer, dictionary: DataDictionary, form: str) -> tuple
     present = pl.Series([False] * n, dtype=pl.Boolean)
 
     def source(column: str) -> pl.Series:
-        return frame[column] if column in frame.columns else pl.Series(column, [None] * n, dtype=pl.String)
+        return (
+            frame[column]
+            if column in frame.columns
+            else pl.Series(column, [None] * n, dtype=pl.String)
+        )
 
     stamp = f"{form}_timestamp"
     if stamp in frame.columns:
@@ -671,8 +804,12 @@ def _check_duplicates(tables: Mapping[str, pl.DataFrame], typer: _Typer, rid: st
         dup = table.filter(pl.struct(keys).is_duplicated())
         for row in dup.select(keys).unique(maintain_order=True).iter_rows():
             typer.problems.append(
-                Problem(None, form, " / ".join("" if v is None else str(v) for v in row),
-                        "the same record, event and instance appears more than once")
+                Problem(
+                    None,
+                    form,
+                    " / ".join("" if v is None else str(v) for v in row),
+                    "the same record, event and instance appears more than once",
+                )
             )
 
 
@@ -717,12 +854,23 @@ def load_odm(source: str | Path) -> tuple[DataDictionary, pl.DataFrame, list[Eve
     import xml.etree.ElementTree as ET
 
     try:
-        root = ET.parse(source).getroot()  # noqa: S314 - local project files
+        root = ET.parse(source).getroot()
     except ET.ParseError as err:
-        raise InvalidInputError([Problem(None, "odm", str(source), f"is not well-formed XML: {err}")]) from err
+        raise InvalidInputError(
+            [Problem(None, "odm", str(source), f"is not well-formed XML: {err}")]
+        ) from err
     meta = next((e for e in root.iter() if _ns(e.tag) == "MetaDataVersion"), None)
     if meta is None:
-        raise InvalidInputError([Problem(None, "odm", str(source), "has no MetaDataVersion: not a REDCap ODM project export")])
+        raise InvalidInputError(
+            [
+                Problem(
+                    None,
+                    "odm",
+                    str(source),
+                    "has no MetaDataVersion: not a REDCap ODM project export",
+                )
+            ]
+        )
     dictionary, repeating, events = _odm_metadata(root, meta)
     return dictionary, _odm_records(root, dictionary, repeating, bool(events)), events
 
@@ -737,7 +885,9 @@ def _attr(e: object, name: str) -> str:
     return ""
 
 
-def _odm_metadata(root: object, meta: object) -> tuple[DataDictionary, set[tuple[str, str]], list[Event]]:  # noqa: C901
+def _odm_metadata(
+    root: object, meta: object
+) -> tuple[DataDictionary, set[tuple[str, str]], list[Event]]:
     import xml.etree.ElementTree as ET
 
     assert isinstance(root, ET.Element) and isinstance(meta, ET.Element)
@@ -745,17 +895,29 @@ def _odm_metadata(root: object, meta: object) -> tuple[DataDictionary, set[tuple
     groups = {e.get("OID", ""): e for e in meta if _ns(e.tag) == "ItemGroupDef"}
     codelists = {
         e.get("OID", ""): tuple(
-            (c.get("CodedValue", ""), "".join(t.text or "" for t in c.iter() if _ns(t.tag) == "TranslatedText"))
-            for c in e if _ns(c.tag) == "CodeListItem")
-        for e in meta if _ns(e.tag) == "CodeList"
+            (
+                c.get("CodedValue", ""),
+                "".join(t.text or "" for t in c.iter() if _ns(t.tag) == "TranslatedText"),
+            )
+            for c in e
+            if _ns(c.tag) == "CodeListItem"
+        )
+        for e in meta
+        if _ns(e.tag) == "CodeList"
     }
-    checkbox_choices = {e.get("OID", ""): _attr(e, "CheckboxChoices") for e in meta if _ns(e.tag) == "CodeList"}
+    checkbox_choices = {
+        e.get("OID", ""): _attr(e, "CheckboxChoices") for e in meta if _ns(e.tag) == "CodeList"
+    }
     fields: list[Field] = []
     seen: set[str] = set()
     for form in (e for e in meta if _ns(e.tag) == "FormDef"):
         form_name = _attr(form, "FormName") or form.get("OID", "").removeprefix("Form.")
         for gref in (g for g in form if _ns(g.tag) == "ItemGroupRef"):
-            for iref in (i for i in groups.get(gref.get("ItemGroupOID", ""), ET.Element("x")) if _ns(i.tag) == "ItemRef"):
+            for iref in (
+                i
+                for i in groups.get(gref.get("ItemGroupOID", ""), ET.Element("x"))
+                if _ns(i.tag) == "ItemRef"
+            ):
                 item = items.get(iref.get("ItemOID", ""))
                 if item is None:
                     continue
@@ -765,29 +927,50 @@ def _odm_metadata(root: object, meta: object) -> tuple[DataDictionary, set[tuple
                     continue
                 seen.add(name)
                 ftype = _ODM_TYPES.get(ftype, ftype)
-                ref = next((c.get("CodeListOID", "") for c in item if _ns(c.tag) == "CodeListRef"), "")
+                ref = next(
+                    (c.get("CodeListOID", "") for c in item if _ns(c.tag) == "CodeListRef"), ""
+                )
                 if ftype == "checkbox":
-                    choices = _parse_choices(_attr(item, "CheckboxChoices") or checkbox_choices.get(ref, ""), "checkbox")
+                    choices = _parse_choices(
+                        _attr(item, "CheckboxChoices") or checkbox_choices.get(ref, ""), "checkbox"
+                    )
                     if not choices:  # fall back on the item names field___code
-                        choices = tuple((i.split("___", 1)[1], i.split("___", 1)[1]) for i in items if i.startswith(name + "___"))
+                        choices = tuple(
+                            (i.split("___", 1)[1], i.split("___", 1)[1])
+                            for i in items
+                            if i.startswith(name + "___")
+                        )
                 else:
                     choices = codelists.get(ref, ()) if ftype in CHOICE_TYPES else ()
                 validation = _attr(item, "TextValidationType")
-                fields.append(Field(name, form_name, ftype, item.get("Name", ""), _ODM_VALIDATION.get(validation, validation), choices))
+                fields.append(
+                    Field(
+                        name,
+                        form_name,
+                        ftype,
+                        item.get("Name", ""),
+                        _ODM_VALIDATION.get(validation, validation),
+                        choices,
+                    )
+                )
     record_id = _attr(meta, "RecordIdField")
     fields.sort(key=lambda f: f.name != record_id)  # the record id first, order otherwise kept
     repeating = {
         (_attr(e, "UniqueEventName"), _attr(e, "RepeatInstrument"))
-        for e in root.iter() if _ns(e.tag) == "RepeatingInstrument"
+        for e in root.iter()
+        if _ns(e.tag) == "RepeatingInstrument"
     }
     events = [
         Event(_attr(e, "UniqueEventName"), int(_attr(e, "ArmNum") or 1), e.get("Name", ""))
-        for e in meta.iter() if _ns(e.tag) == "StudyEventDef" and _attr(e, "UniqueEventName")
+        for e in meta.iter()
+        if _ns(e.tag) == "StudyEventDef" and _attr(e, "UniqueEventName")
     ]
     return DataDictionary(tuple(fields)), repeating, events
 
 
-def _odm_records(root: object, dictionary: DataDictionary, repeating: set[tuple[str, str]], longitudinal: bool) -> pl.DataFrame:
+def _odm_records(  # noqa: C901
+    root: object, dictionary: DataDictionary, repeating: set[tuple[str, str]], longitudinal: bool
+) -> pl.DataFrame:
     import xml.etree.ElementTree as ET
 
     import polars as pl
@@ -804,9 +987,15 @@ def _odm_records(root: object, dictionary: DataDictionary, repeating: set[tuple[
             for form in (e for e in event if _ns(e.tag) == "FormData"):
                 form_name = form.get("FormOID", "").removeprefix("Form.")
                 is_repeat = (event_name if longitudinal else "", form_name) in repeating or (
-                    not longitudinal and any(f == form_name for _, f in repeating))
+                    not longitudinal and any(f == form_name for _, f in repeating)
+                )
                 any_repeat |= is_repeat
-                key = (record, event_name, form_name if is_repeat else "", form.get("FormRepeatKey", "1") if is_repeat else "")
+                key = (
+                    record,
+                    event_name,
+                    form_name if is_repeat else "",
+                    form.get("FormRepeatKey", "1") if is_repeat else "",
+                )
                 row = rows.setdefault(key, {rid: record})
                 for item in form.iter():
                     if _ns(item.tag) == "ItemData" and item.get("Value") is not None:

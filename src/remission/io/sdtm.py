@@ -72,7 +72,14 @@ def xport_version(path: str | Path) -> int:
     if head.startswith(b"HEADER RECORD*******LIBV8"):
         return 8
     raise InvalidInputError(
-        [Problem(None, Path(path).name, head[:40].decode("latin-1"), "is not a SAS XPORT v5 or v8 file")]
+        [
+            Problem(
+                None,
+                Path(path).name,
+                head[:40].decode("latin-1"),
+                "is not a SAS XPORT v5 or v8 file",
+            )
+        ]
     )
 
 
@@ -88,9 +95,13 @@ def read_xpt(path: str | Path) -> pl.DataFrame:
         try:
             frame, _ = pyreadstat.read_xport(str(path), encoding="cp1252")
         except Exception as err:  # pragma: no cover - a truncated/corrupt file
-            raise InvalidInputError([Problem(None, Path(path).name, "", f"cannot be read as XPORT: {err}")]) from err
+            raise InvalidInputError(
+                [Problem(None, Path(path).name, "", f"cannot be read as XPORT: {err}")]
+            ) from err
     except Exception as err:
-        raise InvalidInputError([Problem(None, Path(path).name, "", f"cannot be read as XPORT: {err}")]) from err
+        raise InvalidInputError(
+            [Problem(None, Path(path).name, "", f"cannot be read as XPORT: {err}")]
+        ) from err
     return pl.from_pandas(frame)
 
 
@@ -120,7 +131,9 @@ def _csv_cells(text: str, name: str) -> list[list[tuple[str, bool]]]:
             rows.append(row)
             row = []
         else:
-            raise InvalidInputError([Problem(len(rows), name, text[pos : pos + 20], "is not valid CSV (stray quote)")])
+            raise InvalidInputError(
+                [Problem(len(rows), name, text[pos : pos + 20], "is not valid CSV (stray quote)")]
+            )
     if row and row != [("", False)]:
         rows.append(row)
     return rows
@@ -140,8 +153,11 @@ def read_sdtm_csv(path: str | Path) -> pl.DataFrame:
     if not rows:
         raise InvalidInputError([Problem(None, name, "", "is empty")])
     header = [v for v, _ in rows[0]]
-    bad = [Problem(i, name, f"{len(r)} cells", f"expected {len(header)} (truncated or broken CSV)")
-           for i, r in enumerate(rows[1:], start=1) if len(r) != len(header)]
+    bad = [
+        Problem(i, name, f"{len(r)} cells", f"expected {len(header)} (truncated or broken CSV)")
+        for i, r in enumerate(rows[1:], start=1)
+        if len(r) != len(header)
+    ]
     if bad:
         raise InvalidInputError(bad)
     columns: dict[str, pl.Series] = {}
@@ -175,7 +191,14 @@ def read_domain(path: str | Path) -> pl.DataFrame:
         frame = read_sdtm_csv(p)
     else:
         raise InvalidInputError(
-            [Problem(None, p.name, suffix, "is not an SDTM dataset (.xpt or .csv); define.xml is metadata and is not read")]
+            [
+                Problem(
+                    None,
+                    p.name,
+                    suffix,
+                    "is not an SDTM dataset (.xpt or .csv); define.xml is metadata and is not read",
+                )
+            ]
         )
     return _tidy_values(frame, p.name)
 
@@ -205,23 +228,32 @@ def parse_iso8601(values: pl.Series) -> pl.DataFrame:
 
     s = values.cast(pl.String)
     parts = s.str.extract_groups(ISO_8601.pattern)
-    prec = (
-        pl.select(
-            pl.when(pl.lit(s).is_null()).then(None)
-            .when(pl.lit(parts.struct.field("y")).is_null()).then(pl.lit("invalid"))
-            .when(pl.lit(parts.struct.field("S")).is_not_null()).then(pl.lit("second"))
-            .when(pl.lit(parts.struct.field("M")).is_not_null()).then(pl.lit("minute"))
-            .when(pl.lit(parts.struct.field("H")).is_not_null()).then(pl.lit("hour"))
-            .when(pl.lit(parts.struct.field("d")).is_not_null()).then(pl.lit("day"))
-            .when(pl.lit(parts.struct.field("m")).is_not_null()).then(pl.lit("month"))
-            .otherwise(pl.lit("year"))
-        ).to_series()
-    )
+    prec = pl.select(
+        pl.when(pl.lit(s).is_null())
+        .then(None)
+        .when(pl.lit(parts.struct.field("y")).is_null())
+        .then(pl.lit("invalid"))
+        .when(pl.lit(parts.struct.field("S")).is_not_null())
+        .then(pl.lit("second"))
+        .when(pl.lit(parts.struct.field("M")).is_not_null())
+        .then(pl.lit("minute"))
+        .when(pl.lit(parts.struct.field("H")).is_not_null())
+        .then(pl.lit("hour"))
+        .when(pl.lit(parts.struct.field("d")).is_not_null())
+        .then(pl.lit("day"))
+        .when(pl.lit(parts.struct.field("m")).is_not_null())
+        .then(pl.lit("month"))
+        .otherwise(pl.lit("year"))
+    ).to_series()
     day = s.str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
     full = prec.is_in(["day", "hour", "minute", "second"])
     date = pl.select(pl.when(pl.lit(full)).then(pl.lit(day)).otherwise(None)).to_series()
     # a complete-looking but impossible date (2014-02-30) is invalid
-    prec = pl.select(pl.when(pl.lit(full) & pl.lit(date).is_null()).then(pl.lit("invalid")).otherwise(pl.lit(prec))).to_series()
+    prec = pl.select(
+        pl.when(pl.lit(full) & pl.lit(date).is_null())
+        .then(pl.lit("invalid"))
+        .otherwise(pl.lit(prec))
+    ).to_series()
     return pl.DataFrame({"date": date, "precision": prec})
 
 
@@ -234,7 +266,14 @@ def _add_dates(frame: pl.DataFrame, name: str) -> pl.DataFrame:
         parsed = parse_iso8601(frame[col])
         bad = parsed["precision"] == "invalid"
         for i in bad.arg_true().to_list()[:20]:
-            problems.append(Problem(i + 1, f"{name} {col}", str(frame[col][i]), "is not an ISO 8601 date (YYYY[-MM[-DD[Thh:mm[:ss]]]])"))
+            problems.append(
+                Problem(
+                    i + 1,
+                    f"{name} {col}",
+                    str(frame[col][i]),
+                    "is not an ISO 8601 date (YYYY[-MM[-DD[Thh:mm[:ss]]]])",
+                )
+            )
         new += [parsed["date"].alias(f"{col}_DATE"), parsed["precision"].alias(f"{col}_PRECISION")]
     if problems:
         raise InvalidInputError(problems)
@@ -269,7 +308,10 @@ def derive_study_days(domain: pl.DataFrame, reference: pl.DataFrame) -> pl.DataF
         return domain
     joined = domain.join(reference, on="USUBJID", how="left", maintain_order="left")
     return joined.with_columns(
-        [(pl.col(c) - pl.col("REFDT")).dt.total_days().alias(c.removesuffix("_DATE") + "_DAY") for c in dates]
+        [
+            (pl.col(c) - pl.col("REFDT")).dt.total_days().alias(c.removesuffix("_DATE") + "_DAY")
+            for c in dates
+        ]
     ).drop("REFDT")
 
 
@@ -285,10 +327,21 @@ def merge_supp(parent: pl.DataFrame, supp: pl.DataFrame, name: str = "SUPP") -> 
 
     need = {"USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"}
     if not need <= set(supp.columns):
-        raise InvalidInputError([Problem(None, name, ", ".join(sorted(need - set(supp.columns))), "missing SUPP-- columns")])
+        raise InvalidInputError(
+            [
+                Problem(
+                    None,
+                    name,
+                    ", ".join(sorted(need - set(supp.columns))),
+                    "missing SUPP-- columns",
+                )
+            ]
+        )
     clash = sorted(set(supp["QNAM"].drop_nulls().unique()) & set(parent.columns))
     if clash:
-        raise InvalidInputError([Problem(None, name, q, "QNAM is already a column of the parent domain") for q in clash])
+        raise InvalidInputError(
+            [Problem(None, name, q, "QNAM is already a column of the parent domain") for q in clash]
+        )
     out = parent
     for idvar, part in supp.group_by("IDVAR", maintain_order=True):
         idvar_name = idvar[0]
@@ -296,15 +349,40 @@ def merge_supp(parent: pl.DataFrame, supp: pl.DataFrame, name: str = "SUPP") -> 
         dup = part.filter(pl.struct([*keys, "QNAM"]).is_duplicated())
         if dup.height:
             r = dup.row(0, named=True)
-            raise InvalidInputError([Problem(None, name, f"{r['USUBJID']} {r['IDVARVAL']} {r['QNAM']}", "appears more than once")])
+            raise InvalidInputError(
+                [
+                    Problem(
+                        None,
+                        name,
+                        f"{r['USUBJID']} {r['IDVARVAL']} {r['QNAM']}",
+                        "appears more than once",
+                    )
+                ]
+            )
         wide = part.pivot(on="QNAM", index=keys, values="QVAL", aggregate_function=None)
         if idvar_name:
             if idvar_name not in out.columns:
-                raise InvalidInputError([Problem(None, name, str(idvar_name), "IDVAR is not a column of the parent domain")])
+                raise InvalidInputError(
+                    [
+                        Problem(
+                            None,
+                            name,
+                            str(idvar_name),
+                            "IDVAR is not a column of the parent domain",
+                        )
+                    ]
+                )
             key = pl.col(idvar_name).cast(pl.String).str.replace(r"\.0$", "")
-            out = out.with_columns(key.alias("__idvarval")).join(
-                wide.rename({"IDVARVAL": "__idvarval"}), on=["USUBJID", "__idvarval"], how="left", maintain_order="left"
-            ).drop("__idvarval")
+            out = (
+                out.with_columns(key.alias("__idvarval"))
+                .join(
+                    wide.rename({"IDVARVAL": "__idvarval"}),
+                    on=["USUBJID", "__idvarval"],
+                    how="left",
+                    maintain_order="left",
+                )
+                .drop("__idvarval")
+            )
         else:
             out = out.join(wide, on="USUBJID", how="left", maintain_order="left")
     return out
@@ -327,11 +405,13 @@ def load_sdtm(folder: str | Path) -> SdtmStudy:
             continue
         name = path.stem.upper()
         if name in raw:
-            raise InvalidInputError([Problem(None, path.name, name, "dataset given twice (.xpt and .csv)")])
+            raise InvalidInputError(
+                [Problem(None, path.name, name, "dataset given twice (.xpt and .csv)")]
+            )
         if path.suffix.lower() == ".xpt":
             study.xport_versions[name] = xport_version(path)
         raw[name] = read_domain(path)
-    for name, frame in raw.items():
+    for name in raw:
         if name.startswith("SUPP") and name[4:] not in raw:
             study.skipped[name] = f"no parent domain {name[4:]} to merge into"
     for name, frame in raw.items():
@@ -349,5 +429,6 @@ def load_sdtm(folder: str | Path) -> SdtmStudy:
 def summary(study: SdtmStudy) -> Mapping[str, tuple[int, int]]:
     """(rows, subjects) per domain."""
     return {
-        n: (f.height, f["USUBJID"].n_unique() if "USUBJID" in f.columns else 0) for n, f in study.domains.items()
+        n: (f.height, f["USUBJID"].n_unique() if "USUBJID" in f.columns else 0)
+        for n, f in study.domains.items()
     }
