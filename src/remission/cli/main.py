@@ -8,7 +8,6 @@ Heavy libraries (polars, SQLAlchemy, matplotlib) are imported inside the command
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +22,7 @@ app = typer.Typer(
 )
 
 #: Modules under remission.cli that add commands with ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = ("redcap",)
+COMMAND_MODULES: tuple[str, ...] = ("store_cmds", "redcap")
 
 DbOption = Annotated[
     str | None,
@@ -147,4 +146,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -26,9 +26,7 @@ def registry() -> dict[str, IndexDefinition]:
         if module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
-        definitions = getattr(module, "INDEXES", None) or (
-            (module.INDEX,) if hasattr(module, "INDEX") else ()
-        )
+        definitions = getattr(module, "INDEXES", None) or ((module.INDEX,) if hasattr(module, "INDEX") else ())
         for definition in definitions:
             found[definition.name] = definition
     return dict(sorted(found.items()))
@@ -38,7 +36,5 @@ def get_index(name: str) -> IndexDefinition:
     """The index called ``name``, or an InvalidInputError that lists the known ones."""
     known = registry()
     if name not in known:
-        raise InvalidInputError(
-            [Problem(None, "index", name, "unknown index; known: " + ", ".join(known))]
-        )
+        raise InvalidInputError([Problem(None, "index", name, "unknown index; known: " + ", ".join(known))])
     return known[name]

@@ -168,6 +168,12 @@ class IndexDefinition:
     doi: str = ""
     version: str = "1"
     missing_rule: str = "a missing item that could change an output makes it empty"
+    #: Columns whose presence marks a stored assessment as one of this index (default: all).
+    key_items: tuple[str, ...] = ()
+
+    def marks_assessment(self) -> tuple[str, ...]:
+        """Item codes that, when any is recorded, make an assessment scoreable by this index."""
+        return self.key_items or tuple(c.code for c in self.columns)
 
     def column(self, code: str) -> Column:
         return next(c for c in self.all_columns() if c.code == code)
@@ -188,7 +194,10 @@ class IndexDefinition:
         if unknown:
             hint = ", ".join(known) or "none"
             raise InvalidInputError(
-                [Problem(None, "options", name, f"{self.name} has no such option (options: {hint})") for name in unknown]
+                [
+                    Problem(None, "options", name, f"{self.name} has no such option (options: {hint})")
+                    for name in unknown
+                ]
             )
         return {name: (o.parse(given[name]) if name in given else o.default) for name, o in known.items()}
 
@@ -208,6 +217,9 @@ def _parse_bool(code: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
     col = pl.col(code)
     if dtype == pl.Boolean:
         return col, pl.lit(None, pl.Utf8)
+    if dtype.is_integer():
+        bad = (col < 0) | (col > 1)
+        return pl.when(~bad).then(col.cast(pl.Boolean)), pl.when(bad).then(pl.lit(reason))
     if dtype.is_numeric():
         parsed = pl.when(col == 1).then(True).when(col == 0).then(False).otherwise(None)
         bad = col.is_not_null() & parsed.is_null()
@@ -228,16 +240,22 @@ def _parse_number(column: Column, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]
         raw = text.cast(pl.Float64, strict=False)
         not_number = text.is_not_null() & raw.is_null()
     not_finite = raw.is_not_null() & ~raw.is_finite()
-    too_low = pl.lit(False) if column.minimum is None else (
-        raw <= column.minimum if column.exclusive_minimum else raw < column.minimum
+    too_low = (
+        pl.lit(False)
+        if column.minimum is None
+        else (raw <= column.minimum if column.exclusive_minimum else raw < column.minimum)
     )
     too_high = pl.lit(False) if column.maximum is None else raw > column.maximum
     not_whole = (raw != raw.round(0)) if column.kind == "int" else pl.lit(False)
     reason = (
-        pl.when(not_number).then(pl.lit("not a number; expected " + column.allowed()))
-        .when(not_finite).then(pl.lit("not a finite number; expected " + column.allowed()))
-        .when(not_whole).then(pl.lit("must be a whole number"))
-        .when(too_low | too_high).then(pl.lit("out of range; expected " + column.allowed()))
+        pl.when(not_number)
+        .then(pl.lit("not a number; expected " + column.allowed()))
+        .when(not_finite)
+        .then(pl.lit("not a finite number; expected " + column.allowed()))
+        .when(not_whole)
+        .then(pl.lit("must be a whole number"))
+        .when(too_low | too_high)
+        .then(pl.lit("out of range; expected " + column.allowed()))
     )
     parsed = raw.cast(pl.Int64, strict=False) if column.kind == "int" else raw
     ok = ~(not_number | not_finite | not_whole.fill_null(False))
@@ -266,7 +284,11 @@ def _parse(column: Column, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
 
 
 _DTYPES: dict[str, pl.DataType] = {
-    "bool": pl.Boolean(), "int": pl.Int64(), "float": pl.Float64(), "category": pl.Utf8(), "text": pl.Utf8(),
+    "bool": pl.Boolean(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "category": pl.Utf8(),
+    "text": pl.Utf8(),
 }
 
 
@@ -290,28 +312,30 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
     absent_required = [c.code for c in columns if c.required and c.code not in table.columns]
     if absent_required:
         raise InvalidInputError(
-            [Problem(None, code, "", f"required column is missing from the input for {definition.name}")
-             for code in absent_required]
+            [
+                Problem(None, code, "", f"required column is missing from the input for {definition.name}")
+                for code in absent_required
+            ]
         )
     present = [c for c in columns if c.code in table.columns]
     pairs = [_parse(c, table.schema[c.code]) for c in present]
-    parsed = table.select([p for p, _ in pairs]) if pairs else pl.DataFrame()
-    reasons = table.select([r for _, r in pairs]) if pairs else pl.DataFrame()
+    parsed = table.select([p for p, _ in pairs]) if pairs else pl.DataFrame(schema={})
+    flagged = table.select([r.is_not_null().any() for _, r in pairs]).row(0) if pairs else ()
+    bad_columns = [reason for (_, reason), bad in zip(pairs, flagged, strict=True) if bad]
+    reasons = table.select(bad_columns) if bad_columns else pl.DataFrame(schema={})
     missing_cols = [pl.lit(None, _DTYPES[c.kind]).alias(c.code) for c in columns if c.code not in table.columns]
-    typed = parsed.with_columns(missing_cols) if pairs else pl.DataFrame({ROW: range(table.height)}).select(missing_cols)
-    typed = typed.with_columns(pl.Series(ROW, range(table.height), dtype=pl.Int64))
+    typed = pl.DataFrame({ROW: pl.int_range(table.height, dtype=pl.Int64, eager=True)})
+    typed = (pl.concat([parsed, typed], how="horizontal") if pairs else typed).with_columns(missing_cols)
     problems = _collect_problems(table, reasons)
     problems += _check_baseline_marks(typed, definition)
-    bad_rows = {p.row for p in problems if p.row is not None}
-    valid = pl.Series("valid", [i + 1 not in bad_rows for i in range(table.height)]) if bad_rows else pl.Series(
-        "valid", [True] * table.height, dtype=pl.Boolean
-    )
+    bad_rows = sorted({p.row - 1 for p in problems if p.row is not None})
+    valid = ~typed[ROW].is_in(bad_rows) if bad_rows else pl.repeat(True, table.height, eager=True)
     return Validated(typed, valid, problems)
 
 
 def _collect_problems(table: pl.DataFrame, reasons: pl.DataFrame) -> list[Problem]:
     problems: list[Problem] = []
-    if reasons.width == 0 or sum(reasons.null_count().row(0)) == reasons.width * reasons.height:
+    if reasons.width == 0:
         return problems
     for code in reasons.columns:
         reason = reasons[code]
@@ -338,7 +362,9 @@ def _check_baseline_marks(typed: pl.DataFrame, definition: IndexDefinition) -> l
 
 def record_to_frame(record: Mapping[str, Any]) -> pl.DataFrame:
     """One visit (a mapping of code → value) as a one-row, all-text table for validation."""
-    return pl.DataFrame({k: ["" if v is None else str(v)] for k, v in record.items()}, schema={k: pl.Utf8 for k in record})
+    return pl.DataFrame(
+        {k: ["" if v is None else str(v)] for k, v in record.items()}, schema={k: pl.Utf8 for k in record}
+    )
 
 
 def validate_record(record: Mapping[str, Any], definition: IndexDefinition) -> dict[str, Any]:

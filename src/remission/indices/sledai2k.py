@@ -128,7 +128,9 @@ MEASUREMENTS: tuple[Column, ...] = (
     Column("c4_g_l", "float", "complement C4", "g/L", 0, 20),
     Column("c4_lln_g_l", "float", "C4 lower limit of normal", "g/L", 0, 20, exclusive_minimum=True),
     Column("anti_dsdna_iu_ml", "float", "anti-dsDNA antibodies", "IU/mL", 0, 1e6),
-    Column("anti_dsdna_uln_iu_ml", "float", "anti-dsDNA upper limit of normal", "IU/mL", 0, 1e6, exclusive_minimum=True),
+    Column(
+        "anti_dsdna_uln_iu_ml", "float", "anti-dsDNA upper limit of normal", "IU/mL", 0, 1e6, exclusive_minimum=True
+    ),
 )
 COLUMNS: tuple[Column, ...] = (
     *(Column(i.code, "bool", i.descriptor) for i in ITEMS),
@@ -208,9 +210,7 @@ def score_visit(visit: Mapping[str, Any], *, missing: MissingRule = "empty") -> 
     """
     values = validate_record(visit, INDEX)
     resolved = _resolve(values, missing)
-    explanation = tuple(
-        Contribution(code, WEIGHTS[code], why) for code, (present, why) in resolved.items() if present
-    )
+    explanation = tuple(Contribution(code, WEIGHTS[code], why) for code, (present, why) in resolved.items() if present)
     missing_codes = tuple(code for code, (present, _) in resolved.items() if present is None)
     known = sum(c.points for c in explanation if isinstance(c.points, int))
     total = None if missing_codes else known
@@ -251,8 +251,10 @@ def _derived_expr(descriptor: str) -> tuple[pl.Expr, pl.Expr]:
     """
     rules = [d for d in DERIVATIONS if d.descriptor == descriptor]
     compares = [_compare(r) for r in rules]
-    labels = [pl.when(c).then(pl.format(f"{r.measure}={{}}", pl.col(r.measure).cast(pl.Utf8)))
-              for r, c in zip(rules, compares, strict=True)]
+    labels = [
+        pl.when(c).then(pl.format(f"{r.measure}={{}}", pl.col(r.measure).cast(pl.Utf8)))
+        for r, c in zip(rules, compares, strict=True)
+    ]
     if descriptor in FIRST_AVAILABLE:
         return pl.coalesce(compares), pl.coalesce(labels)
     any_hit = pl.any_horizontal([c.fill_null(False) for c in compares])
@@ -264,11 +266,12 @@ def _derived_expr(descriptor: str) -> tuple[pl.Expr, pl.Expr]:
 DERIVED: frozenset[str] = frozenset(d.descriptor for d in DERIVATIONS)
 
 
-def _present_exprs(ctx: Context) -> list[pl.Expr]:
+def _present_exprs(visits: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
+    measured = {d.descriptor for d in DERIVATIONS if visits[d.measure].null_count() < visits.height}
     exprs = []
     for item in ITEMS:
         value = pl.col(item.code)
-        if item.code in DERIVED:
+        if item.code in measured:
             value = pl.coalesce([value, _derived_expr(item.code)[0]])
         if ctx.missing == "absent":
             value = value.fill_null(False)
@@ -287,35 +290,60 @@ def _explain_expr() -> pl.Expr:
     return join_labels(labels)
 
 
-def _category_expr(low: pl.Expr, high: pl.Expr) -> pl.Expr:
-    def band(score: pl.Expr) -> pl.Expr:
-        expr = pl.lit(CATEGORIES[0][1])
-        for bound, name in CATEGORIES[1:]:
-            expr = pl.when(score >= bound).then(pl.lit(name)).otherwise(expr)
-        return expr
+CATEGORY_DTYPE = pl.Enum([name for _, name in CATEGORIES])
 
-    return pl.when(band(low) == band(high)).then(band(low))
+
+def _band(score: pl.Expr) -> pl.Expr:
+    """The index of the category band of ``score`` (0 = none … 4 = very_high)."""
+    return pl.sum_horizontal([(score >= bound).cast(pl.Int8) for bound, _ in CATEGORIES[1:]])
+
+
+def _category_expr(low: str, high: str) -> pl.Expr:
+    """The category when every completion of the missing items falls in one band, else empty."""
+    names = pl.Series([name for _, name in CATEGORIES], dtype=CATEGORY_DTYPE)
+    band = _band(pl.col(low))
+    return pl.when(band == _band(pl.col(high))).then(band.replace_strict(list(range(len(names))), names))
 
 
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
-    """Vectorised SLEDAI-2K over a validated table (one row per visit)."""
-    scratch = visits.with_columns(_present_exprs(ctx))
-    present = [pl.col(f"__p_{c}") for c in CODES]
-    known = pl.sum_horizontal([p.fill_null(False).cast(pl.Int32) * WEIGHTS[c] for p, c in zip(present, CODES, strict=True)])
-    missing_weight = pl.sum_horizontal([p.is_null().cast(pl.Int32) * WEIGHTS[c] for p, c in zip(present, CODES, strict=True)])
-    serology = pl.sum_horizontal([pl.col(f"__p_{i.code}").fill_null(False).cast(pl.Int32) * i.weight for i in ITEMS if i.serology])
-    any_missing = pl.any_horizontal([p.is_null() for p in present])
-    clinical_missing = pl.any_horizontal([pl.col(f"__p_{i.code}").is_null() for i in ITEMS if not i.serology])
+    """Vectorised SLEDAI-2K over a validated table (one row per visit).
+
+    Staged so that each sum over the 24 items is computed once: presence (with derivations), then
+    the known and missing weights, then the outputs.
+    """
+    scratch = visits.with_columns(_present_exprs(visits, ctx))
+    present = [f"__p_{c}" for c in CODES]
+    complete = sum(scratch[p].null_count() for p in present) == 0
+    weighted = [pl.col(p).cast(pl.Int16).fill_null(0) * WEIGHTS[c] for p, c in zip(present, CODES, strict=True)]
+    serology = [pl.col(f"__p_{i.code}").cast(pl.Int16).fill_null(0) * i.weight for i in ITEMS if i.serology]
+    sums = [pl.sum_horizontal(weighted).alias("_known"), pl.sum_horizontal(serology).alias("_serology")]
+    if complete:
+        sums += [
+            pl.lit(0, pl.Int16).alias("_missing_weight"),
+            pl.lit(False).alias("_any"),
+            pl.lit(False).alias("_clin"),
+        ]
+    else:
+        sums += [
+            pl.sum_horizontal(
+                [pl.col(p).is_null().cast(pl.Int16) * WEIGHTS[c] for p, c in zip(present, CODES, strict=True)]
+            ).alias("_missing_weight"),
+            pl.any_horizontal([pl.col(p).is_null() for p in present]).alias("_any"),
+            pl.any_horizontal([pl.col(f"__p_{i.code}").is_null() for i in ITEMS if not i.serology]).alias("_clin"),
+        ]
+    scratch = scratch.with_columns(sums).with_columns((pl.col("_known") + pl.col("_missing_weight")).alias("_upper"))
     outputs = [
-        pl.when(~any_missing).then(known).alias("sledai2k"),
-        pl.when(~clinical_missing).then(known - serology).alias("clinical_sledai"),
-        _category_expr(known, known + missing_weight).alias("sledai2k_category"),
+        pl.when(~pl.col("_any")).then(pl.col("_known")).alias("sledai2k"),
+        pl.when(~pl.col("_clin")).then(pl.col("_known") - pl.col("_serology")).alias("clinical_sledai"),
+        _category_expr("_known", "_upper").alias("sledai2k_category"),
+        (
+            pl.lit("", pl.Utf8)
+            if complete
+            else join_labels([pl.when(pl.col(f"__p_{c}").is_null()).then(pl.lit(c)) for c in CODES])
+        ).alias("sledai2k_missing"),
     ]
     if ctx.explain:
-        outputs += [
-            _explain_expr().alias("sledai2k_explain"),
-            join_labels([pl.when(pl.col(f"__p_{c}").is_null()).then(pl.lit(c)) for c in CODES]).alias("sledai2k_missing"),
-        ]
+        outputs.append(_explain_expr().alias("sledai2k_explain"))
     return scratch.select(outputs)
 
 
@@ -328,6 +356,7 @@ INDEX = IndexDefinition(
     outputs=OUTPUTS,
     compute=compute,
     scalar=score_visit,
+    key_items=CODES,
     missing_rule=(
         "sledai2k empty when any descriptor is missing after derivation; clinical_sledai empty when a "
         "non-serology descriptor is missing; the category is given when every completion of the missing "

@@ -1,0 +1,84 @@
+"""The application's main job: score every stored assessment with every index that applies.
+
+This sits above the store and the indices (it reads records, calls :func:`remission.api.score_table`
+and writes the scores back) and below the shells (CLI, web, report), which only call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import polars as pl
+from sqlalchemy import Engine
+
+from remission.api import score_table
+from remission.errors import Problem
+from remission.indices import IndexDefinition, registry
+from remission.store import assessment_table, save_scores
+
+Progress = Callable[[str], None]
+
+#: The forms (instruments) whose assessments each index scores; an index not listed scores any
+#: form that records one of its key items. Spec codes are unique within a form only.
+INDEX_FORMS: dict[str, tuple[str, ...]] = {
+    "sledai2k": ("sle",),
+    "doris": ("sle",),
+    "lldas": ("sle",),
+    "bilag2004": ("sle",),
+    "sri4": ("sle",),
+    "myositis-tis": ("iim",),
+    "eustar-ai": ("ssc",),
+    "mrss": ("ssc",),
+    "criss": ("ssc",),
+    "crs": ("toxicity",),
+    "ice": ("toxicity",),
+    "icans": ("toxicity",),
+    "regimen": (),
+}
+
+
+@dataclass(frozen=True)
+class IndexRun:
+    """What scoring one index over the database did."""
+
+    index: str
+    scored: int
+    problems: tuple[Problem, ...]
+
+
+def assessments_for(definition: IndexDefinition, assessments: pl.DataFrame) -> pl.DataFrame:
+    """The stored assessments an index applies to (any of its key items recorded), with the
+    columns it reads plus ``assessment_id`` (and ``patient_id``/``day`` for long layouts)."""
+    keys = [c for c in definition.marks_assessment() if c in assessments.columns]
+    if not keys or assessments.is_empty():
+        return pl.DataFrame()
+    wanted = {c.code for c in definition.all_columns()} - {"baseline"}
+    columns = ["assessment_id", *[c for c in assessments.columns if c in wanted and c != "assessment_id"]]
+    rows = assessments.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in keys]))
+    forms = INDEX_FORMS.get(definition.name)
+    if forms is not None:
+        rows = rows.filter(pl.col("form").is_in(forms))
+    return rows.select(columns)
+
+
+def score_database(
+    engine: Engine, indices: Iterable[str] | None = None, progress: Progress | None = None
+) -> list[IndexRun]:
+    """Score and store every applicable assessment for each index (all wide/long indices by default)."""
+    assessments = assessment_table(engine)
+    chosen = [registry()[name] for name in indices] if indices is not None else list(registry().values())
+    runs = []
+    for definition in chosen:
+        if definition.layout == "per_patient":
+            continue
+        if progress:
+            progress(definition.name)
+        table = assessments_for(definition, assessments)
+        if table.is_empty():
+            runs.append(IndexRun(definition.name, 0, ()))
+            continue
+        outcome = score_table(definition.name, table)
+        stored = save_scores(engine, definition.name, definition.version, outcome.scored, definition.outputs)
+        runs.append(IndexRun(definition.name, stored, tuple(outcome.problems)))
+    return runs

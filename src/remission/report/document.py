@@ -1,0 +1,79 @@
+"""The report as data (sections of tables and figures) and its rendering to one HTML file."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+
+@dataclass(frozen=True)
+class TableBlock:
+    caption: str
+    columns: list[str]
+    rows: list[list[Any]]
+    csv: str = ""
+
+    @classmethod
+    def from_frame(cls, caption: str, frame: pl.DataFrame, csv: str = "") -> TableBlock:
+        return cls(caption, list(frame.columns), [list(r) for r in frame.iter_rows()], csv)
+
+
+@dataclass(frozen=True)
+class FigureBlock:
+    caption: str
+    png: bytes
+    csv: str = ""
+
+    @property
+    def png_base64(self) -> str:
+        return base64.b64encode(self.png).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    note: str = ""
+    tables: list[TableBlock] = field(default_factory=list)
+    figures: list[FigureBlock] = field(default_factory=list)
+    unavailable: str = ""
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    sections: list[Section]
+    synthetic: bool
+    database: str
+    rules: str
+    version: str
+    generated: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def render_html(document: Document) -> str:
+    """The self-contained HTML of ``document`` (figures embedded as base64 PNG)."""
+    env = Environment(
+        loader=PackageLoader("remission.report", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
+    return env.get_template("report.html.j2").render(
+        title=document.title,
+        sections=document.sections,
+        synthetic=document.synthetic,
+        database=document.database,
+        rules=document.rules,
+        version=document.version,
+        generated=document.generated,
+    )
+
+
+def write_csv(frame: pl.DataFrame, out_dir: Path, name: str) -> str:
+    """Write a table beside the report; return its path relative to the report."""
+    path = out_dir / "tables" / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_csv(path)
+    return str(path.relative_to(out_dir))

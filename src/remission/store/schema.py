@@ -1,0 +1,178 @@
+"""The registry's tables (SQLAlchemy Core). Migrations in ``store/migrations`` build exactly these.
+
+Every table has a natural key (a unique constraint) so that imports are idempotent: loading the
+same records twice updates rows in place instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("country", String(100), nullable=False, default=""),
+    Column("synthetic", Boolean, nullable=False, default=False),
+)
+
+patients = Table(
+    "patients",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("site_id", String(64), ForeignKey("sites.site_id"), nullable=False, index=True),
+    Column("disease", String(8), nullable=False),
+    Column("sex", String(8), nullable=False),
+    Column("birth_year", Integer, nullable=False),
+    Column("diagnosis_year", Integer, nullable=False),
+    Column("prior_treatments", JSON, nullable=False, default=list),
+    Column("synthetic", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+)
+
+
+def _patient_fk() -> Column[str]:
+    return Column("patient_id", String(64), ForeignKey("patients.patient_id", ondelete="CASCADE"), nullable=False)
+
+
+infusions = Table(
+    "infusions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _patient_fk(),
+    Column("date", Date, nullable=False),
+    Column("product", String(200), nullable=False),
+    Column("cells_per_kg", Float, nullable=False),
+    Column("conditioning", String(400), nullable=False),
+    Column("synthetic", Boolean, nullable=False, default=False),
+    UniqueConstraint("patient_id", "date"),
+)
+
+assessments = Table(
+    "assessments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _patient_fk(),
+    Column("date", Date, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("visit", String(64), nullable=False, default=""),
+    Column("form", String(32), nullable=False, default="visit"),
+    Column("items", JSON, nullable=False),
+    Column("synthetic", Boolean, nullable=False, default=False),
+    UniqueConstraint("patient_id", "date", "visit"),
+)
+
+labs = Table(
+    "labs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _patient_fk(),
+    Column("date", Date, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("analyte", String(64), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("unit", String(32), nullable=False),
+    Column("lln", Float),
+    Column("uln", Float),
+    Column("synthetic", Boolean, nullable=False, default=False),
+    UniqueConstraint("patient_id", "date", "analyte"),
+)
+
+medications = Table(
+    "medications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _patient_fk(),
+    Column("drug", String(100), nullable=False),
+    Column("dose", Float, nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("route", String(32), nullable=False),
+    Column("frequency", String(32), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("stop_date", Date),
+    Column("start_day", Integer, nullable=False),
+    Column("stop_day", Integer),
+    Column("synthetic", Boolean, nullable=False, default=False),
+    UniqueConstraint("patient_id", "drug", "start_date"),
+)
+
+adverse_events = Table(
+    "adverse_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _patient_fk(),
+    Column("term", String(200), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("grade", Integer, nullable=False),
+    Column("onset_date", Date, nullable=False),
+    Column("onset_day", Integer, nullable=False),
+    Column("resolution_date", Date),
+    Column("resolution_day", Integer),
+    Column("serious", Boolean, nullable=False, default=False),
+    Column("organism", String(200), nullable=False, default=""),
+    Column("treatment", String(200), nullable=False, default=""),
+    Column("synthetic", Boolean, nullable=False, default=False),
+    UniqueConstraint("patient_id", "term", "onset_date"),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("assessment_id", Integer, ForeignKey("assessments.id", ondelete="CASCADE"), nullable=False),
+    Column("index_name", String(32), nullable=False),
+    Column("rule_version", String(32), nullable=False),
+    Column("values", JSON, nullable=False),
+    Column("explain", Text, nullable=False, default=""),
+    Column("computed_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+    UniqueConstraint("assessment_id", "index_name"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("entity", String(32), nullable=False),
+    Column("entity_id", String(64), nullable=False),
+    Column("detail", JSON, nullable=False, default=dict),
+)
+
+#: Natural key of each record table: what makes an import idempotent.
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "sites": ("site_id",),
+    "patients": ("patient_id",),
+    "infusions": ("patient_id", "date"),
+    "assessments": ("patient_id", "date", "visit"),
+    "labs": ("patient_id", "date", "analyte"),
+    "medications": ("patient_id", "drug", "start_date"),
+    "adverse_events": ("patient_id", "term", "onset_date"),
+    "scores": ("assessment_id", "index_name"),
+}

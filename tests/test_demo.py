@@ -1,0 +1,52 @@
+"""The demo cohort matches the published summary of Müller et al., NEJM 2024, and `remission demo`
+runs end to end."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from remission.cli.main import app
+from remission.demo.cohort import MONTH, generate_demo_cohort
+
+
+def test_cohort_matches_published_summary() -> None:
+    cohort = generate_demo_cohort()
+    diseases = [p.disease.value for p in cohort.patients]
+    assert (diseases.count("SLE"), diseases.count("IIM"), diseases.count("SSc")) == (8, 3, 4)
+    assert sum(p.sex.value == "male" for p in cohort.patients) == 6
+    infusion = {i.patient_id: i.date for i in cohort.infusions}
+    ages = [infusion[p.patient_id].year - p.birth_year for p in cohort.patients]
+    assert min(ages) >= 20 and max(ages) <= 60
+    durations = [infusion[p.patient_id].year - p.diagnosis_year for p in cohort.patients]
+    assert min(durations) >= 1 and max(durations) <= 20
+    priors = [len(p.prior_treatments) for p in cohort.patients]
+    assert statistics.median(priors) == 5 and (min(priors), max(priors)) == (2, 14)
+    last_day = {}
+    for lab in cohort.labs:
+        last_day[lab.patient_id] = max(last_day.get(lab.patient_id, 0), lab.day)
+    assert all(r.synthetic for r in (*cohort.patients, *cohort.assessments, *cohort.labs, *cohort.medications))
+
+
+def test_cohort_is_reproducible_from_its_seed() -> None:
+    assert generate_demo_cohort(7) == generate_demo_cohort(7)
+    assert generate_demo_cohort(7) != generate_demo_cohort(8)
+
+
+def test_follow_up_median_15_months() -> None:
+    from remission.demo.cohort import FOLLOW_UP_MONTHS
+
+    assert statistics.median(FOLLOW_UP_MONTHS) == 15 and (min(FOLLOW_UP_MONTHS), max(FOLLOW_UP_MONTHS)) == (4, 29)
+    assert MONTH == 30.4375
+
+
+def test_demo_command_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["demo", "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text()
+    assert "SYNTHETIC DATA" in html
+    assert "SLEDAI-2K" in html and "data:image/png;base64" in html
+    assert (out / "tables" / "sledai2k_by_visit.csv").exists()
