@@ -198,3 +198,48 @@ def evaluate_eligibility(
     outcomes = [r.met for r in results]
     eligible = False if False in outcomes else (None if None in outcomes else True)
     return EligibilityResult(protocol.name, eligible, results)
+
+
+def evaluate_table(patients: Any, protocol: Protocol, *, parameters: Mapping[str, Any] | None = None) -> Any:
+    """Evaluate every patient (row) of a polars DataFrame; every invalid cell is reported.
+
+    Returns the input columns plus ``eligible`` (1/0, empty = undecided), one ``<criterion>_met``
+    column per criterion and ``eligibility_explain`` (the per-criterion reasons, ``|``-separated).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from remission.regimen.protocol import load_protocol
+    >>> table = pl.DataFrame({"age_years": ["30", "70"], "prior_immunosuppressants": ["2", "4"],
+    ...     "disease": ["myositis", "sle"], "active_muscle_disease": ["1", ""],
+    ...     "active_lung_disease": ["yes", ""]})
+    >>> evaluate_table(table, load_protocol())["eligible"].to_list()
+    [1, 0]
+    """
+    import polars as pl
+
+    facts = protocol.eligibility.facts
+    problems: list[Problem] = []
+    typed_rows: list[dict[str, Any]] = []
+    for index, row in enumerate(patients.iter_rows(named=True), start=1):
+        typed: dict[str, Any] = {}
+        for name, fact in facts.items():
+            try:
+                typed[name] = parse_fact(name, fact, row.get(name), row=index)
+            except InvalidInputError as err:
+                problems += err.problems
+        typed_rows.append(typed)
+    if problems:
+        raise InvalidInputError(problems)
+    results = [evaluate_eligibility(t, protocol, parameters=parameters) for t in typed_rows]
+    flag = {True: 1, False: 0, None: None}
+    columns: dict[str, pl.Series] = {
+        "eligible": pl.Series("eligible", [flag[r.eligible] for r in results], dtype=pl.Int8)
+    }
+    for i, criterion in enumerate(protocol.eligibility.criteria):
+        name = f"{criterion.code}_met"
+        columns[name] = pl.Series(name, [flag[r.criteria[i].met] for r in results], dtype=pl.Int8)
+    columns["eligibility_explain"] = pl.Series(
+        "eligibility_explain", [" | ".join(str(c) for c in r.criteria) for r in results], dtype=pl.Utf8
+    )
+    return patients.with_columns(list(columns.values()))
