@@ -21,9 +21,12 @@ Examples
 --------
 >>> import polars as pl
 >>> crs = pl.DataFrame({"patient_id": ["a"] * 4, "day": [0, 1, 2, 3], "crs_grade": [0, 1, 2, 0]})
->>> meds = pl.DataFrame({"patient_id": ["a"], "drug": ["Tocilizumab"], "start_day": [2], "stop_day": [2]})
->>> summarise_crs(crs, meds).row(0, named=True)
-{'patient_id': 'a', 'crs_onset_day': 1, 'crs_max_grade': 2, 'crs_duration_days': 2, 'crs_tocilizumab': 1, 'crs_steroids': 0}
+>>> meds = pl.DataFrame({"patient_id": ["a"], "drug": ["Tocilizumab"], "start_day": [2],
+...                      "stop_day": [2]})
+>>> summarise_crs(crs, meds).columns[1:]
+['crs_onset_day', 'crs_max_grade', 'crs_duration_days', 'crs_tocilizumab', 'crs_steroids']
+>>> summarise_crs(crs, meds).row(0)
+('a', 1, 2, 2, 1, 0)
 """
 
 from __future__ import annotations
@@ -36,8 +39,16 @@ PID = "patient_id"
 
 #: Systemic glucocorticoids (../shared/specs/medications.md), matched case-insensitively.
 GLUCOCORTICOIDS: tuple[str, ...] = (
-    "prednisone", "prednisolone", "methylprednisolone", "hydrocortisone", "cortisone", "dexamethasone",
-    "betamethasone", "triamcinolone", "deflazacort", "budesonide",
+    "prednisone",
+    "prednisolone",
+    "methylprednisolone",
+    "hydrocortisone",
+    "cortisone",
+    "dexamethasone",
+    "betamethasone",
+    "triamcinolone",
+    "deflazacort",
+    "budesonide",
 )
 
 
@@ -84,8 +95,13 @@ def _episodes(assessments: pl.DataFrame, grade: str, prefix: str) -> pl.DataFram
     )
 
 
-def _treated(episodes: pl.DataFrame, medications: pl.DataFrame | None, drugs: tuple[str, ...],
-             prefix: str, name: str) -> pl.Expr | pl.DataFrame:
+def _treated(
+    episodes: pl.DataFrame,
+    medications: pl.DataFrame | None,
+    drugs: tuple[str, ...],
+    prefix: str,
+    name: str,
+) -> pl.Expr | pl.DataFrame:
     column = f"{prefix}_{name}"
     if medications is None:
         return episodes.with_columns(pl.lit(None, pl.Int8).alias(column))
@@ -110,8 +126,14 @@ def _treated(episodes: pl.DataFrame, medications: pl.DataFrame | None, drugs: tu
     return episodes.join(overlap, on=PID, how="left").with_columns(pl.col(column).fill_null(0))
 
 
-def _summarise_episode(assessments: pl.DataFrame, medications: pl.DataFrame | None, grade: str, prefix: str,
-                       params: SafetyParameters, with_tocilizumab: bool) -> pl.DataFrame:
+def _summarise_episode(
+    assessments: pl.DataFrame,
+    medications: pl.DataFrame | None,
+    grade: str,
+    prefix: str,
+    params: SafetyParameters,
+    with_tocilizumab: bool,
+) -> pl.DataFrame:
     out = _episodes(assessments, grade, prefix)
     if with_tocilizumab:
         out = _treated(out, medications, params.tocilizumab, prefix, "tocilizumab")  # type: ignore[assignment]
@@ -119,8 +141,9 @@ def _summarise_episode(assessments: pl.DataFrame, medications: pl.DataFrame | No
     return out.drop("_last")
 
 
-def summarise_crs(crs: pl.DataFrame, medications: pl.DataFrame | None = None,
-                  params: SafetyParameters = DEFAULT) -> pl.DataFrame:
+def summarise_crs(
+    crs: pl.DataFrame, medications: pl.DataFrame | None = None, params: SafetyParameters = DEFAULT
+) -> pl.DataFrame:
     """Per patient: CRS onset day, maximum grade, duration and treatment.
 
     ``crs_onset_day`` is the first day graded ≥ 1; ``crs_duration_days`` runs from onset to the
@@ -131,15 +154,19 @@ def summarise_crs(crs: pl.DataFrame, medications: pl.DataFrame | None = None,
     return _summarise_episode(crs, medications, "crs_grade", "crs", params, with_tocilizumab=True)
 
 
-def summarise_icans(icans: pl.DataFrame, medications: pl.DataFrame | None = None,
-                    params: SafetyParameters = DEFAULT) -> pl.DataFrame:
+def summarise_icans(
+    icans: pl.DataFrame, medications: pl.DataFrame | None = None, params: SafetyParameters = DEFAULT
+) -> pl.DataFrame:
     """Per patient: ICANS onset day, maximum grade, duration, and steroids (as for CRS).
 
-    >>> icans = pl.DataFrame({"patient_id": ["a", "a", "b"], "day": [5, 6, 5], "icans_grade": [1, 0, 0]})
+    >>> icans = pl.DataFrame({"patient_id": ["a", "a", "b"], "day": [5, 6, 5],
+    ...                       "icans_grade": [1, 0, 0]})
     >>> summarise_icans(icans).rows()
     [('a', 5, 1, 1, None), ('b', None, 0, None, None)]
     """
-    return _summarise_episode(icans, medications, "icans_grade", "icans", params, with_tocilizumab=False)
+    return _summarise_episode(
+        icans, medications, "icans_grade", "icans", params, with_tocilizumab=False
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -171,7 +198,7 @@ INFECTION_GRADES: tuple[tuple[str, int], ...] = (
 
 
 def derive_infection_grade(infections: pl.DataFrame) -> pl.DataFrame:
-    """Add ``ctcae_grade`` where it is empty, from the 0/1 feature columns of :data:`INFECTION_GRADES`.
+    """Add ``ctcae_grade`` where empty, from the 0/1 feature columns of :data:`INFECTION_GRADES`.
 
     An empty cell makes the derived grade empty unless the known features already give it; an
     absent column counts as a feature not present.
@@ -184,14 +211,23 @@ def derive_infection_grade(infections: pl.DataFrame) -> pl.DataFrame:
 
     def bound(fill: bool) -> pl.Expr:
         terms = [
-            pl.when(pl.col(c).cast(pl.Boolean).fill_null(fill) if c in infections.columns else pl.lit(False))
-            .then(g).otherwise(1)
+            pl.when(
+                pl.col(c).cast(pl.Boolean).fill_null(fill)
+                if c in infections.columns
+                else pl.lit(False)
+            )
+            .then(g)
+            .otherwise(1)
             for c, g in features
         ]
         return pl.max_horizontal(terms)
 
     derived = pl.when(bound(False) == bound(True)).then(bound(False)).cast(pl.Int64)
-    given = pl.col("ctcae_grade").cast(pl.Int64) if "ctcae_grade" in infections.columns else pl.lit(None, pl.Int64)
+    given = (
+        pl.col("ctcae_grade").cast(pl.Int64)
+        if "ctcae_grade" in infections.columns
+        else pl.lit(None, pl.Int64)
+    )
     return infections.with_columns(pl.coalesce(given, derived).alias("ctcae_grade"))
 
 
@@ -199,7 +235,7 @@ def summarise_infections(infections: pl.DataFrame) -> pl.DataFrame:
     """Per patient: number of infections, max CTCAE grade, grade ≥ 3 and serious counts,
     first onset day and organisms.
 
-    ``serious`` = hospitalised (1). Organisms are the distinct non-empty names, sorted, ``; ``-joined.
+    ``serious`` = hospitalised (1). Organisms: the distinct non-empty names, sorted, ``; ``-joined.
 
     >>> inf = pl.DataFrame({"patient_id": ["a", "a"], "onset_day": [12, 40], "ctcae_grade": [2, 3],
     ...                     "hospitalised": [0, 1], "organism": ["SARS-CoV-2", "E. coli"]})
@@ -207,16 +243,26 @@ def summarise_infections(infections: pl.DataFrame) -> pl.DataFrame:
     ('a', 2, 3, 1, 1, 12, 'E. coli; SARS-CoV-2')
     """
     table = derive_infection_grade(infections)
-    hosp = pl.col("hospitalised").cast(pl.Boolean) if "hospitalised" in table.columns else pl.lit(None, pl.Boolean)
-    organism = pl.col("organism").cast(pl.Utf8) if "organism" in table.columns else pl.lit(None, pl.Utf8)
+    hosp = (
+        pl.col("hospitalised").cast(pl.Boolean)
+        if "hospitalised" in table.columns
+        else pl.lit(None, pl.Boolean)
+    )
+    organism = (
+        pl.col("organism").cast(pl.Utf8) if "organism" in table.columns else pl.lit(None, pl.Utf8)
+    )
     return table.group_by(PID, maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("infections_n"),
         pl.col("ctcae_grade").max().alias("infections_max_grade"),
         (pl.col("ctcae_grade") >= 3).sum().cast(pl.Int64).alias("infections_grade3plus_n"),
         hosp.sum().cast(pl.Int64).alias("infections_serious_n"),
         pl.col("onset_day").min().cast(pl.Int64).alias("infections_first_day"),
-        organism.str.strip_chars().filter(organism.str.strip_chars() != "").unique().sort()
-        .str.join("; ").alias("infections_organisms"),
+        organism.str.strip_chars()
+        .filter(organism.str.strip_chars() != "")
+        .unique()
+        .sort()
+        .str.join("; ")
+        .alias("infections_organisms"),
     )
 
 
@@ -233,7 +279,8 @@ def summarise_igg(igg: pl.DataFrame, params: SafetyParameters = DEFAULT) -> pl.D
     baseline ≥ LLN (0 when the baseline is already < LLN; empty without a baseline);
     ``severe_hypogammaglobulinemia`` = any IgG < the severe threshold. ``*_day`` = first such day.
 
-    >>> igg = pl.DataFrame({"patient_id": ["a"] * 3, "day": [-7, 30, 90], "igg_g_l": [9.1, 6.5, 3.8]})
+    >>> igg = pl.DataFrame({"patient_id": ["a"] * 3, "day": [-7, 30, 90],
+    ...                     "igg_g_l": [9.1, 6.5, 3.8]})
     >>> summarise_igg(igg).select("new_hypogammaglobulinemia", "new_hypogammaglobulinemia_day",
     ...                           "severe_hypogammaglobulinemia_day").row(0)
     (1, 30, 90)
@@ -253,21 +300,39 @@ def summarise_igg(igg: pl.DataFrame, params: SafetyParameters = DEFAULT) -> pl.D
     )
     base = pl.col("igg_baseline_g_l")
     new = (
-        pl.when(~pl.col("_post")).then(None)
-        .when(base.is_not_null() & (base < lln)).then(False)
-        .when(~pl.col("_low")).then(False)
-        .when(base.is_null()).then(None)
+        pl.when(~pl.col("_post"))
+        .then(None)
+        .when(base.is_not_null() & (base < lln))
+        .then(False)
+        .when(~pl.col("_low"))
+        .then(False)
+        .when(base.is_null())
+        .then(None)
         .otherwise(True)
     )
     out = out.with_columns(
         pl.when(pl.col("_post")).then(pl.col("_low")).cast(pl.Int8).alias("hypogammaglobulinemia"),
         new.cast(pl.Int8).alias("new_hypogammaglobulinemia"),
         pl.when(new).then(pl.col("_low_day")).alias("new_hypogammaglobulinemia_day"),
-        pl.when(pl.col("_post")).then(pl.col("_very_low")).cast(pl.Int8).alias("severe_hypogammaglobulinemia"),
+        pl.when(pl.col("_post"))
+        .then(pl.col("_very_low"))
+        .cast(pl.Int8)
+        .alias("severe_hypogammaglobulinemia"),
     )
-    return igg.select(PID).unique(maintain_order=True).join(out, on=PID, how="left").select(
-        PID, "igg_baseline_g_l", "igg_nadir_g_l", "hypogammaglobulinemia", "new_hypogammaglobulinemia",
-        "new_hypogammaglobulinemia_day", "severe_hypogammaglobulinemia", "severe_hypogammaglobulinemia_day",
+    return (
+        igg.select(PID)
+        .unique(maintain_order=True)
+        .join(out, on=PID, how="left")
+        .select(
+            PID,
+            "igg_baseline_g_l",
+            "igg_nadir_g_l",
+            "hypogammaglobulinemia",
+            "new_hypogammaglobulinemia",
+            "new_hypogammaglobulinemia_day",
+            "severe_hypogammaglobulinemia",
+            "severe_hypogammaglobulinemia_day",
+        )
     )
 
 
@@ -289,24 +354,41 @@ def summarise_b_cells(cd19: pl.DataFrame, params: SafetyParameters = DEFAULT) ->
     ('a', 7, 112, 105, 0, 112)
     """
     thr = params.b_cell_aplasia_cells_ul
-    known = cd19.filter(pl.col("cd19_cells_ul").is_not_null() & (pl.col("day") > 0)).sort(PID, "day")
+    known = cd19.filter(pl.col("cd19_cells_ul").is_not_null() & (pl.col("day") > 0)).sort(
+        PID, "day"
+    )
     start = pl.col("day").filter(pl.col("cd19_cells_ul") < thr).min()
     marked = known.with_columns(start.over(PID).alias("_start"))
     out = marked.group_by(PID, maintain_order=True).agg(
         pl.col("_start").first().alias("b_cell_aplasia_start_day"),
-        pl.col("day").filter((pl.col("day") > pl.col("_start")) & (pl.col("cd19_cells_ul") >= thr)).min()
+        pl.col("day")
+        .filter((pl.col("day") > pl.col("_start")) & (pl.col("cd19_cells_ul") >= thr))
+        .min()
         .alias("b_cell_reconstitution_day"),
         pl.col("day").max().alias("b_cell_last_day"),
     )
     out = out.with_columns(
-        (pl.col("b_cell_reconstitution_day") - pl.col("b_cell_aplasia_start_day")).alias("b_cell_aplasia_days"),
+        (pl.col("b_cell_reconstitution_day") - pl.col("b_cell_aplasia_start_day")).alias(
+            "b_cell_aplasia_days"
+        ),
         pl.when(pl.col("b_cell_aplasia_start_day").is_not_null())
-        .then(pl.col("b_cell_reconstitution_day").is_null()).otherwise(False).cast(pl.Int8)
+        .then(pl.col("b_cell_reconstitution_day").is_null())
+        .otherwise(False)
+        .cast(pl.Int8)
         .alias("b_cell_aplasia_ongoing"),
     )
-    return cd19.select(PID).unique(maintain_order=True).join(out, on=PID, how="left").select(
-        PID, "b_cell_aplasia_start_day", "b_cell_reconstitution_day", "b_cell_aplasia_days",
-        "b_cell_aplasia_ongoing", "b_cell_last_day",
+    return (
+        cd19.select(PID)
+        .unique(maintain_order=True)
+        .join(out, on=PID, how="left")
+        .select(
+            PID,
+            "b_cell_aplasia_start_day",
+            "b_cell_reconstitution_day",
+            "b_cell_aplasia_days",
+            "b_cell_aplasia_ongoing",
+            "b_cell_last_day",
+        )
     )
 
 
@@ -331,22 +413,37 @@ def summarise_car_t(car_t: pl.DataFrame, params: SafetyParameters = DEFAULT) -> 
     known = car_t.filter(pl.col("car_t_cells_ul").is_not_null()).sort(PID, "day")
     level = pl.col("car_t_cells_ul")
     window = known.filter(pl.col("day").is_between(0, params.car_t_auc_last_day))
-    auc = window.with_columns(
-        ((level + level.shift(1).over(PID)) / 2 * (pl.col("day") - pl.col("day").shift(1).over(PID)))
-        .alias("_piece")
-    ).group_by(PID).agg(
-        pl.when(pl.len() > 0).then(pl.col("_piece").sum()).alias("car_t_auc_0_28")
+    auc = (
+        window.with_columns(
+            (
+                (level + level.shift(1).over(PID))
+                / 2
+                * (pl.col("day") - pl.col("day").shift(1).over(PID))
+            ).alias("_piece")
+        )
+        .group_by(PID)
+        .agg(pl.when(pl.len() > 0).then(pl.col("_piece").sum()).alias("car_t_auc_0_28"))
     )
     out = known.group_by(PID, maintain_order=True).agg(
         pl.col("day").filter(level == level.max()).min().alias("car_t_peak_day"),
         level.max().alias("car_t_peak_cells_ul"),
-        pl.col("day").filter(level > params.car_t_detection_limit).max().alias("car_t_last_detectable_day"),
+        pl.col("day")
+        .filter(level > params.car_t_detection_limit)
+        .max()
+        .alias("car_t_last_detectable_day"),
     )
     return (
-        car_t.select(PID).unique(maintain_order=True)
+        car_t.select(PID)
+        .unique(maintain_order=True)
         .join(out, on=PID, how="left")
         .join(auc, on=PID, how="left")
-        .select(PID, "car_t_peak_day", "car_t_peak_cells_ul", "car_t_auc_0_28", "car_t_last_detectable_day")
+        .select(
+            PID,
+            "car_t_peak_day",
+            "car_t_peak_cells_ul",
+            "car_t_auc_0_28",
+            "car_t_last_detectable_day",
+        )
     )
 
 
@@ -371,7 +468,8 @@ def summarise_safety(
 
     >>> crs = pl.DataFrame({"patient_id": ["a", "b"], "day": [1, 1], "crs_grade": [1, 0]})
     >>> cd = pl.DataFrame({"patient_id": ["b"], "day": [10], "cd19_cells_ul": [0.0]})
-    >>> summarise_safety(crs=crs, cd19=cd).select("patient_id", "crs_max_grade", "b_cell_aplasia_start_day").rows()
+    >>> out = summarise_safety(crs=crs, cd19=cd)
+    >>> out.select("patient_id", "crs_max_grade", "b_cell_aplasia_start_day").rows()
     [('a', 1, None), ('b', 0, 10)]
     """
     parts: list[pl.DataFrame] = []

@@ -1,4 +1,4 @@
-"""``remission regimen`` (dose schedule) and ``remission eligibility`` (protocol criteria per patient)."""
+"""``remission regimen`` (dose schedule) and ``remission eligibility`` (criteria per patient)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,19 @@ import typer
 def register(app: typer.Typer) -> None:
     """Add the ``regimen`` and ``eligibility`` commands to ``app``."""
 
-    @app.command(help="Print the conditioning and CAR-T schedule (day −5 … 0) with doses for one patient.")
+    @app.command(
+        help="Print the conditioning and CAR-T schedule (day −5 … 0) with doses for one patient."
+    )
     def regimen(
         height_cm: Annotated[float, typer.Option("--height-cm", help="Height in cm (50–250).")],
         weight_kg: Annotated[float, typer.Option("--weight-kg", help="Weight in kg (2–300).")],
         formula: Annotated[
-            str | None, typer.Option("--formula", help="BSA formula: mosteller (default) or dubois.")
+            str | None,
+            typer.Option("--formula", help="BSA formula: mosteller (default) or dubois."),
         ] = None,
         protocol: Annotated[
-            Path | None, typer.Option("--protocol", help="Protocol YAML file (default: erlangen-2024).")
+            Path | None,
+            typer.Option("--protocol", help="Protocol YAML file (default: erlangen-2024)."),
         ] = None,
     ) -> None:
         from rich.console import Console
@@ -31,7 +35,9 @@ def register(app: typer.Typer) -> None:
 
         try:
             chosen = load_protocol(protocol)
-            result = compute_regimen(height_cm, weight_kg, formula.strip().lower() if formula else None, chosen)
+            result = compute_regimen(
+                height_cm, weight_kg, formula.strip().lower() if formula else None, chosen
+            )
         except InvalidInputError as err:
             fail(str(err))
             return
@@ -48,12 +54,15 @@ def register(app: typer.Typer) -> None:
         for drug in chosen.drugs:
             console.print(f"total {drug.code}: {result.total(drug.code):f} {drug.dose_unit}")
 
-    @app.command(help="Evaluate protocol eligibility per patient: one row per patient with a reason per criterion.")
+    @app.command(help="Evaluate protocol eligibility: one row per patient, a reason per criterion.")
     def eligibility(
-        input: Annotated[Path, typer.Option("--input", help="CSV with one row per patient (protocol facts).")],
+        input: Annotated[
+            Path, typer.Option("--input", help="CSV with one row per patient (protocol facts).")
+        ],
         output: Annotated[Path, typer.Option("--output", help="Output CSV.")],
         protocol: Annotated[
-            Path | None, typer.Option("--protocol", help="Protocol YAML file (default: erlangen-2024).")
+            Path | None,
+            typer.Option("--protocol", help="Protocol YAML file (default: erlangen-2024)."),
         ] = None,
     ) -> None:
         from remission.api import read_table

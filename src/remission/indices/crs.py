@@ -79,8 +79,16 @@ GRADINGS: dict[str, CrsGrading] = {g.name: g for g in (ASTCT_2019,)}
 
 COLUMNS: tuple[Column, ...] = (
     Column("temperature_c", "float", "highest temperature in the period", "°C", 25, 45),
-    Column("fever_other_cause", "bool", "fever attributable to another cause (e.g. documented infection)"),
-    Column("anti_cytokine_given", "bool", "antipyretics/tocilizumab/steroids given for CRS (fever then not required)"),
+    Column(
+        "fever_other_cause",
+        "bool",
+        "fever attributable to another cause (e.g. documented infection)",
+    ),
+    Column(
+        "anti_cytokine_given",
+        "bool",
+        "antipyretics/tocilizumab/steroids given for CRS (fever then not required)",
+    ),
     Column("hypotension", "category", "hypotension and its treatment", choices=HYPOTENSION),
     Column("oxygen", "category", "oxygen requirement for hypoxia", choices=OXYGEN),
     Column("crs_death", "bool", "death due to CRS (optional; empty = no)"),
@@ -119,7 +127,8 @@ def _fever(values: Mapping[str, Any], g: CrsGrading) -> bool | None:
 def grade_crs(visit: Mapping[str, Any], *, grading: str = "astct-2019") -> int | None:
     """The CRS grade (0–5) of one assessment, or None when a missing input could change it.
 
-    >>> grade_crs({"temperature_c": 37.0, "anti_cytokine_given": 1, "hypotension": "one_vasopressor",
+    >>> grade_crs({"temperature_c": 37.0, "anti_cytokine_given": 1,
+    ...            "hypotension": "one_vasopressor",
     ...            "oxygen": "none", "fever_other_cause": 0})
     3
     """
@@ -157,19 +166,31 @@ def score_visit(visit: Mapping[str, Any], *, grading: str = "astct-2019") -> Sca
     if values["crs_death"]:
         explanation: tuple[Contribution, ...] = (Contribution("crs_death", g.death_grade),)
         return ScalarResult(
-            {"crs_grade": g.death_grade, "crs_explain": "crs_death=5", "crs_missing": "; ".join(missing)},
-            explanation, missing,
+            {
+                "crs_grade": g.death_grade,
+                "crs_explain": "crs_death=5",
+                "crs_missing": "; ".join(missing),
+            },
+            explanation,
+            missing,
         )
     fever = _fever(values, g)
     anti, hyp, oxy = values["anti_cytokine_given"], values["hypotension"], values["oxygen"]
     low = _grade_complete(bool(fever), bool(anti), hyp or "none", oxy or "none", g)
-    worst_h, worst_o = max(g.hypotension, key=g.hypotension.__getitem__), max(g.oxygen, key=g.oxygen.__getitem__)
+    worst_h, worst_o = (
+        max(g.hypotension, key=g.hypotension.__getitem__),
+        max(g.oxygen, key=g.oxygen.__getitem__),
+    )
     high = _grade_complete(fever is not False, anti is not False, hyp or worst_h, oxy or worst_o, g)
     grade = low if low == high else None
     parts: list[Contribution] = []
     if low > 0:
         if fever:
-            parts.append(Contribution("fever", g.fever_grade, f"temperature_c={float(values['temperature_c'])}"))
+            parts.append(
+                Contribution(
+                    "fever", g.fever_grade, f"temperature_c={float(values['temperature_c'])}"
+                )
+            )
         if hyp and g.hypotension[hyp]:
             parts.append(Contribution("hypotension", g.hypotension[hyp], hyp))
         if oxy and g.oxygen[oxy]:
@@ -177,7 +198,11 @@ def score_visit(visit: Mapping[str, Any], *, grading: str = "astct-2019") -> Sca
     explain = "; ".join(f"{c.code}={c.points} ({c.derived_from})" for c in parts)
     if grade == 0:
         explain = "no_crs"
-    return ScalarResult({"crs_grade": grade, "crs_explain": explain, "crs_missing": "; ".join(missing)}, tuple(parts), missing)
+    return ScalarResult(
+        {"crs_grade": grade, "crs_explain": explain, "crs_missing": "; ".join(missing)},
+        tuple(parts),
+        missing,
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -188,16 +213,24 @@ def score_visit(visit: Mapping[str, Any], *, grading: str = "astct-2019") -> Sca
 def _level(code: str, table: Mapping[str, int], fill: str) -> pl.Expr:
     expr = pl.lit(0)
     for name, points in table.items():
-        expr = pl.when(pl.col(code).fill_null(pl.lit(fill)) == name).then(pl.lit(points)).otherwise(expr)
+        expr = (
+            pl.when(pl.col(code).fill_null(pl.lit(fill)) == name)
+            .then(pl.lit(points))
+            .otherwise(expr)
+        )
     return expr
 
 
-def _grade_expr(fever: pl.Expr, anti: pl.Expr, hyp: pl.Expr, oxy: pl.Expr, g: CrsGrading) -> pl.Expr:
+def _grade_expr(
+    fever: pl.Expr, anti: pl.Expr, hyp: pl.Expr, oxy: pl.Expr, g: CrsGrading
+) -> pl.Expr:
     organ = (hyp > 0) | (oxy > 0)
     present = fever | (anti & organ)
-    return pl.when(present).then(
-        pl.max_horizontal(pl.when(fever).then(g.fever_grade).otherwise(0), hyp, oxy)
-    ).otherwise(0)
+    return (
+        pl.when(present)
+        .then(pl.max_horizontal(pl.when(fever).then(g.fever_grade).otherwise(0), hyp, oxy))
+        .otherwise(0)
+    )
 
 
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
@@ -208,26 +241,49 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     anti = pl.col("anti_cytokine_given")
     worst_h = max(g.hypotension, key=g.hypotension.__getitem__)
     worst_o = max(g.oxygen, key=g.oxygen.__getitem__)
-    low = _grade_expr(fever.fill_null(False), anti.fill_null(False), _level("hypotension", g.hypotension, "none"),
-                      _level("oxygen", g.oxygen, "none"), g)
-    high = _grade_expr(fever.fill_null(True), anti.fill_null(True), _level("hypotension", g.hypotension, worst_h),
-                       _level("oxygen", g.oxygen, worst_o), g)
+    low = _grade_expr(
+        fever.fill_null(False),
+        anti.fill_null(False),
+        _level("hypotension", g.hypotension, "none"),
+        _level("oxygen", g.oxygen, "none"),
+        g,
+    )
+    high = _grade_expr(
+        fever.fill_null(True),
+        anti.fill_null(True),
+        _level("hypotension", g.hypotension, worst_h),
+        _level("oxygen", g.oxygen, worst_o),
+        g,
+    )
     death = pl.col("crs_death").fill_null(False)
     grade = pl.when(death).then(g.death_grade).when(low == high).then(low).cast(pl.Int8)
     outputs = [grade.alias("crs_grade")]
     if ctx.explain:
         labels = [
             pl.when(fever.fill_null(False)).then(
-                pl.format(f"fever={g.fever_grade} (temperature_c={{}})", pl.col("temperature_c").cast(pl.Utf8))
+                pl.format(
+                    f"fever={g.fever_grade} (temperature_c={{}})",
+                    pl.col("temperature_c").cast(pl.Utf8),
+                )
             ),
-            *[pl.when(pl.col("hypotension") == name).then(pl.lit(f"hypotension={p} ({name})"))
-              for name, p in g.hypotension.items() if p],
-            *[pl.when(pl.col("oxygen") == name).then(pl.lit(f"oxygen={p} ({name})")) for name, p in g.oxygen.items() if p],
+            *[
+                pl.when(pl.col("hypotension") == name).then(pl.lit(f"hypotension={p} ({name})"))
+                for name, p in g.hypotension.items()
+                if p
+            ],
+            *[
+                pl.when(pl.col("oxygen") == name).then(pl.lit(f"oxygen={p} ({name})"))
+                for name, p in g.oxygen.items()
+                if p
+            ],
         ]
         explain = (
-            pl.when(death).then(pl.lit(f"crs_death={g.death_grade}"))
-            .when(grade == 0).then(pl.lit("no_crs"))
-            .when(low > 0).then(join_labels(labels))
+            pl.when(death)
+            .then(pl.lit(f"crs_death={g.death_grade}"))
+            .when(grade == 0)
+            .then(pl.lit("no_crs"))
+            .when(low > 0)
+            .then(join_labels(labels))
             .otherwise(pl.lit(""))
         )
         outputs += [explain.alias("crs_explain"), missing_labels(INPUT_CODES).alias("crs_missing")]
@@ -246,7 +302,8 @@ INDEX = IndexDefinition(
     options=OPTIONS,
     version="astct-2019",
     missing_rule=(
-        "the grade is given when the least and the most severe completion of the missing inputs agree "
+        "the grade is given when the least and the most severe completion of the missing inputs "
+        "agree "
         "(e.g. a known 4 from positive pressure); crs_death empty means no death from CRS"
     ),
 )

@@ -37,7 +37,14 @@ from typing import Any
 import polars as pl
 
 from remission.errors import InvalidInputError
-from remission.indices._base import Column, Context, IndexDefinition, Option, ScalarResult, validate_table
+from remission.indices._base import (
+    Column,
+    Context,
+    IndexDefinition,
+    Option,
+    ScalarResult,
+    validate_table,
+)
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,9 @@ def daily_series(days_anc: Iterable[tuple[int, float]], last_day: int = 30) -> l
     return series
 
 
-def score_patient(rows: Iterable[Mapping[str, Any]], *, grading: str = "eha-ebmt-2023") -> ScalarResult:
+def score_patient(
+    rows: Iterable[Mapping[str, Any]], *, grading: str = "eha-ebmt-2023"
+) -> ScalarResult:
     """Grade early and late ICAHT for one patient's ANC series (scalar form).
 
     Parameters
@@ -184,8 +193,11 @@ def score_patient(rows: Iterable[Mapping[str, Any]], *, grading: str = "eha-ebmt
     checked = validate_table(table, INDEX)
     if checked.problems:
         raise InvalidInputError(checked.problems)
-    points = [(int(d), float(a)) for d, a in zip(checked.typed["day"], checked.typed["anc_10e9_l"], strict=True)
-              if a is not None]
+    points = [
+        (int(d), float(a))
+        for d, a in zip(checked.typed["day"], checked.typed["anc_10e9_l"], strict=True)
+        if a is not None
+    ]
     values: dict[str, Any] = {"patient_id": "p"}
     values.update(_early_scalar(points, g))
     values.update(_late_scalar(points, g))
@@ -194,7 +206,11 @@ def score_patient(rows: Iterable[Mapping[str, Any]], *, grading: str = "eha-ebmt
 
 
 def _early_scalar(points: list[tuple[int, float]], g: IcahtGrading) -> dict[str, Any]:
-    empty = {"icaht_early_grade": None, "icaht_early_days_anc_le_0_5": None, "icaht_early_days_anc_le_0_1": None}
+    empty = {
+        "icaht_early_grade": None,
+        "icaht_early_days_anc_le_0_5": None,
+        "icaht_early_days_anc_le_0_1": None,
+    }
     if not any(0 <= d <= g.early_last_day for d, _ in points):
         return empty
     series = daily_series(points, g.early_last_day)
@@ -203,7 +219,9 @@ def _early_scalar(points: list[tuple[int, float]], g: IcahtGrading) -> dict[str,
         severe = [unknown if a is None else a <= g.severe_anc for a in series]
         profound = [unknown if a is None else a <= g.profound_anc for a in series]
         span, plain = _longest_joined(severe, g.recovery_days), _longest_plain(profound)
-        results.append((max(_band(span, g.severe_bands), _band(plain, g.profound_bands)), span, plain))
+        results.append(
+            (max(_band(span, g.severe_bands), _band(plain, g.profound_bands)), span, plain)
+        )
     (lg, ls, lp), (hg, hs, hp) = results
     return {
         "icaht_early_grade": lg if lg == hg else None,
@@ -256,17 +274,24 @@ def _runs(grid: pl.DataFrame, flag: str, recovery_days: int) -> pl.DataFrame:
     )
     segments = (
         seg.group_by(pid, "_seg", maintain_order=True)
-        .agg(pl.col(flag).first().alias("_v"), pl.len().alias("_len"), pl.col("day").min().alias("_first"),
-             pl.col("day").max().alias("_last"))
+        .agg(
+            pl.col(flag).first().alias("_v"),
+            pl.len().alias("_len"),
+            pl.col("day").min().alias("_first"),
+            pl.col("day").max().alias("_last"),
+        )
         .sort(pid, "_seg")
-        .with_columns((~pl.col("_v") & (pl.col("_len") >= recovery_days)).cum_sum().over(pid).alias("_grp"))
+        .with_columns(
+            (~pl.col("_v") & (pl.col("_len") >= recovery_days)).cum_sum().over(pid).alias("_grp")
+        )
     )
     true_segments = segments.filter(pl.col("_v"))
     plain = true_segments.group_by(pid).agg(pl.col("_len").max().alias("plain"))
     joined = (
         true_segments.group_by(pid, "_grp")
         .agg((pl.col("_last").max() - pl.col("_first").min() + 1).alias("span"))
-        .group_by(pid).agg(pl.col("span").max())
+        .group_by(pid)
+        .agg(pl.col("span").max())
     )
     return plain.join(joined, on=pid, how="full", coalesce=True)
 
@@ -281,13 +306,17 @@ def _band_expr(days: pl.Expr, bands: tuple[tuple[int, int | None, int], ...]) ->
 
 def _early(meas: pl.DataFrame, patients: pl.DataFrame, g: IcahtGrading) -> pl.DataFrame:
     pid = "patient_id"
-    daily = meas.group_by(pid, "day").agg(pl.col("anc_10e9_l").min()).sort("day")  # sorted by day: asof needs it
+    daily = (
+        meas.group_by(pid, "day").agg(pl.col("anc_10e9_l").min()).sort("day")
+    )  # sorted by day: asof needs it
     ends = (
         meas.group_by(pid)
         .agg(
             pl.col("day").is_between(0, g.early_last_day).any().alias("_has_early"),
-            pl.when(pl.col("day").max() > g.early_last_day).then(g.early_last_day)
-            .otherwise(pl.col("day").max()).alias("_end"),
+            pl.when(pl.col("day").max() > g.early_last_day)
+            .then(g.early_last_day)
+            .otherwise(pl.col("day").max())
+            .alias("_end"),
         )
         .filter(pl.col("_has_early"))
     )
@@ -305,20 +334,30 @@ def _early(meas: pl.DataFrame, patients: pl.DataFrame, g: IcahtGrading) -> pl.Da
             (anc <= g.severe_anc).fill_null(unknown).alias("_severe"),
             (anc <= g.profound_anc).fill_null(unknown).alias("_profound"),
         )
-        severe = _runs(flags, "_severe", g.recovery_days).select(pid, pl.col("span").alias(f"span_{tag}"))
-        profound = _runs(flags, "_profound", g.recovery_days).select(pid, pl.col("plain").alias(f"plain_{tag}"))
+        severe = _runs(flags, "_severe", g.recovery_days).select(
+            pid, pl.col("span").alias(f"span_{tag}")
+        )
+        profound = _runs(flags, "_profound", g.recovery_days).select(
+            pid, pl.col("plain").alias(f"plain_{tag}")
+        )
         out = out.join(severe, on=pid, how="left").join(profound, on=pid, how="left")
     out = out.with_columns(pl.col(r"^(span|plain)_(lo|hi)$").fill_null(0))
     grade = {
-        tag: pl.max_horizontal(_band_expr(pl.col(f"span_{tag}"), g.severe_bands),
-                               _band_expr(pl.col(f"plain_{tag}"), g.profound_bands))
+        tag: pl.max_horizontal(
+            _band_expr(pl.col(f"span_{tag}"), g.severe_bands),
+            _band_expr(pl.col(f"plain_{tag}"), g.profound_bands),
+        )
         for tag in ("lo", "hi")
     }
     return out.select(
         pid,
         pl.when(grade["lo"] == grade["hi"]).then(grade["lo"]).alias("icaht_early_grade"),
-        pl.when(pl.col("span_lo") == pl.col("span_hi")).then(pl.col("span_lo")).alias("icaht_early_days_anc_le_0_5"),
-        pl.when(pl.col("plain_lo") == pl.col("plain_hi")).then(pl.col("plain_lo")).alias("icaht_early_days_anc_le_0_1"),
+        pl.when(pl.col("span_lo") == pl.col("span_hi"))
+        .then(pl.col("span_lo"))
+        .alias("icaht_early_days_anc_le_0_5"),
+        pl.when(pl.col("plain_lo") == pl.col("plain_hi"))
+        .then(pl.col("plain_lo"))
+        .alias("icaht_early_days_anc_le_0_1"),
     )
 
 
@@ -330,10 +369,15 @@ def _late(meas: pl.DataFrame, g: IcahtGrading) -> pl.DataFrame:
         grade = pl.when(nadir <= limit).then(value).otherwise(grade)
     return (
         window.group_by("patient_id")
-        .agg(pl.col("anc_10e9_l").min().alias("_nadir"),
-             (pl.col("anc_10e9_l") <= g.late_threshold).sum().alias("_n_low"))
+        .agg(
+            pl.col("anc_10e9_l").min().alias("_nadir"),
+            (pl.col("anc_10e9_l") <= g.late_threshold).sum().alias("_n_low"),
+        )
         .with_columns(
-            pl.when(pl.col("_n_low") >= g.late_min_count).then(grade).otherwise(0).alias("icaht_late_grade")
+            pl.when(pl.col("_n_low") >= g.late_min_count)
+            .then(grade)
+            .otherwise(0)
+            .alias("icaht_late_grade")
         )
     )
 
@@ -342,12 +386,18 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Vectorised early and late ICAHT: one row per patient, in order of first appearance."""
     g = GRADINGS[ctx.options.get("grading") or "eha-ebmt-2023"]
     patients = visits.select("patient_id").unique(maintain_order=True)
-    meas = visits.filter(pl.col("anc_10e9_l").is_not_null()).select("patient_id", "day", "anc_10e9_l")
-    out = (
-        patients.join(_early(meas, patients, g), on="patient_id", how="left")
-        .join(_late(meas, g), on="patient_id", how="left")
+    meas = visits.filter(pl.col("anc_10e9_l").is_not_null()).select(
+        "patient_id", "day", "anc_10e9_l"
     )
-    int_cols = ("icaht_early_grade", "icaht_late_grade", "icaht_early_days_anc_le_0_5", "icaht_early_days_anc_le_0_1")
+    out = patients.join(_early(meas, patients, g), on="patient_id", how="left").join(
+        _late(meas, g), on="patient_id", how="left"
+    )
+    int_cols = (
+        "icaht_early_grade",
+        "icaht_late_grade",
+        "icaht_early_days_anc_le_0_5",
+        "icaht_early_days_anc_le_0_1",
+    )
     out = out.with_columns([pl.col(c).cast(pl.Int64) for c in int_cols])
     if not ctx.explain:
         return out.select("patient_id", *OUTPUTS[:-1])
@@ -356,11 +406,19 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         return pl.col(col).cast(pl.Utf8).fill_null("?")
 
     explain = pl.concat_str(
-        pl.lit(f"early: anc_le_{g.severe_anc:g}_days="), show("icaht_early_days_anc_le_0_5"),
-        pl.lit(f", anc_le_{g.profound_anc:g}_days="), show("icaht_early_days_anc_le_0_1"),
-        pl.when(pl.col("_nadir").is_null()).then(pl.lit("; late: no measurement")).otherwise(
-            pl.concat_str(pl.lit("; late: nadir="), pl.col("_nadir").cast(pl.Utf8),
-                          pl.lit(f", n_le_{g.late_threshold:g}="), pl.col("_n_low").cast(pl.Utf8))
+        pl.lit(f"early: anc_le_{g.severe_anc:g}_days="),
+        show("icaht_early_days_anc_le_0_5"),
+        pl.lit(f", anc_le_{g.profound_anc:g}_days="),
+        show("icaht_early_days_anc_le_0_1"),
+        pl.when(pl.col("_nadir").is_null())
+        .then(pl.lit("; late: no measurement"))
+        .otherwise(
+            pl.concat_str(
+                pl.lit("; late: nadir="),
+                pl.col("_nadir").cast(pl.Utf8),
+                pl.lit(f", n_le_{g.late_threshold:g}="),
+                pl.col("_n_low").cast(pl.Utf8),
+            )
         ),
     )
     return out.with_columns(explain.alias("icaht_explain")).select("patient_id", *OUTPUTS)
@@ -380,7 +438,8 @@ INDEX = IndexDefinition(
     version="eha-ebmt-2023",
     missing_rule=(
         "empty ANC cells are not measurements; days before the first measurement are unknown and a "
-        "grade is given only when it does not depend on them; early empty without a measurement on days "
+        "grade is given only when it does not depend on them; early empty without a measurement on "
+        "days "
         "0–30, late empty without one on days 31–100"
     ),
 )

@@ -67,7 +67,9 @@ ICE_ITEMS: tuple[IceItem, ...] = (
     IceItem("ice_attention", "ability to count backwards from 100 by 10", 1),
 )
 ICE_CODES = tuple(i.code for i in ICE_ITEMS)
-ICE_COLUMNS: tuple[Column, ...] = tuple(Column(i.code, "int", i.task, "points", 0, i.maximum) for i in ICE_ITEMS)
+ICE_COLUMNS: tuple[Column, ...] = tuple(
+    Column(i.code, "int", i.task, "points", 0, i.maximum) for i in ICE_ITEMS
+)
 ICE_OUTPUTS = ("ice_score", "ice_explain", "ice_missing")
 
 
@@ -82,8 +84,13 @@ def score_ice(visit: Mapping[str, Any]) -> ScalarResult:
     parts = tuple(Contribution(c, values[c]) for c in ICE_CODES if values[c] is not None)
     total = None if missing else sum(int(values[c]) for c in ICE_CODES)
     return ScalarResult(
-        {"ice_score": total, "ice_explain": "; ".join(str(p) for p in parts), "ice_missing": "; ".join(missing)},
-        parts, missing,
+        {
+            "ice_score": total,
+            "ice_explain": "; ".join(str(p) for p in parts),
+            "ice_missing": "; ".join(missing),
+        },
+        parts,
+        missing,
     )
 
 
@@ -96,8 +103,14 @@ def compute_ice(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     complete = pl.all_horizontal([pl.col(c).is_not_null() for c in ICE_CODES])
     outputs = [pl.when(complete).then(_ice_sum()).alias("ice_score")]
     if ctx.explain:
-        labels = [pl.when(pl.col(c).is_not_null()).then(pl.format(f"{c}={{}}", pl.col(c))) for c in ICE_CODES]
-        outputs += [join_labels(labels).alias("ice_explain"), missing_labels(ICE_CODES).alias("ice_missing")]
+        labels = [
+            pl.when(pl.col(c).is_not_null()).then(pl.format(f"{c}={{}}", pl.col(c)))
+            for c in ICE_CODES
+        ]
+        outputs += [
+            join_labels(labels).alias("ice_explain"),
+            missing_labels(ICE_CODES).alias("ice_missing"),
+        ]
     return visits.select(outputs)
 
 
@@ -136,8 +149,13 @@ ASTCT_2019 = IcansGrading(
     version="2019",
     source="Lee DW, et al. Biol Blood Marrow Transplant 2019;25:625–38, Table 6",
     ice_bands=((10, 10, 0), (7, 9, 1), (3, 6, 2), (0, 2, 3)),
-    consciousness={"normal": 0, "awakens_spontaneously": 1, "awakens_to_voice": 2, "awakens_to_touch": 3,
-                   "unarousable": 4},
+    consciousness={
+        "normal": 0,
+        "awakens_spontaneously": 1,
+        "awakens_to_voice": 2,
+        "awakens_to_touch": 3,
+        "unarousable": 4,
+    },
     seizure={"none": 0, "resolved": 3, "prolonged": 4},
     motor_weakness=4,
     cerebral_edema={"none": 0, "focal": 3, "diffuse": 4},
@@ -145,12 +163,23 @@ ASTCT_2019 = IcansGrading(
 GRADINGS: dict[str, IcansGrading] = {g.name: g for g in (ASTCT_2019,)}
 
 COLUMNS: tuple[Column, ...] = (
-    Column("ice_score", "int", "ICE score (empty when the patient cannot be assessed)", "points", 0, 10),
-    Column("consciousness", "category", "depressed level of consciousness", choices=tuple(ASTCT_2019.consciousness)),
+    Column(
+        "ice_score", "int", "ICE score (empty when the patient cannot be assessed)", "points", 0, 10
+    ),
+    Column(
+        "consciousness",
+        "category",
+        "depressed level of consciousness",
+        choices=tuple(ASTCT_2019.consciousness),
+    ),
     Column("seizure", "category", "seizure", choices=tuple(ASTCT_2019.seizure)),
     Column("motor_weakness", "bool", "deep focal motor weakness (hemiparesis, paraparesis)"),
-    Column("cerebral_edema", "category", "raised intracranial pressure / cerebral oedema",
-           choices=tuple(ASTCT_2019.cerebral_edema)),
+    Column(
+        "cerebral_edema",
+        "category",
+        "raised intracranial pressure / cerebral oedema",
+        choices=tuple(ASTCT_2019.cerebral_edema),
+    ),
     *ICE_COLUMNS,
 )
 ITEM_CODES = ("ice_score", "consciousness", "seizure", "motor_weakness", "cerebral_edema")
@@ -158,7 +187,9 @@ OUTPUTS = ("icans_grade", "icans_explain", "icans_missing")
 OPTIONS = (Option("grading", "choice", "astct-2019", "ICANS grading system", tuple(GRADINGS)),)
 
 
-def _contributions(values: Mapping[str, Any], g: IcansGrading) -> dict[str, tuple[int, int, str | None]]:
+def _contributions(
+    values: Mapping[str, Any], g: IcansGrading
+) -> dict[str, tuple[int, int, str | None]]:
     """Per item: (lowest, highest) grade it can contribute, and the value shown in explanations."""
     worst = {
         "ice_score": max(b[2] for b in g.ice_bands),
@@ -179,7 +210,11 @@ def _contributions(values: Mapping[str, Any], g: IcansGrading) -> dict[str, tupl
             points = g.motor_weakness if value else 0
         else:
             points = getattr(g, code)[value]
-        out[code] = (points, points, str(int(value)) if code in ("ice_score", "motor_weakness") else str(value))
+        out[code] = (
+            points,
+            points,
+            str(int(value)) if code in ("ice_score", "motor_weakness") else str(value),
+        )
     return out
 
 
@@ -232,7 +267,9 @@ def score_visit(visit: Mapping[str, Any], *, grading: str = "astct-2019") -> Sca
     missing = tuple(c for c in ITEM_CODES if values[c] is None)
     explain = "; ".join(f"{p.code}={p.points} ({p.derived_from})" for p in parts)
     return ScalarResult(
-        {"icans_grade": grade, "icans_explain": explain, "icans_missing": "; ".join(missing)}, tuple(parts), missing
+        {"icans_grade": grade, "icans_explain": explain, "icans_missing": "; ".join(missing)},
+        tuple(parts),
+        missing,
     )
 
 
@@ -260,25 +297,42 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     derived = pl.col("ice_score").is_null() & complete_items
     ice = pl.coalesce(pl.col("ice_score"), pl.when(complete_items).then(_ice_sum()))
     ice_points = pl.lit(None, pl.Int32)
-    for low, high, points in g.ice_bands:
-        ice_points = pl.when(ice.is_between(low, high)).then(pl.lit(points, pl.Int32)).otherwise(ice_points)
-    motor = pl.when(pl.col("motor_weakness")).then(g.motor_weakness).when(~pl.col("motor_weakness")).then(0)
+    for first, last, points in g.ice_bands:
+        ice_points = (
+            pl.when(ice.is_between(first, last))
+            .then(pl.lit(points, pl.Int32))
+            .otherwise(ice_points)
+        )
+    motor = (
+        pl.when(pl.col("motor_weakness"))
+        .then(g.motor_weakness)
+        .when(~pl.col("motor_weakness"))
+        .then(0)
+    )
     items = {
         "ice_score": (ice_points, max(b[2] for b in g.ice_bands)),
         "consciousness": (_map("consciousness", g.consciousness), max(g.consciousness.values())),
         "seizure": (_map("seizure", g.seizure), max(g.seizure.values())),
         "motor_weakness": (motor.cast(pl.Int32), g.motor_weakness),
-        "cerebral_edema": (_map("cerebral_edema", g.cerebral_edema), max(g.cerebral_edema.values())),
+        "cerebral_edema": (
+            _map("cerebral_edema", g.cerebral_edema),
+            max(g.cerebral_edema.values()),
+        ),
     }
     scratch = visits.with_columns(
-        *[expr.alias(f"__p_{code}") for code, (expr, _) in items.items()], ice.alias("__ice"), derived.alias("__derived")
+        *[expr.alias(f"__p_{code}") for code, (expr, _) in items.items()],
+        ice.alias("__ice"),
+        derived.alias("__derived"),
     )
     low = pl.max_horizontal([pl.col(f"__p_{c}").fill_null(0) for c in items])
-    high = pl.max_horizontal([pl.col(f"__p_{c}").fill_null(worst) for c, (_, worst) in items.items()])
+    high = pl.max_horizontal(
+        [pl.col(f"__p_{c}").fill_null(worst) for c, (_, worst) in items.items()]
+    )
     outputs = [pl.when(low == high).then(low).cast(pl.Int8).alias("icans_grade")]
     if ctx.explain:
         shown = {
-            "ice_score": pl.when(pl.col("__derived")).then(pl.format("{}, derived from ICE items", pl.col("__ice")))
+            "ice_score": pl.when(pl.col("__derived"))
+            .then(pl.format("{}, derived from ICE items", pl.col("__ice")))
             .otherwise(pl.col("__ice").cast(pl.Utf8)),
             "motor_weakness": pl.lit("1"),
         }
@@ -288,10 +342,12 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             )
             for c in items
         ]
-        missing = join_labels([
-            pl.when(pl.col("__ice").is_null()).then(pl.lit("ice_score")),
-            *[pl.when(pl.col(c).is_null()).then(pl.lit(c)) for c in ITEM_CODES[1:]],
-        ])
+        missing = join_labels(
+            [
+                pl.when(pl.col("__ice").is_null()).then(pl.lit("ice_score")),
+                *[pl.when(pl.col(c).is_null()).then(pl.lit(c)) for c in ITEM_CODES[1:]],
+            ]
+        )
         outputs += [join_labels(labels).alias("icans_explain"), missing.alias("icans_missing")]
     return scratch.select(outputs)
 
@@ -299,7 +355,8 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 ICE_INDEX = IndexDefinition(
     name="ice",
     title="ICE — Immune effector Cell-associated Encephalopathy score",
-    source="Lee DW, Santomasso BD, Locke FL, et al. Biol Blood Marrow Transplant 2019;25:625–38, Table 5.",
+    source="Lee DW, Santomasso BD, Locke FL, et al. "
+    "Biol Blood Marrow Transplant 2019;25:625–38, Table 5.",
     doi="10.1016/j.bbmt.2018.12.758",
     columns=ICE_COLUMNS,
     outputs=ICE_OUTPUTS,
@@ -312,7 +369,8 @@ ICE_INDEX = IndexDefinition(
 INDEX = IndexDefinition(
     name="icans",
     title="ICANS — immune effector cell-associated neurotoxicity grade (ASTCT 2019, adults)",
-    source="Lee DW, Santomasso BD, Locke FL, et al. Biol Blood Marrow Transplant 2019;25:625–38, Table 6.",
+    source="Lee DW, Santomasso BD, Locke FL, et al. "
+    "Biol Blood Marrow Transplant 2019;25:625–38, Table 6.",
     doi="10.1016/j.bbmt.2018.12.758",
     columns=COLUMNS,
     outputs=OUTPUTS,
@@ -322,7 +380,8 @@ INDEX = IndexDefinition(
     version="astct-2019",
     missing_rule=(
         "the grade is given when the least and most severe completions of the missing items agree: "
-        "unarousable with no ICE score is 4; an empty ICE score (≤ 3) is outweighed by other items ≥ 3"
+        "unarousable with no ICE score is 4; an empty ICE score (≤ 3) is outweighed by other "
+        "items ≥ 3"
     ),
 )
 

@@ -43,7 +43,12 @@ from remission.regimen.protocol import Drug, Protocol, load_protocol
 COLUMNS: tuple[Column, ...] = (
     Column("height_cm", "float", "body height", "cm", 50, 250),
     Column("weight_kg", "float", "body weight", "kg", 2, 300),
-    Column("bsa_formula", "category", "BSA formula (empty = protocol default)", choices=("mosteller", "dubois")),
+    Column(
+        "bsa_formula",
+        "category",
+        "BSA formula (empty = protocol default)",
+        choices=("mosteller", "dubois"),
+    ),
 )
 #: Output column → (drug code, what): the spec's columns, read from the protocol's drugs.
 DOSE_OUTPUTS: tuple[tuple[str, str, str], ...] = (
@@ -76,7 +81,10 @@ class ProtocolOption(Option):
 
 OPTIONS = (
     ProtocolOption(
-        "protocol", "choice", None, "protocol YAML file (default: the shipped erlangen-2024 protocol)"
+        "protocol",
+        "choice",
+        None,
+        "protocol YAML file (default: the shipped erlangen-2024 protocol)",
     ),
 )
 
@@ -184,14 +192,18 @@ def _dose_scaled(drug: Drug, bsa_int: pl.Expr, bsa_decimals: int, weight_int: pl
 
 
 def _as_output(scaled: pl.Expr, decimals: int) -> pl.Expr:
-    return scaled.cast(pl.Float64) / (10**decimals) if decimals > 0 else scaled * (10 ** (-decimals))
+    return (
+        scaled.cast(pl.Float64) / (10**decimals) if decimals > 0 else scaled * (10 ** (-decimals))
+    )
 
 
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Vectorised BSA and doses over a validated table (one row per patient)."""
     protocol = _protocol(ctx)
     bsa_dec = protocol.bsa.decimals
-    guard = ((_bsa_float(protocol.bsa.formula) * 10**BSA_GUARD_DECIMALS) + 0.5).floor().cast(pl.Int64)
+    guard = (
+        ((_bsa_float(protocol.bsa.formula) * 10**BSA_GUARD_DECIMALS) + 0.5).floor().cast(pl.Int64)
+    )
     bsa_int = _half_up_div(guard, BSA_GUARD_DECIMALS - bsa_dec)
     weight_int = ((pl.col("weight_kg") * 10**WEIGHT_DECIMALS) + 0.5).floor().cast(pl.Int64)
     outputs = [_as_output(bsa_int, bsa_dec).cast(pl.Float64).alias("bsa_m2")]
@@ -205,9 +217,12 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         formula = pl.col("bsa_formula").fill_null(pl.lit(protocol.bsa.formula))
         texts = {f: _explain_text(protocol, f) for f in ("mosteller", "dubois")}
         outputs.append(
-            pl.when(pl.col("height_cm").is_null() | pl.col("weight_kg").is_null()).then(pl.lit(""))
-            .when(formula == "dubois").then(pl.lit(texts["dubois"]))
-            .otherwise(pl.lit(texts["mosteller"])).alias("regimen_explain")
+            pl.when(pl.col("height_cm").is_null() | pl.col("weight_kg").is_null())
+            .then(pl.lit(""))
+            .when(formula == "dubois")
+            .then(pl.lit(texts["dubois"]))
+            .otherwise(pl.lit(texts["mosteller"]))
+            .alias("regimen_explain")
         )
     return visits.select(outputs)
 
@@ -215,7 +230,8 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 INDEX = IndexDefinition(
     name="regimen",
     title="Regimen — BSA, conditioning and CAR-T cell dose",
-    source="Mackensen A, et al. Nat Med 2022;28:2124–32; Müller F, et al. N Engl J Med 2024;390:687–700; "
+    source="Mackensen A, et al. Nat Med 2022;28:2124–32; "
+    "Müller F, et al. N Engl J Med 2024;390:687–700; "
     "Mosteller RD. N Engl J Med 1987;317:1098; DuBois D, DuBois EF. Arch Intern Med 1916;17:863.",
     doi="10.1038/s41591-022-02017-5",
     columns=COLUMNS,

@@ -20,7 +20,13 @@ from remission.regimen.dosing import (
     round_half_away,
 )
 from remission.regimen.eligibility import CriterionResult, EligibilityResult, evaluate_eligibility
-from remission.regimen.protocol import DEFAULT_PROTOCOL, Drug, Protocol, load_protocol, parse_protocol
+from remission.regimen.protocol import (
+    DEFAULT_PROTOCOL,
+    Drug,
+    Protocol,
+    load_protocol,
+    parse_protocol,
+)
 
 __all__ = [
     "DEFAULT_PROTOCOL",

@@ -110,12 +110,20 @@ class Eligibility(_Frozen):
     @model_validator(mode="after")
     def _references_exist(self) -> Eligibility:
         for criterion in self.criteria:
-            conditions = list(criterion.all) + [c for cs in criterion.by_disease.values() for c in cs]
+            conditions = list(criterion.all) + [
+                c for cs in criterion.by_disease.values() for c in cs
+            ]
             for cond in conditions:
                 if cond.fact not in self.facts:
                     raise ValueError(f"criterion {criterion.code}: unknown fact {cond.fact!r}")
-                if isinstance(cond.value, str) and cond.value.startswith("$") and cond.value[1:] not in self.parameters:
-                    raise ValueError(f"criterion {criterion.code}: unknown parameter {cond.value!r}")
+                if (
+                    isinstance(cond.value, str)
+                    and cond.value.startswith("$")
+                    and cond.value[1:] not in self.parameters
+                ):
+                    raise ValueError(
+                        f"criterion {criterion.code}: unknown parameter {cond.value!r}"
+                    )
             if criterion.by_disease and "disease" not in self.facts:
                 raise ValueError(f"criterion {criterion.code}: by_disease needs a 'disease' fact")
         return self
@@ -128,7 +136,7 @@ class Protocol(_Frozen):
     version: str
     title: str = ""
     sources: tuple[str, ...] = ()
-    bsa: BsaRule = BsaRule()
+    bsa: BsaRule = BsaRule(formula="mosteller", decimals=2)
     drugs: tuple[Drug, ...]
     eligibility: Eligibility = Eligibility()
 
@@ -164,14 +172,17 @@ def parse_protocol(data: Mapping[str, Any], *, source: str = "protocol") -> Prot
 
     Examples
     --------
-    >>> parse_protocol({"name": "x", "version": "1", "drugs": [{"code": "flu", "name": "F",
-    ...     "dose": -1, "unit": "mg/m2", "days": [-3]}]})
-    Traceback (most recent call last):
-    ...
-    remission.errors.InvalidInputError: column protocol drugs.0.dose: value -1: Input should be greater than 0
+    >>> try:
+    ...     parse_protocol({"name": "x", "version": "1", "drugs": [
+    ...         {"code": "flu", "name": "F", "dose": -1, "unit": "mg/m2", "days": [-3]}]})
+    ... except InvalidInputError as err:
+    ...     print(err)
+    column protocol drugs.0.dose: value -1: Input should be greater than 0
     """
     if not isinstance(data, Mapping):
-        raise InvalidInputError([Problem(None, source, type(data).__name__, "expected a mapping (YAML object)")])
+        raise InvalidInputError(
+            [Problem(None, source, type(data).__name__, "expected a mapping (YAML object)")]
+        )
     try:
         return Protocol.model_validate(dict(data))
     except ValidationError as exc:
@@ -194,11 +205,15 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
     """
     import yaml
 
-    if path is None or (isinstance(path, str) and not path.endswith((".yaml", ".yml")) and "/" not in path):
+    if path is None or (
+        isinstance(path, str) and not path.endswith((".yaml", ".yml")) and "/" not in path
+    ):
         name = DEFAULT_PROTOCOL if path is None else path
         resource = resources.files("remission.regimen") / "protocols" / f"{name}.yaml"
         if not resource.is_file():
-            raise InvalidInputError([Problem(None, "protocol", str(name), "no such shipped protocol")])
+            raise InvalidInputError(
+                [Problem(None, "protocol", str(name), "no such shipped protocol")]
+            )
         text = resource.read_text(encoding="utf-8")
         source = f"protocol {name}"
     else:
@@ -210,5 +225,7 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InvalidInputError([Problem(None, "protocol", str(path), f"not valid YAML ({exc})")]) from exc
+        raise InvalidInputError(
+            [Problem(None, "protocol", str(path), f"not valid YAML ({exc})")]
+        ) from exc
     return parse_protocol(data, source=source)
