@@ -116,7 +116,7 @@ def score_visit(visit: Mapping[str, Any], *, protocol: Protocol | None = None) -
     Returns
     -------
     ScalarResult
-        The outputs of :data:`OUTPUTS` (empty when height or weight is missing).
+        The outputs of :data:`OUTPUTS`; BSA-based ones empty without a height, all without a weight.
 
     Examples
     --------
@@ -129,18 +129,22 @@ def score_visit(visit: Mapping[str, Any], *, protocol: Protocol | None = None) -
     protocol = protocol or default_protocol()
     height, weight = values["height_cm"], values["weight_kg"]
     missing = tuple(c for c in ("height_cm", "weight_kg") if values[c] is None)
-    if missing:
-        out: dict[str, Any] = {o: None for o in OUTPUTS}
-        out["regimen_explain"] = ""
+    out: dict[str, Any] = {o: None for o in OUTPUTS}
+    out["regimen_explain"] = ""
+    if weight is None:
         return ScalarResult(out, missing=missing)
-    result = compute_regimen(height, weight, values["bsa_formula"], protocol)
-    out = {"bsa_m2": float(result.bsa_m2)}
+    # Without a height only the doses that do not depend on BSA are known.
+    result = compute_regimen(height or 170.0, weight, values["bsa_formula"], protocol)
+    if height is not None:
+        out["bsa_m2"] = float(result.bsa_m2)
     for column, code, what in DOSE_OUTPUTS:
         drug = protocol.drug(code)
+        if height is None and drug.unit == "mg/m2":
+            continue
         amount = result.total(code) if what == "total" else result.doses[code]
         out[column] = _number(amount, drug.decimals)
     out["regimen_explain"] = _explain_text(protocol, result.formula)
-    return ScalarResult(out)
+    return ScalarResult(out, missing=missing)
 
 
 def _explain_text(protocol: Protocol, formula: str) -> str:
@@ -192,9 +196,17 @@ def _dose_scaled(drug: Drug, bsa_int: pl.Expr, bsa_decimals: int, weight_int: pl
 
 
 def _as_output(scaled: pl.Expr, decimals: int) -> pl.Expr:
-    return (
-        scaled.cast(pl.Float64) / (10**decimals) if decimals > 0 else scaled * (10 ** (-decimals))
+    """A scaled integer as the output number: float for decimals > 0 (parsed from its exact
+    decimal text, so 73 → 7.3 exactly as Python's float('7.3')), else an integer."""
+    if decimals <= 0:
+        return scaled * (10 ** (-decimals))
+    scale = 10**decimals
+    text = pl.concat_str(
+        (scaled // scale).cast(pl.Utf8),
+        pl.lit("."),
+        (scaled % scale).cast(pl.Utf8).str.zfill(decimals),
     )
+    return text.cast(pl.Float64)
 
 
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
@@ -217,7 +229,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         formula = pl.col("bsa_formula").fill_null(pl.lit(protocol.bsa.formula))
         texts = {f: _explain_text(protocol, f) for f in ("mosteller", "dubois")}
         outputs.append(
-            pl.when(pl.col("height_cm").is_null() | pl.col("weight_kg").is_null())
+            pl.when(pl.col("weight_kg").is_null())
             .then(pl.lit(""))
             .when(formula == "dubois")
             .then(pl.lit(texts["dubois"]))
@@ -240,5 +252,5 @@ INDEX = IndexDefinition(
     scalar=score_visit,
     options=OPTIONS,
     version="erlangen-2024",
-    missing_rule="every output is empty when height_cm or weight_kg is missing",
+    missing_rule="BSA and mg/m² doses are empty without height and weight; per-kg doses need only weight",
 )
