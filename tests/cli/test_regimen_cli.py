@@ -25,7 +25,9 @@ def test_regimen_prints_schedule_day_minus5_to_0():
 
 
 def test_regimen_dubois_and_bad_input():
-    ok = runner.invoke(app, ["regimen", "--height-cm", "160", "--weight-kg", "50", "--formula", "dubois"])
+    ok = runner.invoke(
+        app, ["regimen", "--height-cm", "160", "--weight-kg", "50", "--formula", "dubois"]
+    )
     assert ok.exit_code == 0 and "→ 1.50 m²" in ok.output
     bad = runner.invoke(app, ["regimen", "--height-cm", "300", "--weight-kg", "50"])
     assert bad.exit_code == 2
@@ -35,7 +37,9 @@ def test_regimen_dubois_and_bad_input():
 def test_regimen_protocol_file_error(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("name: p\nversion: '1'\ndrugs: []\n")
-    result = runner.invoke(app, ["regimen", "--height-cm", "170", "--weight-kg", "70", "--protocol", str(path)])
+    result = runner.invoke(
+        app, ["regimen", "--height-cm", "170", "--weight-kg", "70", "--protocol", str(path)]
+    )
     assert result.exit_code == 2
     assert "at least one drug" in result.output
 
@@ -80,16 +84,23 @@ def test_score_icaht_cli_and_error(tmp_path):
     result = runner.invoke(app, ["score", "icaht", "--input", str(src), "--output", str(out)])
     assert result.exit_code == 0, result.output
     rows = read(out)
-    assert (rows[0]["patient_id"], rows[0]["icaht_early_grade"], rows[0]["icaht_early_days_anc_le_0_5"]) == \
-        ("a", "2", "10")
+    assert (
+        rows[0]["patient_id"],
+        rows[0]["icaht_early_grade"],
+        rows[0]["icaht_early_days_anc_le_0_5"],
+    ) == ("a", "2", "10")
 
 
 def test_score_crs_cli_skip_invalid(tmp_path):
     src = tmp_path / "crs.csv"
-    src.write_text("temperature_c,fever_other_cause,anti_cytokine_given,hypotension,oxygen\n"
-                   "38.5,0,0,none,none\n39,0,0,pressor,none\n")
+    src.write_text(
+        "temperature_c,fever_other_cause,anti_cytokine_given,hypotension,oxygen\n"
+        "38.5,0,0,none,none\n39,0,0,pressor,none\n"
+    )
     out = tmp_path / "out.csv"
-    result = runner.invoke(app, ["score", "crs", "--input", str(src), "--output", str(out), "--on-error", "skip"])
+    result = runner.invoke(
+        app, ["score", "crs", "--input", str(src), "--output", str(out), "--on-error", "skip"]
+    )
     assert result.exit_code == 0
     assert [r["crs_grade"] for r in read(out)] == ["1"]
     assert (tmp_path / "out.errors.csv").exists()
@@ -99,7 +110,18 @@ def test_score_regimen_protocol_option_cli(tmp_path):
     src = tmp_path / "r.csv"
     src.write_text("height_cm,weight_kg\n170,70\n")
     out = tmp_path / "out.csv"
-    result = runner.invoke(app, ["score", "regimen", "--input", str(src), "--output", str(out),
-                                 "--protocol", "erlangen-2024"])
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "regimen",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--protocol",
+            "erlangen-2024",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert read(out)[0]["cyclophosphamide_mg"] == "1820"

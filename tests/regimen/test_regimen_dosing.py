@@ -24,9 +24,24 @@ def test_bsa_against_spec_reference_values(height, weight, mosteller, dubois):
 
 @pytest.mark.parametrize(
     ("value", "decimals", "expected"),
-    [(45.25, 1, "45.3"), (45.35, 1, "45.4"), (0.125, 2, "0.13"), (1820.5, 0, "1821"),
-     (2.5, 0, "3"), (-2.5, 0, "-3"), (45.24, 1, "45.2")],
-    ids=["spec_45_25", "45_35_float_noise", "0_125", "1820_5", "2_5_not_even", "negative", "below_half"],
+    [
+        (45.25, 1, "45.3"),
+        (45.35, 1, "45.4"),
+        (0.125, 2, "0.13"),
+        (1820.5, 0, "1821"),
+        (2.5, 0, "3"),
+        (-2.5, 0, "-3"),
+        (45.24, 1, "45.2"),
+    ],
+    ids=[
+        "spec_45_25",
+        "45_35_float_noise",
+        "0_125",
+        "1820_5",
+        "2_5_not_even",
+        "negative",
+        "below_half",
+    ],
 )
 def test_round_half_away_from_zero(value, decimals, expected):
     # Hand computation: half away from zero, on the decimal the user wrote (not binary float).
@@ -36,8 +51,20 @@ def test_round_half_away_from_zero(value, decimals, expected):
 def test_flat_dose_rounding_45_25_is_45_3():
     # A flat 45.25 mg dose rounded to 0.1 mg: half away from zero → 45.3 (regimen.md).
     protocol = parse_protocol(
-        {"name": "t", "version": "1", "drugs": [{"code": "flu", "name": "F", "dose": "45.25",
-                                                 "unit": "mg", "days": [-3], "decimals": 1}]}
+        {
+            "name": "t",
+            "version": "1",
+            "drugs": [
+                {
+                    "code": "flu",
+                    "name": "F",
+                    "dose": "45.25",
+                    "unit": "mg",
+                    "days": [-3],
+                    "decimals": 1,
+                }
+            ],
+        }
     )
     assert compute_regimen(170, 70, protocol=protocol).doses["flu"] == Decimal("45.3")
 
@@ -69,15 +96,30 @@ def test_doses_hand_computed(height, weight, formula, bsa, flu, cyc, cells):
 def test_schedule_days_minus5_to_0():
     schedule = compute_regimen(170, 70).schedule
     assert [(d.day, d.drug) for d in schedule] == [
-        (-5, "fludarabine"), (-4, "fludarabine"), (-3, "fludarabine"), (-3, "cyclophosphamide"),
+        (-5, "fludarabine"),
+        (-4, "fludarabine"),
+        (-3, "fludarabine"),
+        (-3, "cyclophosphamide"),
         (0, "car_t_cells"),
     ]
 
 
 def test_cap_limits_a_dose():
     protocol = parse_protocol(
-        {"name": "t", "version": "1", "drugs": [{"code": "cyc", "name": "C", "dose": 1000,
-                                                 "unit": "mg/m2", "days": [-3], "cap": 1500}]}
+        {
+            "name": "t",
+            "version": "1",
+            "drugs": [
+                {
+                    "code": "cyc",
+                    "name": "C",
+                    "dose": 1000,
+                    "unit": "mg/m2",
+                    "days": [-3],
+                    "cap": 1500,
+                }
+            ],
+        }
     )
     result = compute_regimen(180, 90, protocol=protocol)  # 2120 mg uncapped
     assert result.doses["cyc"] == Decimal(1500)
@@ -86,7 +128,11 @@ def test_cap_limits_a_dose():
 
 @pytest.mark.parametrize(
     ("height", "weight", "formula", "column"),
-    [(49.9, 70, None, "height_cm"), (170, 301, None, "weight_kg"), (170, 70, "boyd", "bsa_formula")],
+    [
+        (49.9, 70, None, "height_cm"),
+        (170, 301, None, "weight_kg"),
+        (170, 70, "boyd", "bsa_formula"),
+    ],
     ids=["height_low", "weight_high", "formula"],
 )
 def test_out_of_range_is_an_error(height, weight, formula, column):
@@ -97,8 +143,10 @@ def test_out_of_range_is_an_error(height, weight, formula, column):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    h=st.floats(50, 250, allow_nan=False), w=st.floats(2, 300, allow_nan=False),
-    dh=st.floats(0, 20), dw=st.floats(0, 20),
+    h=st.floats(50, 250, allow_nan=False),
+    w=st.floats(2, 300, allow_nan=False),
+    dh=st.floats(0, 20),
+    dw=st.floats(0, 20),
 )
 def test_doses_monotone_in_body_size(h, w, dh, dw):
     small = compute_regimen(h, w)

@@ -7,16 +7,24 @@ import pytest
 from remission.errors import InvalidInputError
 from remission.regimen import evaluate_eligibility, load_protocol, parse_protocol
 
-BASE = {"name": "t", "version": "1",
-        "drugs": [{"code": "flu", "name": "F", "dose": 25, "unit": "mg/m2", "days": [-5]}]}
+BASE = {
+    "name": "t",
+    "version": "1",
+    "drugs": [{"code": "flu", "name": "F", "dose": 25, "unit": "mg/m2", "days": [-5]}],
+}
 
 
 @pytest.mark.parametrize(
     ("change", "where"),
     [
-        ({"drugs": [{"code": "flu", "name": "F", "dose": 25, "unit": "mg/m3", "days": [-5]}]},
-         "drugs.0.unit"),
-        ({"drugs": [{"code": "flu", "name": "F", "dose": 25, "unit": "mg/m2", "days": []}]}, "drugs.0"),
+        (
+            {"drugs": [{"code": "flu", "name": "F", "dose": 25, "unit": "mg/m3", "days": [-5]}]},
+            "drugs.0.unit",
+        ),
+        (
+            {"drugs": [{"code": "flu", "name": "F", "dose": 25, "unit": "mg/m2", "days": []}]},
+            "drugs.0",
+        ),
         ({"drugs": []}, "(top level)"),
         ({"version": None}, "version"),
         ({"surprise": 1}, "surprise"),
@@ -37,7 +45,10 @@ def test_duplicate_drug_codes_rejected():
 
 def test_load_protocol_from_file_and_errors(tmp_path: Path):
     good = tmp_path / "p.yaml"
-    good.write_text("name: x\nversion: '2'\ndrugs:\n  - {code: cyc, name: C, dose: 500, unit: mg/m2, days: [-2]}\n")
+    good.write_text(
+        "name: x\nversion: '2'\ndrugs:\n"
+        "  - {code: cyc, name: C, dose: 500, unit: mg/m2, days: [-2]}\n"
+    )
     assert load_protocol(good).drug("cyc").days == (-2,)
     with pytest.raises(InvalidInputError, match="no such file"):
         load_protocol(tmp_path / "missing.yaml")
@@ -49,8 +60,13 @@ def test_load_protocol_from_file_and_errors(tmp_path: Path):
         load_protocol("nonexistent-2099")
 
 
-SLE_OK = {"age_years": 34, "prior_immunosuppressants": 3, "disease": "sle",
-          "nephritis_class": "IV", "active_nephritis": "yes"}
+SLE_OK = {
+    "age_years": 34,
+    "prior_immunosuppressants": 3,
+    "disease": "sle",
+    "nephritis_class": "IV",
+    "active_nephritis": "yes",
+}
 
 
 # Expected outcomes by hand from the criteria in regimen.md (≥ 2 prior treatments; SLE with active
@@ -65,16 +81,56 @@ SLE_OK = {"age_years": 34, "prior_immunosuppressants": 3, "disease": "sle",
         ({**SLE_OK, "age_years": 17.9}, False, [False, True, True, True]),
         ({**SLE_OK, "active_nephritis": None}, None, [True, True, True, None]),
         ({**SLE_OK, "active_nephritis": None, "age_years": 61}, False, [False, True, True, None]),
-        ({"age_years": 40, "prior_immunosuppressants": 2, "disease": "myositis",
-          "active_muscle_disease": 1, "active_lung_disease": 0}, False, [True, True, True, False]),
-        ({"age_years": 40, "prior_immunosuppressants": 2, "disease": "ssc", "ssc_subset": "diffuse",
-          "active_skin_disease": 1, "active_lung_disease": 1}, True, [True, True, True, True]),
-        ({"age_years": 40, "prior_immunosuppressants": 2, "disease": "ssc", "ssc_subset": "limited",
-          "active_skin_disease": 1, "active_lung_disease": 1}, False, [True, True, True, False]),
+        (
+            {
+                "age_years": 40,
+                "prior_immunosuppressants": 2,
+                "disease": "myositis",
+                "active_muscle_disease": 1,
+                "active_lung_disease": 0,
+            },
+            False,
+            [True, True, True, False],
+        ),
+        (
+            {
+                "age_years": 40,
+                "prior_immunosuppressants": 2,
+                "disease": "ssc",
+                "ssc_subset": "diffuse",
+                "active_skin_disease": 1,
+                "active_lung_disease": 1,
+            },
+            True,
+            [True, True, True, True],
+        ),
+        (
+            {
+                "age_years": 40,
+                "prior_immunosuppressants": 2,
+                "disease": "ssc",
+                "ssc_subset": "limited",
+                "active_skin_disease": 1,
+                "active_lung_disease": 1,
+            },
+            False,
+            [True, True, True, False],
+        ),
         ({}, None, [None, None, None, None]),
     ],
-    ids=["sle_ok", "class_v", "one_prior", "age_60_boundary", "age_17_9", "nephritis_missing",
-         "missing_but_age_fails", "myositis_no_lung", "dcssc_ok", "lcssc", "nothing_known"],
+    ids=[
+        "sle_ok",
+        "class_v",
+        "one_prior",
+        "age_60_boundary",
+        "age_17_9",
+        "nephritis_missing",
+        "missing_but_age_fails",
+        "myositis_no_lung",
+        "dcssc_ok",
+        "lcssc",
+        "nothing_known",
+    ],
 )
 def test_eligibility_per_criterion(facts, eligible, met):
     result = evaluate_eligibility(facts, load_protocol())
@@ -86,8 +142,10 @@ def test_eligibility_explains_each_criterion():
     result = evaluate_eligibility({**SLE_OK, "nephritis_class": "v"}, load_protocol())
     lines = result.explain().splitlines()
     assert lines[0] == "age: met (age between 18 and 60 years: age_years=34)"
-    assert lines[3] == ("organ_involvement: not met (disease-specific active organ involvement: "
-                        "active_nephritis=1, nephritis_class=v fails)")
+    assert lines[3] == (
+        "organ_involvement: not met (disease-specific active organ involvement: "
+        "active_nephritis=1, nephritis_class=v fails)"
+    )
     missing = evaluate_eligibility({**SLE_OK, "active_nephritis": ""}, load_protocol())
     assert "missing: active_nephritis" in str(missing.criteria[3])
 
@@ -95,7 +153,10 @@ def test_eligibility_explains_each_criterion():
 def test_age_range_is_a_parameter():
     facts = {**SLE_OK, "age_years": 65}
     assert evaluate_eligibility(facts, load_protocol()).eligible is False
-    assert evaluate_eligibility(facts, load_protocol(), parameters={"max_age_years": 70}).eligible is True
+    assert (
+        evaluate_eligibility(facts, load_protocol(), parameters={"max_age_years": 70}).eligible
+        is True
+    )
     with pytest.raises(InvalidInputError, match="unknown eligibility parameter"):
         evaluate_eligibility(facts, load_protocol(), parameters={"max_age": 70})
 

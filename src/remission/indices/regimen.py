@@ -252,5 +252,5 @@ INDEX = IndexDefinition(
     scalar=score_visit,
     options=OPTIONS,
     version="erlangen-2024",
-    missing_rule="BSA and mg/m² doses are empty without height and weight; per-kg doses need only weight",
+    missing_rule="BSA and mg/m² doses need height and weight; per-kg doses need only weight",
 )
