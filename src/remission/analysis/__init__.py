@@ -1,0 +1,1 @@
+"""Analysis layer: pure derivations over scored visits (no I/O, printing or globals)."""
