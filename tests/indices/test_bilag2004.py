@@ -23,15 +23,29 @@ def grades(**changes: Any) -> dict[str, Any]:
 # Numeric scheme of Yee 2010 (A = 12, B = 8, C = 1, D = E = 0), sums by hand.
 CASES = [
     ("all_e", grades(), (0, 0, 0), ""),
-    ("one_a_one_b", grades(renal="A", musculoskeletal="B"), (20, 1, 1), "musculoskeletal=8; renal=12"),
-    ("lower_case_grades", grades(renal="a", mucocutaneous="c"), (13, 1, 0), "mucocutaneous=1; renal=12"),
+    (
+        "one_a_one_b",
+        grades(renal="A", musculoskeletal="B"),
+        (20, 1, 1),
+        "musculoskeletal=8; renal=12",
+    ),
+    (
+        "lower_case_grades",
+        grades(renal="a", mucocutaneous="c"),
+        (13, 1, 0),
+        "mucocutaneous=1; renal=12",
+    ),
     ("all_a_is_108", {d: "A" for d in DOMAINS}, (108, 9, 0), None),
     ("d_scores_0", grades(renal="D", haematological="D"), (0, 0, 0), ""),
 ]
 
 
-@pytest.mark.parametrize(("row", "expected", "explain"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bilag_numeric_against_yee_2010_scheme(row: dict[str, Any], expected: tuple[int, ...], explain: str) -> None:
+@pytest.mark.parametrize(
+    ("row", "expected", "explain"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bilag_numeric_against_yee_2010_scheme(
+    row: dict[str, Any], expected: tuple[int, ...], explain: str
+) -> None:
     out = remission.score("bilag2004", pl.DataFrame([row]))
     assert tuple(out.select(OUT).row(0)) == expected
     if explain is not None:
@@ -39,7 +53,9 @@ def test_bilag_numeric_against_yee_2010_scheme(row: dict[str, Any], expected: tu
 
 
 def test_bilag_missing_domain_makes_sum_and_counts_empty() -> None:
-    out = remission.score("bilag2004", pl.DataFrame([grades(renal=None)], schema_overrides={"bilag_renal": pl.Utf8}))
+    out = remission.score(
+        "bilag2004", pl.DataFrame([grades(renal=None)], schema_overrides={"bilag_renal": pl.Utf8})
+    )
     assert tuple(out.select(OUT).row(0)) == (None, None, None)
     assert out["bilag2004_missing"][0] == "bilag_renal"
 
@@ -61,7 +77,12 @@ MUCO = range(5, 19)
 GRADING = [
     ("constitutional_a", "constitutional", items(CONSTITUTIONAL, i1=3, i2=2, i4=4), "A"),
     ("constitutional_b_pyrexia_alone", "constitutional", items(CONSTITUTIONAL, i1=2, i3=2), "B"),
-    ("constitutional_b_two_without_pyrexia", "constitutional", items(CONSTITUTIONAL, i2=2, i3=4), "B"),
+    (
+        "constitutional_b_two_without_pyrexia",
+        "constitutional",
+        items(CONSTITUTIONAL, i2=2, i3=4),
+        "B",
+    ),
     ("constitutional_c_pyrexia_improving", "constitutional", items(CONSTITUTIONAL, i1=1), "C"),
     ("constitutional_c_one_other", "constitutional", items(CONSTITUTIONAL, i3=3), "C"),
     ("constitutional_none", "constitutional", items(CONSTITUTIONAL), "D"),
@@ -81,8 +102,12 @@ GRADING = [
 ]
 
 
-@pytest.mark.parametrize(("domain", "row", "expected"), [c[1:] for c in GRADING], ids=[c[0] for c in GRADING])
-def test_bilag_item_grading_against_draft_rules(domain: str, row: dict[str, Any], expected: str | None) -> None:
+@pytest.mark.parametrize(
+    ("domain", "row", "expected"), [c[1:] for c in GRADING], ids=[c[0] for c in GRADING]
+)
+def test_bilag_item_grading_against_draft_rules(
+    domain: str, row: dict[str, Any], expected: str | None
+) -> None:
     code = f"bilag_{domain}"
     visit = {**NOT_ACTIVE_REST, code: None, **{k: str(v) for k, v in row.items()}}
     assert bilag2004.grade_domains(visit)[code] == expected
@@ -99,13 +124,26 @@ def test_bilag_entered_grade_wins_over_items() -> None:
 
 
 def test_bilag_computed_grade_is_marked_in_explain() -> None:
-    visit = {**NOT_ACTIVE_REST, "bilag_mucocutaneous": None, **{k: str(v) for k, v in items(MUCO, i6=2).items()}}
+    visit = {
+        **NOT_ACTIVE_REST,
+        "bilag_mucocutaneous": None,
+        **{k: str(v) for k, v in items(MUCO, i6=2).items()},
+    }
     assert bilag2004.score_visit(visit)["bilag2004_explain"] == "mucocutaneous=8 (computed: B)"
 
 
 def test_bilag_haematological_rules_need_unverified_option() -> None:
-    visit = {**NOT_ACTIVE_REST, "bilag_haematological": None, item_code(95): "0", "bilag_hb_g_dl": 7.5}
-    visit |= {"bilag_wcc_10e9_l": 5.0, "bilag_neutrophils_10e9_l": 3.0, "bilag_lymphocytes_10e9_l": 1.5}
+    visit = {
+        **NOT_ACTIVE_REST,
+        "bilag_haematological": None,
+        item_code(95): "0",
+        "bilag_hb_g_dl": 7.5,
+    }
+    visit |= {
+        "bilag_wcc_10e9_l": 5.0,
+        "bilag_neutrophils_10e9_l": 3.0,
+        "bilag_lymphocytes_10e9_l": 1.5,
+    }
     visit |= {"bilag_platelets_10e9_l": 200.0, "bilag_coombs": 0}
     table = pl.DataFrame([visit], schema_overrides={"bilag_haematological": pl.Utf8})
     assert remission.score("bilag2004", table)["bilag2004_numeric"][0] is None

@@ -1,4 +1,4 @@
-"""DORIS 2021 remission: public examples, boundaries, options, missing data, scalar == vectorised."""
+"""DORIS 2021 remission: public examples, boundaries, options, missing data, scalar/vector."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ from remission.indices._sle import SLEDAI_CODES
 SHARED = Path("/work/shared/examples")
 FLAGS = ["doris_remission", "doris_complete_remission", "drug_free_remission"]
 QUIET = {c: 0 for c in SLEDAI_CODES}
-NO_DRUGS = {"pga": 0.0, "prednisone_mg_day": 0.0, "antimalarial": 0, "immunosuppressant": 0, "biologic": 0}
+NO_DRUGS = {
+    "pga": 0.0,
+    "prednisone_mg_day": 0.0,
+    "antimalarial": 0,
+    "immunosuppressant": 0,
+    "biologic": 0,
+}
 
 
 def visit(**changes: Any) -> dict[str, Any]:
@@ -41,20 +47,44 @@ CASES = [
     ("pga_0.49_passes", visit(pga=0.49), (1, 1, 1), ""),
     ("prednisone_5.0_passes", visit(prednisone_mg_day=5.0), (1, 0, 0), ""),
     ("prednisone_5.01_fails", visit(prednisone_mg_day=5.01), (0, 0, 0), "prednisone>5"),
-    ("pga_and_prednisone_fail", visit(pga=1.0, prednisone_mg_day=7.5), (0, 0, 0), "pga>=0.5; prednisone>5"),
+    (
+        "pga_and_prednisone_fail",
+        visit(pga=1.0, prednisone_mg_day=7.5),
+        (0, 0, 0),
+        "pga>=0.5; prednisone>5",
+    ),
     ("arthritis_breaks_clinical_sledai", visit(arthritis=1), (0, 0, 0), "clinical_sledai>0"),
     ("serology_only_is_remission", visit(low_complement=1, increased_dna_binding=1), (1, 0, 1), ""),
     ("hcq_not_drug_free", visit(antimalarial=1), (1, 1, 0), ""),
     ("biologic_blocks_complete", visit(biologic=1), (1, 0, 0), ""),
-    ("immunosuppressant_blocks_complete", visit(immunosuppressant=1, prednisone_mg_day=2.5), (1, 0, 0), ""),
+    (
+        "immunosuppressant_blocks_complete",
+        visit(immunosuppressant=1, prednisone_mg_day=2.5),
+        (1, 0, 0),
+        "",
+    ),
     # lab derivation of sledai2k.md: proteinuria 1.2 g/24 h > 0.5 makes clinical SLEDAI 4
-    ("derived_proteinuria", visit(proteinuria=None, proteinuria_g_24h=1.2), (0, 0, 0), "clinical_sledai>0"),
-    ("derived_low_c3_is_serology", visit(low_complement=None, c3_g_l=0.5, c3_lln_g_l=0.9), (1, 0, 1), ""),
+    (
+        "derived_proteinuria",
+        visit(proteinuria=None, proteinuria_g_24h=1.2),
+        (0, 0, 0),
+        "clinical_sledai>0",
+    ),
+    (
+        "derived_low_c3_is_serology",
+        visit(low_complement=None, c3_g_l=0.5, c3_lln_g_l=0.9),
+        (1, 0, 1),
+        "",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("row", "flags", "failed"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_doris_against_hand_computation_from_spec(row: dict[str, Any], flags: tuple[int, ...], failed: str) -> None:
+@pytest.mark.parametrize(
+    ("row", "flags", "failed"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_doris_against_hand_computation_from_spec(
+    row: dict[str, Any], flags: tuple[int, ...], failed: str
+) -> None:
     out = remission.score("doris", pl.DataFrame([row]))
     assert tuple(out.select(FLAGS).row(0)) == flags
     assert out["doris_failed"][0] == failed
@@ -67,15 +97,29 @@ MISSING = [
     ("pga_missing_else_fine_is_empty", visit(pga=None), (None, None, None), "pga"),
     ("clinical_item_missing_is_empty", visit(rash=None), (None, None, None), "rash"),
     ("clinical_item_missing_but_arthritis", visit(rash=None, arthritis=1), (0, 0, 0), "rash"),
-    ("low_complement_missing_only_complete", visit(low_complement=None), (1, None, 1), "low_complement"),
+    (
+        "low_complement_missing_only_complete",
+        visit(low_complement=None),
+        (1, None, 1),
+        "low_complement",
+    ),
     ("antimalarial_missing_only_drug_free", visit(antimalarial=None), (1, 1, None), "antimalarial"),
     ("prednisone_missing", visit(prednisone_mg_day=None), (None, None, None), "prednisone_mg_day"),
-    ("biologic_missing_but_on_mmf", visit(biologic=None, immunosuppressant=1), (1, 0, 0), "biologic"),
+    (
+        "biologic_missing_but_on_mmf",
+        visit(biologic=None, immunosuppressant=1),
+        (1, 0, 0),
+        "biologic",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("row", "flags", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING])
-def test_doris_missing_inputs_three_valued(row: dict[str, Any], flags: tuple[Any, ...], missing: str) -> None:
+@pytest.mark.parametrize(
+    ("row", "flags", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING]
+)
+def test_doris_missing_inputs_three_valued(
+    row: dict[str, Any], flags: tuple[Any, ...], missing: str
+) -> None:
     out = remission.score("doris", pl.DataFrame([row], schema_overrides={"pga": pl.Float64}))
     assert tuple(out.select(FLAGS).row(0)) == flags
     assert out["doris_missing"][0] == missing
@@ -105,7 +149,9 @@ def test_doris_allow_antimalarial_option() -> None:
     ],
     ids=["default_le_5", "strict_lt_5", "limit_7.5", "limit_2.5"],
 )
-def test_doris_prednisone_limit_is_a_parameter(options: dict[str, Any], expected: int, failed: str) -> None:
+def test_doris_prednisone_limit_is_a_parameter(
+    options: dict[str, Any], expected: int, failed: str
+) -> None:
     out = remission.score("doris", pl.DataFrame([visit(prednisone_mg_day=5.0)]), **options)
     assert out["doris_remission"][0] == expected
     assert out["doris_failed"][0] == failed
@@ -114,7 +160,8 @@ def test_doris_prednisone_limit_is_a_parameter(options: dict[str, Any], expected
 def test_doris_explain_lists_active_items_and_blocked_definitions() -> None:
     row = visit(arthritis=1, rash=1, immunosuppressant=1)
     assert doris.score_visit(row)["doris_explain"] == (
-        "clinical_sledai: arthritis=4, rash=2; complete: immunosuppressant=1; drug_free: immunosuppressant=1"
+        "clinical_sledai: arthritis=4, rash=2; complete: immunosuppressant=1; "
+        "drug_free: immunosuppressant=1"
     )
 
 
@@ -145,7 +192,9 @@ flag_or_none = st.sampled_from([0, 1, None])
     st.booleans(),
 )
 def test_doris_scalar_equals_vectorised(rows: list[dict[str, Any]], allow: bool) -> None:
-    out = remission.score("doris", pl.DataFrame(rows, infer_schema_length=None), allow_antimalarial=allow)
+    out = remission.score(
+        "doris", pl.DataFrame(rows, infer_schema_length=None), allow_antimalarial=allow
+    )
     for row, got in zip(rows, out.iter_rows(named=True), strict=True):
         expected = doris.score_visit(row, allow_antimalarial=allow).values
         assert {k: got[k] for k in expected} == expected
@@ -169,7 +218,16 @@ def test_cli_doris_allow_antimalarial(tmp_path: Path) -> None:
     runner = CliRunner()
     first = runner.invoke(app, ["score", "doris", "--input", str(source), "--output", str(plain)])
     second = runner.invoke(
-        app, ["score", "doris", "--input", str(source), "--output", str(allowed), "--allow-antimalarial"]
+        app,
+        [
+            "score",
+            "doris",
+            "--input",
+            str(source),
+            "--output",
+            str(allowed),
+            "--allow-antimalarial",
+        ],
     )
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     assert pl.read_csv(plain)["drug_free_remission"].to_list() == [0]
@@ -179,7 +237,9 @@ def test_cli_doris_allow_antimalarial(tmp_path: Path) -> None:
 def test_cli_doris_bad_value_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     source = _write(tmp_path / "in.csv", [{**visit(), "pga": "x"}])
     output = tmp_path / "out.csv"
-    result = CliRunner().invoke(app, ["score", "doris", "--input", str(source), "--output", str(output)])
+    result = CliRunner().invoke(
+        app, ["score", "doris", "--input", str(source), "--output", str(output)]
+    )
     assert result.exit_code == 2
     assert "row 1, column pga: value x: not a number" in result.output
     assert not output.exists()

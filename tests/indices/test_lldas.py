@@ -1,4 +1,4 @@
-"""LLDAS: criteria boundaries, previous-assessment comparison, missing data, scalar == vectorised."""
+"""LLDAS: criteria boundaries, comparison with the previous assessment, missing data."""
 
 from __future__ import annotations
 
@@ -51,8 +51,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("row", "expected", "failed"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_lldas_against_hand_computation_from_franklyn_2016(row: dict[str, Any], expected: int, failed: str) -> None:
+@pytest.mark.parametrize(
+    ("row", "expected", "failed"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_lldas_against_hand_computation_from_franklyn_2016(
+    row: dict[str, Any], expected: int, failed: str
+) -> None:
     out = remission.score("lldas", pair(row))
     assert out["lldas"].to_list()[1] == expected
     assert out["lldas_failed"].to_list()[1] == failed
@@ -73,7 +77,10 @@ def test_lldas_persistent_item_is_not_new() -> None:
 
 def test_lldas_first_assessment_is_empty_unless_a_known_criterion_fails() -> None:
     table = pl.DataFrame(
-        [{"patient_id": "A", "day": -5, **visit()}, {"patient_id": "B", "day": -5, **visit(pga=2.0)}]
+        [
+            {"patient_id": "A", "day": -5, **visit()},
+            {"patient_id": "B", "day": -5, **visit(pga=2.0)},
+        ]
     )
     out = remission.score("lldas", table)
     assert out["lldas"].to_list() == [None, 0]
@@ -95,12 +102,21 @@ MISSING = [
     ("pga_missing_is_empty", visit(pga=None), None, "pga"),
     ("pga_missing_but_prednisone_fails", visit(pga=None, prednisone_mg_day=10.0), 0, "pga"),
     ("item_missing_is_empty", visit(rash=None), None, "rash"),
-    ("item_missing_but_sledai_already_over_4", visit(rash=None, arthritis=1, alopecia=1), 0, "rash"),
+    (
+        "item_missing_but_sledai_already_over_4",
+        visit(rash=None, arthritis=1, alopecia=1),
+        0,
+        "rash",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("row", "expected", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING])
-def test_lldas_missing_three_valued(row: dict[str, Any], expected: int | None, missing: str) -> None:
+@pytest.mark.parametrize(
+    ("row", "expected", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING]
+)
+def test_lldas_missing_three_valued(
+    row: dict[str, Any], expected: int | None, missing: str
+) -> None:
     out = remission.score("lldas", pair(row, before=visit()))
     assert out["lldas"][1] == expected
     assert out["lldas_missing"][1] == missing

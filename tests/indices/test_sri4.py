@@ -36,12 +36,24 @@ def follow_up(now: dict[str, Any], base: dict[str, Any] = BASE, **options: Any) 
 # Expected by hand from sri4.md (Furie 2009; Wallace 2014): (sri4, bicla, sri4_explain).
 CASES = [
     ("responder", RESPONSE, 1, 1, ""),
-    ("drop_2_fails", {**RESPONSE, "arthritis": 1, "rash": 0, "alopecia": 1}, 0, 1, "sledai2k_reduction<4"),
+    (
+        "drop_2_fails",
+        {**RESPONSE, "arthritis": 1, "rash": 0, "alopecia": 1},
+        0,
+        1,
+        "sledai2k_reduction<4",
+    ),
     ("pga_rise_exactly_0.3_fails", {**RESPONSE, "pga": 1.8}, 0, 0, "pga_rise>=0.3"),
     ("pga_rise_0.2_passes", {**RESPONSE, "pga": 1.7}, 1, 1, ""),
     ("new_bilag_a_fails", {**RESPONSE, "bilag_renal": "A"}, 0, 0, "new_bilag_a"),
     ("one_new_bilag_b_passes", {**RESPONSE, "bilag_renal": "B"}, 1, 1, ""),
-    ("two_new_bilag_b_fail", {**RESPONSE, "bilag_renal": "B", "bilag_ophthalmic": "B"}, 0, 0, "new_bilag_b>1"),
+    (
+        "two_new_bilag_b_fail",
+        {**RESPONSE, "bilag_renal": "B", "bilag_ophthalmic": "B"},
+        0,
+        0,
+        "new_bilag_b>1",
+    ),
     ("bicla_needs_b_improved", {**RESPONSE, "bilag_musculoskeletal": "B"}, 1, 0, ""),
     ("treatment_failure_fails_bicla_only", {**RESPONSE, "treatment_failure": 1}, 1, 0, ""),
     ("e_after_b_counts_as_d", {**RESPONSE, "bilag_musculoskeletal": "E"}, 1, 1, ""),
@@ -49,13 +61,19 @@ CASES = [
 
 
 @pytest.mark.parametrize(
-    ("now", "expected_sri4", "expected_bicla", "explain"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+    ("now", "expected_sri4", "expected_bicla", "explain"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
 )
 def test_sri4_bicla_against_hand_computation_from_furie_2009_and_wallace_2014(
     now: dict[str, Any], expected_sri4: int, expected_bicla: int, explain: str
 ) -> None:
     got = follow_up(now)
-    assert (got["sri4"], got["bicla"], got["sri4_explain"]) == (expected_sri4, expected_bicla, explain)
+    assert (got["sri4"], got["bicla"], got["sri4_explain"]) == (
+        expected_sri4,
+        expected_bicla,
+        explain,
+    )
     scalar = sri4.score_visit(now, BASE)
     assert (scalar["sri4"], scalar["bicla"]) == (expected_sri4, expected_bicla)
 
@@ -65,8 +83,10 @@ def test_sri4_bicla_against_hand_computation_from_furie_2009_and_wallace_2014(
     [(2.0, 2.3, 0), (0.7, 1.0, 0), (0.2, 0.5, 0), (2.4, 2.7, 0), (2.0, 2.29, 1), (1.0, 0.0, 1)],
     ids=["2.0_to_2.3", "0.7_to_1.0", "0.2_to_0.5", "2.4_to_2.7", "2.0_to_2.29", "improved"],
 )
-def test_sri4_pga_rise_of_exactly_0_3_fails_despite_binary_floats(base_pga: float, now_pga: float, expected: int) -> None:
-    # 2.3 - 2.0 == 0.2999999999999998 in binary: the spec's "a rise of exactly 0.3 fails" still holds.
+def test_sri4_pga_rise_of_exactly_0_3_fails_despite_binary_floats(
+    base_pga: float, now_pga: float, expected: int
+) -> None:
+    # 2.3 - 2.0 == 0.2999999999999998 in binary; "a rise of exactly 0.3 fails" must still hold.
     assert follow_up({**RESPONSE, "pga": now_pga}, {**BASE, "pga": base_pga})["sri4"] == expected
 
 
@@ -113,7 +133,12 @@ def test_sri4_baseline_column_marks_the_baseline() -> None:
 
 
 MISSING = [
-    ("missing_alopecia_cannot_change_reduction", {**RESPONSE, "alopecia": None, "rash": 0}, 1, "alopecia"),
+    (
+        "missing_alopecia_cannot_change_reduction",
+        {**RESPONSE, "alopecia": None, "rash": 0},
+        1,
+        "alopecia",
+    ),
     ("missing_arthritis_could_change_it", {**RESPONSE, "arthritis": None}, None, "arthritis"),
     ("missing_pga_is_empty", {**RESPONSE, "pga": None}, None, "pga"),
     ("missing_pga_but_new_a_fails", {**RESPONSE, "pga": None, "bilag_renal": "A"}, 0, "pga"),
@@ -121,7 +146,9 @@ MISSING = [
 ]
 
 
-@pytest.mark.parametrize(("now", "expected", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING])
+@pytest.mark.parametrize(
+    ("now", "expected", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING]
+)
 def test_sri4_missing_three_valued(now: dict[str, Any], expected: int | None, missing: str) -> None:
     got = follow_up(now)
     assert got["sri4"] == expected
@@ -170,7 +197,9 @@ def test_cli_sri4_reduction_5(tmp_path: Path) -> None:
 def test_cli_sri4_bad_grade_exits_2(tmp_path: Path) -> None:
     source, output = tmp_path / "in.csv", tmp_path / "out.csv"
     course({**RESPONSE, "bilag_renal": "F"}).write_csv(source)
-    result = CliRunner().invoke(app, ["score", "sri4", "--input", str(source), "--output", str(output)])
+    result = CliRunner().invoke(
+        app, ["score", "sri4", "--input", str(source), "--output", str(output)]
+    )
     assert result.exit_code == 2
     assert "row 2, column bilag_renal: value F: expected one of A, B, C, D, E" in result.output
     assert not output.exists()
