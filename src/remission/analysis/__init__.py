@@ -1,1 +1,1 @@
-"""Analysis layer: cohort- and patient-level summaries computed from typed tables (pure polars)."""
+"""Analysis layer: pure functions over tables (endpoints, remission over time, safety summaries)."""
