@@ -32,9 +32,9 @@ CLINICAL_CODES: tuple[str, ...] = tuple(i.code for i in sledai2k.ITEMS if not i.
 PREFIX = "__p_"
 
 
-def present_columns(ctx: Context) -> list[pl.Expr]:
+def present_columns(visits: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     """Expressions adding ``__p_<code>``: each descriptor after derivation (and ``missing``)."""
-    return sledai2k._present_exprs(ctx)
+    return sledai2k.present_exprs(visits, ctx)
 
 
 def present_col(code: str) -> pl.Expr:
@@ -44,7 +44,7 @@ def present_col(code: str) -> pl.Expr:
 
 def resolve_descriptors(values: Mapping[str, Any], missing: MissingRule) -> dict[str, bool | None]:
     """Scalar twin of :func:`present_columns`: each descriptor present (True/False/None)."""
-    return {code: present for code, (present, _) in sledai2k._resolve(values, missing).items()}
+    return {code: present for code, (present, _) in sledai2k.resolve_items(values, missing).items()}
 
 
 def sledai_bounds(present: Mapping[str, bool | None]) -> tuple[int, int]:

@@ -348,7 +348,7 @@ def _explain_expr(checks: list[tuple[Criterion, pl.Expr]], opts: Mapping[str, An
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Vectorised DORIS over a validated wide table (one row per assessment)."""
     opts = _settings(ctx.options)
-    scratch = visits.with_columns(present_columns(ctx)).with_columns(
+    scratch = visits.with_columns(present_columns(visits, ctx)).with_columns(
         _clinical_expr().alias("__clinical")
     )
     checks = [(c, _holds(c, _value_expr(c.code), opts)) for c in CRITERIA if _active(c, opts)]

@@ -235,7 +235,7 @@ def _not(expr: pl.Expr) -> pl.Expr:
 
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Vectorised LLDAS over a validated long table (``patient_id``, ``day``)."""
-    resolved = visits.with_columns(present_columns(ctx))
+    resolved = visits.with_columns(present_columns(visits, ctx))
     prev_codes = [f"__p_{c}" for c in SLEDAI_CODES]
     scratch = with_previous(resolved, prev_codes).sort(ROW)
     low, high = sledai_bound_exprs()

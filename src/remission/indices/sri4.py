@@ -315,7 +315,7 @@ def _grade_exprs() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Vectorised SRI-4 and BICLA over a validated long table (``patient_id``, ``day``)."""
     reduction = _reduction(ctx.options)
-    resolved = visits.with_columns(present_columns(ctx))
+    resolved = visits.with_columns(present_columns(visits, ctx))
     codes = [f"__p_{c}" for c in SLEDAI_CODES] + ["pga", *DOMAINS]
     scratch = with_baseline(resolved, codes).sort(ROW)
     now_low, now_high = sledai_bound_exprs()
