@@ -150,6 +150,9 @@ class Context:
 
 
 ComputeFn = Callable[[pl.DataFrame, Context], pl.DataFrame]
+#: A cross-column check on the typed table (with its ``__row`` column): returns one
+#: :class:`Problem` per bad cell (1-based row), e.g. two inconsistent units of one measurement.
+RowCheckFn = Callable[[pl.DataFrame], list[Problem]]
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ class IndexDefinition:
     doi: str = ""
     version: str = "1"
     missing_rule: str = "a missing item that could change an output makes it empty"
+    row_check: RowCheckFn | None = None
 
     def column(self, code: str) -> Column:
         return next(c for c in self.all_columns() if c.code == code)
@@ -302,6 +306,9 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
     typed = typed.with_columns(pl.Series(ROW, range(table.height), dtype=pl.Int64))
     problems = _collect_problems(table, reasons)
     problems += _check_baseline_marks(typed, definition)
+    if definition.row_check is not None:
+        problems += definition.row_check(typed)
+        problems.sort(key=lambda p: (p.row or 0, p.column))
     bad_rows = {p.row for p in problems if p.row is not None}
     valid = pl.Series("valid", [i + 1 not in bad_rows for i in range(table.height)]) if bad_rows else pl.Series(
         "valid", [True] * table.height, dtype=pl.Boolean
