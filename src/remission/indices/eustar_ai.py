@@ -44,6 +44,8 @@ from remission.indices._base import (
     join_labels,
     validate_record,
 )
+from remission.indices._numbers import num_text as _num
+from remission.indices._numbers import num_text_expr as _num_expr
 
 
 @dataclass(frozen=True)
@@ -85,15 +87,6 @@ COLUMNS: tuple[Column, ...] = (
     Column("dlco_pct_pred", "float", "DLCO", "% predicted", 0, 200),
 )
 OUTPUTS = ("eustar_ai", "eustar_ai_active", "eustar_ai_explain", "eustar_ai_missing")
-
-
-def _num(value: float) -> str:
-    text = str(float(value))
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _num_expr(expr: pl.Expr) -> pl.Expr:
-    return expr.cast(pl.Float64).cast(pl.Utf8).str.replace(r"\.0$", "")
 
 
 def _crp_mg_l(values: Mapping[str, Any]) -> tuple[float | None, str | None]:
