@@ -89,7 +89,9 @@ TERMS: tuple[Term, ...] = (
 #: Step 1 (Khanna 2016): new SSc-attributable organ involvement since baseline.
 EVENTS: tuple[Event, ...] = (
     Event("renal_crisis", "scleroderma renal crisis"),
-    Event("fvc_decline_ild", "FVC fall ≥ 15 % (relative), confirmed, ILD on HRCT, FVC < 80 % pred."),
+    Event(
+        "fvc_decline_ild", "FVC fall ≥ 15 % (relative), confirmed, ILD on HRCT, FVC < 80 % pred."
+    ),
     Event("lv_failure", "new left-ventricular failure (LVEF ≤ 45 %) needing treatment"),
     Event("pah", "new pulmonary arterial hypertension on right-heart catheterisation, treated"),
 )
@@ -177,8 +179,10 @@ def score_visit(
         parts = sorted((term.coefficient * low, term.coefficient * high))
         lp_low, lp_high = lp_low + parts[0], lp_high + parts[1]
         if low == high:
-            labels.append(f"Δ{term.code}={num_text(round_to(low))} "
-                          f"({signed_text(round_to(term.coefficient * low))})")
+            labels.append(
+                f"Δ{term.code}={num_text(round_to(low))} "
+                f"({signed_text(round_to(term.coefficient * low))})"
+            )
             explanation_list.append(Contribution(f"Δ{term.code}", term.coefficient * low))
         else:
             labels.append(f"Δ{term.code} missing")
@@ -199,8 +203,11 @@ def score_visit(
 
 
 def _result(
-    prob: float | None, improved: int | None, explain: str,
-    explanation: tuple[Contribution, ...], missing_codes: tuple[str, ...],
+    prob: float | None,
+    improved: int | None,
+    explain: str,
+    explanation: tuple[Contribution, ...],
+    missing_codes: tuple[str, ...],
 ) -> ScalarResult:
     return ScalarResult(
         values={
@@ -225,7 +232,12 @@ def _cumulated_events(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     exprs = []
     for code in EVENT_CODES:
         value = pl.col(code).fill_null(False) if ctx.missing == "absent" else pl.col(code)
-        seen = (value.fill_null(False) & pl.col("is_followup")).cast(pl.Int32).cum_sum().over("patient_id")
+        seen = (
+            (value.fill_null(False) & pl.col("is_followup"))
+            .cast(pl.Int32)
+            .cum_sum()
+            .over("patient_id")
+        )
         exprs.append(pl.when(seen > 0).then(True).otherwise(value).alias(f"__ev_{code}"))
         exprs.append((seen > 0).and_(~value.fill_null(False)).alias(f"__carried_{code}"))
     return ordered.with_columns(exprs).sort(ROW)
@@ -244,8 +256,13 @@ def _lp_bounds() -> tuple[pl.Expr, pl.Expr, list[pl.Expr], list[pl.Expr]]:
         known.append(delta.is_not_null())
         labels.append(
             pl.when(delta.is_not_null())
-            .then(pl.format(f"Δ{t.code}={{}} ({{}})", num_text_expr(round_expr(delta)),
-                            signed_text_expr(round_expr(t.coefficient * delta))))
+            .then(
+                pl.format(
+                    f"Δ{t.code}={{}} ({{}})",
+                    num_text_expr(round_expr(delta)),
+                    signed_text_expr(round_expr(t.coefficient * delta)),
+                )
+            )
             .otherwise(pl.lit(f"Δ{t.code} missing"))
         )
     return low, high, labels, known
@@ -267,10 +284,14 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     follow = pl.col("is_followup")
     prob = pl.when(follow & any_event).then(0.0).when(follow & exact & events_known).then(p_low)
     improved = (
-        pl.when(~follow).then(None)
-        .when(any_event).then(False)
-        .when(p_high < IMPROVED_FROM).then(False)
-        .when((p_low >= IMPROVED_FROM) & events_known).then(True)
+        pl.when(~follow)
+        .then(None)
+        .when(any_event)
+        .then(False)
+        .when(p_high < IMPROVED_FROM)
+        .then(False)
+        .when((p_low >= IMPROVED_FROM) & events_known)
+        .then(True)
     )
     outputs = [prob.alias("criss_probability"), as_flag(improved).alias("criss_improved")]
     if ctx.explain:
@@ -295,14 +316,21 @@ def _explain_exprs(
     lp_label = pl.when(exact).then(pl.format("LP={}", num_text_expr(round_expr(lp))))
     follow = pl.col("is_followup")
     explain = (
-        pl.when(pl.col("is_baseline")).then(None)
-        .when(pl.col("_base_day").is_null()).then(pl.lit("no baseline assessment for this patient"))
-        .when(~follow).then(pl.lit("before baseline: not scored"))
-        .when(any_event).then(pl.concat_str([pl.lit("step 1: "), step1]))
+        pl.when(pl.col("is_baseline"))
+        .then(None)
+        .when(pl.col("_base_day").is_null())
+        .then(pl.lit("no baseline assessment for this patient"))
+        .when(~follow)
+        .then(pl.lit("before baseline: not scored"))
+        .when(any_event)
+        .then(pl.concat_str([pl.lit("step 1: "), step1]))
         .otherwise(join_labels([*labels, lp_label]))
     )
     missing = join_labels(
-        [pl.when(ev.is_null()).then(pl.lit(code)) for ev, code in zip(events, EVENT_CODES, strict=True)]
+        [
+            pl.when(ev.is_null()).then(pl.lit(code))
+            for ev, code in zip(events, EVENT_CODES, strict=True)
+        ]
         + [pl.when(~k).then(pl.lit(t.code)) for k, t in zip(_known_exprs(), TERMS, strict=True)]
     )
     return [explain.alias("criss_explain"), pl.when(follow).then(missing).alias("criss_missing")]

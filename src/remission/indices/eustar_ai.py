@@ -50,7 +50,7 @@ from remission.indices._numbers import num_text_expr as _num_expr
 
 @dataclass(frozen=True)
 class Item:
-    """One EUSTAR-AI item: column code, wording, weight and (for measurements) its strict cut-off."""
+    """One EUSTAR-AI item: code, wording, weight and (for measurements) its strict cut-off."""
 
     code: str
     wording: str
@@ -83,7 +83,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("digital_ulcers", "bool", "active digital ulcers"),
     Column("tendon_friction_rubs", "bool", "tendon friction rubs"),
     Column("crp_mg_l", "float", "C-reactive protein", "mg/L", 0, 1000),
-    Column("crp_mg_dl", "float", "C-reactive protein (alternative unit; × 10 = mg/L)", "mg/dL", 0, 100),
+    Column(
+        "crp_mg_dl", "float", "C-reactive protein (alternative unit; × 10 = mg/L)", "mg/dL", 0, 100
+    ),
     Column("dlco_pct_pred", "float", "DLCO", "% predicted", 0, 200),
 )
 OUTPUTS = ("eustar_ai", "eustar_ai_active", "eustar_ai_explain", "eustar_ai_missing")
@@ -93,7 +95,9 @@ def _crp_mg_l(values: Mapping[str, Any]) -> tuple[float | None, str | None]:
     if values.get("crp_mg_l") is not None:
         return float(values["crp_mg_l"]), None
     if values.get("crp_mg_dl") is not None:
-        return float(values["crp_mg_dl"]) * CRP_MG_DL_TO_MG_L, f"crp_mg_dl={_num(values['crp_mg_dl'])}"
+        return float(
+            values["crp_mg_dl"]
+        ) * CRP_MG_DL_TO_MG_L, f"crp_mg_dl={_num(values['crp_mg_dl'])}"
     return None, None
 
 
@@ -182,16 +186,21 @@ def check_crp_units(typed: pl.DataFrame) -> list[Problem]:
     Examples
     --------
     >>> frame = pl.DataFrame({"__row": [0, 1], "crp_mg_l": [15.0, 15.0], "crp_mg_dl": [1.5, 15.0]})
-    >>> [str(p) for p in check_crp_units(frame)]
-    ['row 2, column crp_mg_dl: value 15: disagrees with crp_mg_l = 15 (1 mg/dL = 10 mg/L); give one unit']
+    >>> print(*check_crp_units(frame))
+    row 2, column crp_mg_dl: value 15: disagrees with crp_mg_l = 15 (mg/dL × 10); give one unit
     """
     gap = (pl.col("crp_mg_l") - pl.col("crp_mg_dl") * CRP_MG_DL_TO_MG_L).abs()
     bad = typed.filter((gap > CRP_TOLERANCE_MG_L + 1e-9).fill_null(False))
     return [
-        Problem(row + 1, "crp_mg_dl", _num(dl),
-                f"disagrees with crp_mg_l = {_num(ml)} (1 mg/dL = 10 mg/L); give one unit")
-        for row, ml, dl in zip(bad[ROW].to_list(), bad["crp_mg_l"].to_list(),
-                               bad["crp_mg_dl"].to_list(), strict=True)
+        Problem(
+            row + 1,
+            "crp_mg_dl",
+            _num(dl),
+            f"disagrees with crp_mg_l = {_num(ml)} (mg/dL × 10); give one unit",
+        )
+        for row, ml, dl in zip(
+            bad[ROW].to_list(), bad["crp_mg_l"].to_list(), bad["crp_mg_dl"].to_list(), strict=True
+        )
     ]
 
 
@@ -221,9 +230,11 @@ def _label_expr(item: Item, measured: pl.Expr, derived: pl.Expr | None) -> pl.Ex
     plain = pl.format(f"{text} ({{}})", detail)
     if derived is None:
         return plain
-    return pl.when(derived.is_not_null()).then(
-        pl.format(f"{text} ({{}}, derived: {{}})", detail, derived)
-    ).otherwise(plain)
+    return (
+        pl.when(derived.is_not_null())
+        .then(pl.format(f"{text} ({{}}, derived: {{}})", detail, derived))
+        .otherwise(plain)
+    )
 
 
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
@@ -240,7 +251,9 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     known = pl.sum_horizontal([h.fill_null(False).cast(pl.Float64) * i.weight for i, h in hits])
     unknown = pl.sum_horizontal([h.is_null().cast(pl.Float64) * i.weight for i, h in hits])
     any_missing = pl.any_horizontal([h.is_null() for _, h in hits])
-    active = pl.when(known >= ACTIVE_FROM).then(True).when(known + unknown < ACTIVE_FROM).then(False)
+    active = (
+        pl.when(known >= ACTIVE_FROM).then(True).when(known + unknown < ACTIVE_FROM).then(False)
+    )
     outputs = [
         pl.when(~any_missing).then(known).alias("eustar_ai"),
         as_flag(active).alias("eustar_ai_active"),

@@ -78,8 +78,14 @@ MAX_AREA = 3
 MAX_SCORE = MAX_AREA * len(AREAS)  # 51
 
 COLUMNS: tuple[Column, ...] = tuple(
-    Column(a.code, "int", f"skin thickness, {a.name}: 0 normal, 1 mild, 2 moderate, 3 severe",
-           "grade", 0, MAX_AREA)
+    Column(
+        a.code,
+        "int",
+        f"skin thickness, {a.name}: 0 normal, 1 mild, 2 moderate, 3 severe",
+        "grade",
+        0,
+        MAX_AREA,
+    )
     for a in AREAS
 )
 OUTPUTS = ("mrss", "mrss_proximal", "mrss_explain", "mrss_missing")
@@ -117,7 +123,8 @@ def score_visit(visit: Mapping[str, Any], **_: Any) -> ScalarResult:
     missing = tuple(c for c in CODES if values[c] is None)
     explanation = tuple(
         Contribution(a.code, int(values[a.code]), "proximal" if a.proximal else None)
-        for a in AREAS if values[a.code]
+        for a in AREAS
+        if values[a.code]
     )
     proximal_known = [values[c] for c in PROXIMAL if values[c] is not None]
     if any(g > 0 for g in proximal_known):
@@ -159,7 +166,10 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             )
             for a in AREAS
         ]
-        outputs += [join_labels(labels).alias("mrss_explain"), missing_labels(CODES).alias("mrss_missing")]
+        outputs += [
+            join_labels(labels).alias("mrss_explain"),
+            missing_labels(CODES).alias("mrss_missing"),
+        ]
     return visits.select(outputs)
 
 

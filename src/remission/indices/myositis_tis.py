@@ -78,10 +78,14 @@ _EDGES = (5.0, 15.0, 25.0, 40.0)
 MEASURES: tuple[Measure, ...] = (
     Measure("phga", "physician global activity", "lower", _EDGES, (0, 7.5, 15, 17.5, 20)),
     Measure("ptga", "patient/parent global activity", "lower", _EDGES, (0, 2.5, 5, 7.5, 10)),
-    Measure("mmt8", "manual muscle testing (MMT-8)", "higher", (2, 10, 20, 30), (0, 10, 20, 27.5, 32.5)),
+    Measure(
+        "mmt8", "manual muscle testing (MMT-8)", "higher", (2, 10, 20, 30), (0, 10, 20, 27.5, 32.5)
+    ),
     Measure("haq_di", "HAQ-DI (JDM: CHAQ)", "lower", _EDGES, (0, 5, 7.5, 7.5, 10)),
     Measure("enzyme", "most abnormal muscle enzyme", "lower", _EDGES, (0, 2.5, 5, 7.5, 7.5)),
-    Measure("extramuscular", "extramuscular global activity", "lower", _EDGES, (0, 7.5, 12.5, 15, 20)),
+    Measure(
+        "extramuscular", "extramuscular global activity", "lower", _EDGES, (0, 7.5, 12.5, 15, 20)
+    ),
 )
 CSM_CODES: tuple[str, ...] = tuple(m.code for m in MEASURES)
 
@@ -153,20 +157,47 @@ COLUMNS: tuple[Column, ...] = (
     Column("phga", "float", "physician global activity (VAS/Likert)", "0–10", 0, 10),
     Column("ptga", "float", "patient (JDM: parent) global activity", "0–10", 0, 10),
     Column("mmt8", "float", "MMT-8 total (unilateral 0–80 or bilateral 0–150)", "points", 0, 150),
-    Column("mmt8_max", "int", "MMT-8 scale maximum: 80 (unilateral) or 150 (bilateral)", "points", 80, 150),
-    *(Column(c, "int", f"MMT-8 {c[5:].replace('_', ' ')} (Kendall)", "0–10", 0, 10) for c in MMT8_CODES),
+    Column(
+        "mmt8_max",
+        "int",
+        "MMT-8 scale maximum: 80 (unilateral) or 150 (bilateral)",
+        "points",
+        80,
+        150,
+    ),
+    *(
+        Column(c, "int", f"MMT-8 {c[5:].replace('_', ' ')} (Kendall)", "0–10", 0, 10)
+        for c in MMT8_CODES
+    ),
     Column("haq_di", "float", "HAQ disability index (JDM: CHAQ)", "0–3", 0, 3),
     Column("enzyme", "float", "the most abnormal muscle enzyme at baseline", "U/L", 0, 1e6),
-    *(c for e in ENZYMES for c in (
-        Column(e.code, "float", e.name, "U/L", 0, 1e6),
-        Column(e.uln, "float", f"{e.name} upper limit of normal", "U/L", 0, 1e6, exclusive_minimum=True),
-    )),
+    *(
+        c
+        for e in ENZYMES
+        for c in (
+            Column(e.code, "float", e.name, "U/L", 0, 1e6),
+            Column(
+                e.uln,
+                "float",
+                f"{e.name} upper limit of normal",
+                "U/L",
+                0,
+                1e6,
+                exclusive_minimum=True,
+            ),
+        )
+    ),
     Column("extramuscular", "float", "MDAAT extramuscular global activity", "0–10", 0, 10),
 )
 OUTPUTS = ("tis", "tis_response", "imacs_doi", "ck_normal", "tis_explain", "tis_missing")
 OPTIONS = (
-    Option("population", "choice", "adult", "response thresholds: adult (20/40/60) or juvenile "
-           "(30/45/70)", ("adult", "juvenile")),
+    Option(
+        "population",
+        "choice",
+        "adult",
+        "response thresholds: adult (20/40/60) or juvenile (30/45/70)",
+        ("adult", "juvenile"),
+    ),
 )
 
 
@@ -210,7 +241,9 @@ def _group_exprs() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     bilateral = pl.any_horizontal([r.is_not_null() & left.is_not_null() for r, left in sides])
     cells_bi = [neck, *(c for pair in sides for c in pair)]
     cells_uni = [neck, *(pl.coalesce([r, left]) for r, left in sides)]
-    total_bi = pl.when(pl.all_horizontal([c.is_not_null() for c in cells_bi])).then(pl.sum_horizontal(cells_bi))
+    total_bi = pl.when(pl.all_horizontal([c.is_not_null() for c in cells_bi])).then(
+        pl.sum_horizontal(cells_bi)
+    )
     total_uni = pl.when(pl.all_horizontal([c.is_not_null() for c in cells_uni])).then(
         pl.sum_horizontal(cells_uni)
     )
@@ -221,28 +254,47 @@ def _group_exprs() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
 
 def _scale_expr() -> pl.Expr:
     _, group_scale, _ = _group_exprs()
-    return pl.coalesce([pl.col("mmt8_max"), group_scale, pl.when(pl.col("mmt8") > 80).then(pl.lit(150))])
+    return pl.coalesce(
+        [pl.col("mmt8_max"), group_scale, pl.when(pl.col("mmt8") > 80).then(pl.lit(150))]
+    )
 
 
 def check_inputs(typed: pl.DataFrame) -> list[Problem]:
-    """Cross-column problems: MMT-8 scale not 80/150, total above it, scale changed from baseline."""
+    """Cross-column problems: MMT-8 scale not 80/150, total above it, or not the baseline's."""
     _, group_scale, _ = _group_exprs()
     frame = typed.with_columns(__group_scale=group_scale, __scale=_scale_expr())
     frame = with_baseline(frame, ["__scale"])
     rules: list[tuple[str, pl.Expr, pl.Expr]] = [
-        ("mmt8_max", ~pl.col("mmt8_max").is_in(MMT8_SCALES),
-         pl.lit("expected 80 (unilateral MMT-8) or 150 (bilateral)")),
-        ("mmt8", pl.col("mmt8") > pl.col("mmt8_max"),
-         pl.format("exceeds mmt8_max = {}", pl.col("mmt8_max"))),
-        ("mmt8_max", pl.col("mmt8_max").is_in(MMT8_SCALES) & (pl.col("mmt8_max") != pl.col("__group_scale")),
-         pl.format("the MMT-8 groups given make a 0–{} scale", pl.col("__group_scale"))),
-        ("mmt8", pl.col("is_followup") & (pl.col("__scale") != pl.col("__scale_base")),
-         pl.format("MMT-8 scale 0–{} differs from the baseline's 0–{}; percent change needs one "
-                   "scale", pl.col("__scale"), pl.col("__scale_base"))),
+        (
+            "mmt8_max",
+            ~pl.col("mmt8_max").is_in(MMT8_SCALES),
+            pl.lit("expected 80 (unilateral MMT-8) or 150 (bilateral)"),
+        ),
+        (
+            "mmt8",
+            pl.col("mmt8") > pl.col("mmt8_max"),
+            pl.format("exceeds mmt8_max = {}", pl.col("mmt8_max")),
+        ),
+        (
+            "mmt8_max",
+            pl.col("mmt8_max").is_in(MMT8_SCALES) & (pl.col("mmt8_max") != pl.col("__group_scale")),
+            pl.format("the MMT-8 groups given make a 0–{} scale", pl.col("__group_scale")),
+        ),
+        (
+            "mmt8",
+            pl.col("is_followup") & (pl.col("__scale") != pl.col("__scale_base")),
+            pl.format(
+                "MMT-8 scale 0–{} differs from the baseline's 0–{}; percent change needs one scale",
+                pl.col("__scale"),
+                pl.col("__scale_base"),
+            ),
+        ),
     ]
     problems: list[Problem] = []
     for column, bad, reason in rules:
-        hits = frame.filter(bad.fill_null(False)).select(ROW, pl.col(column).cast(pl.Utf8), reason.alias("why"))
+        hits = frame.filter(bad.fill_null(False)).select(
+            ROW, pl.col(column).cast(pl.Utf8), reason.alias("why")
+        )
         problems += [Problem(r + 1, column, v or "", w) for r, v, w in hits.iter_rows()]
     return problems
 
@@ -276,7 +328,8 @@ def choose_enzyme(baseline: Mapping[str, Any]) -> tuple[str | None, float | None
 
     Examples
     --------
-    >>> choose_enzyme({"ck_u_l": 900, "ck_uln_u_l": 180, "aldolase_u_l": 30, "aldolase_uln_u_l": 7.5})
+    >>> choose_enzyme({"ck_u_l": 900, "ck_uln_u_l": 180,
+    ...                "aldolase_u_l": 30, "aldolase_uln_u_l": 7.5})
     ('ck_u_l', 5.0, 2)
     """
     if baseline.get(RECORDED) is not None:
@@ -284,7 +337,8 @@ def choose_enzyme(baseline: Mapping[str, Any]) -> tuple[str | None, float | None
     given = [e for e in ENZYMES if baseline.get(e.code) is not None]
     ratios = {
         e.code: float(baseline[e.code]) / float(baseline[e.uln])
-        for e in given if baseline.get(e.uln) is not None
+        for e in given
+        if baseline.get(e.uln) is not None
     }
     if not given:
         return None, None, 0
@@ -312,7 +366,9 @@ def _score_measure(measure: Measure, now: float | None, base: float | None, suff
     diff = base - now if measure.better == "lower" else now - base
     percent = round_to(diff / base * 100)
     points = points_for(measure, percent)
-    return _Scored(points, percent, False, f"{measure.code}={points:g} ({num_text(percent)} %{suffix})")
+    return _Scored(
+        points, percent, False, f"{measure.code}={points:g} ({num_text(percent)} %{suffix})"
+    )
 
 
 def _enzyme_suffix(choice: str | None, ratio: float | None, candidates: int, missing: bool) -> str:
@@ -326,12 +382,18 @@ def _enzyme_suffix(choice: str | None, ratio: float | None, candidates: int, mis
     return f" ({why})" if missing else f"; {why}"
 
 
-def _validated_pair(visit: Mapping[str, Any], baseline: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+def _validated_pair(
+    visit: Mapping[str, Any], baseline: Mapping[str, Any]
+) -> tuple[dict[str, Any], ...]:
     codes = [c.code for c in COLUMNS]
     rows = [{c: baseline.get(c) for c in codes}, {c: visit.get(c) for c in codes}]
     frame = pl.DataFrame(
-        {"patient_id": ["p", "p"], "day": ["0", "1"], "baseline": ["1", "0"],
-         **{c: ["" if r[c] is None else str(r[c]) for r in rows] for c in codes}}
+        {
+            "patient_id": ["p", "p"],
+            "day": ["0", "1"],
+            "baseline": ["1", "0"],
+            **{c: ["" if r[c] is None else str(r[c]) for r in rows] for c in codes},
+        }
     )
     checked = validate_table(frame, INDEX)
     if checked.problems:
@@ -371,7 +433,7 @@ def score_visit(
     for m in MEASURES:
         suffix = ""
         if m.code == "mmt8":
-            (now_v, label), (base_v, _) = _mmt8_of(now), _mmt8_of(base)
+            (now_v, label), (base_v, _label) = _mmt8_of(now), _mmt8_of(base)
             suffix = f"; {label}" if label and now_v is not None and base_v is not None else ""
         elif m.code == "enzyme":
             code = choice if choice not in (None, UNDECIDABLE) else None
@@ -389,8 +451,16 @@ def _doi(scored: Sequence[_Scored]) -> tuple[int | None, int, int]:
     worsened = sum(1 for s in scored if s.percent is not None and s.percent <= -DOI_WORSENED_PCT)
     unknown = sum(1 for s in scored if s.points is None)
     mmt8 = scored[CSM_CODES.index("mmt8")]
-    mmt8_worse = None if mmt8.points is None else (mmt8.percent is not None and mmt8.percent <= -DOI_WORSENED_PCT)
-    if improved >= DOI_MIN_IMPROVED and worsened + unknown <= DOI_MAX_WORSENED and mmt8_worse is False:
+    mmt8_worse = (
+        None
+        if mmt8.points is None
+        else (mmt8.percent is not None and mmt8.percent <= -DOI_WORSENED_PCT)
+    )
+    if (
+        improved >= DOI_MIN_IMPROVED
+        and worsened + unknown <= DOI_MAX_WORSENED
+        and mmt8_worse is False
+    ):
         return 1, improved, worsened
     if improved + unknown < DOI_MIN_IMPROVED or worsened > DOI_MAX_WORSENED or mmt8_worse:
         return 0, improved, worsened
@@ -429,15 +499,28 @@ def _choice_exprs() -> list[pl.Expr]:
     values = [pl.col(e.code) for e in ENZYMES]
     ratios = [pl.col(e.code) / pl.col(e.uln) for e in ENZYMES]
     n = pl.sum_horizontal([v.is_not_null().cast(pl.Int32) for v in values])
-    all_uln = pl.all_horizontal([v.is_null() | pl.col(e.uln).is_not_null() for v, e in zip(values, ENZYMES, strict=True)])
+    all_uln = pl.all_horizontal(
+        [v.is_null() | pl.col(e.uln).is_not_null() for v, e in zip(values, ENZYMES, strict=True)]
+    )
     best = pl.max_horizontal(ratios)
-    only = pl.coalesce([pl.when(v.is_not_null()).then(pl.lit(e.code)) for v, e in zip(values, ENZYMES, strict=True)])
-    top = pl.coalesce([pl.when(r == best).then(pl.lit(e.code)) for r, e in zip(ratios, ENZYMES, strict=True)])
+    only = pl.coalesce(
+        [
+            pl.when(v.is_not_null()).then(pl.lit(e.code))
+            for v, e in zip(values, ENZYMES, strict=True)
+        ]
+    )
+    top = pl.coalesce(
+        [pl.when(r == best).then(pl.lit(e.code)) for r, e in zip(ratios, ENZYMES, strict=True)]
+    )
     choice = (
-        pl.when(pl.col(RECORDED).is_not_null()).then(pl.lit(RECORDED))
-        .when(n == 0).then(None)
-        .when(n == 1).then(only)
-        .when(~all_uln).then(pl.lit(UNDECIDABLE))
+        pl.when(pl.col(RECORDED).is_not_null())
+        .then(pl.lit(RECORDED))
+        .when(n == 0)
+        .then(None)
+        .when(n == 1)
+        .then(only)
+        .when(~all_uln)
+        .then(pl.lit(UNDECIDABLE))
         .otherwise(top)
     )
     ratio = pl.when(pl.col(RECORDED).is_null() & (choice != UNDECIDABLE)).then(best)
@@ -455,14 +538,27 @@ def _pick(choice: pl.Expr, suffix: str) -> pl.Expr:
 def _prepare(visits: pl.DataFrame) -> pl.DataFrame:
     total, _, given = _group_exprs()
     label = pl.when(given & pl.col("mmt8").is_null()).then(
-        pl.when(_group_exprs()[1] == 150).then(pl.lit("sum of 15 groups, bilateral 0–150"))
+        pl.when(_group_exprs()[1] == 150)
+        .then(pl.lit("sum of 15 groups, bilateral 0–150"))
         .otherwise(pl.lit("sum of 8 groups, unilateral 0–80"))
     )
     frame = visits.with_columns(
-        pl.coalesce([pl.col("mmt8"), total]).alias("__mmt8"), label.alias("__mmt8_src"), *_choice_exprs()
+        pl.coalesce([pl.col("mmt8"), total]).alias("__mmt8"),
+        label.alias("__mmt8_src"),
+        *_choice_exprs(),
     )
-    codes = ["phga", "ptga", "haq_di", "extramuscular", "__mmt8", RECORDED, *(e.code for e in ENZYMES),
-             "__choice", "__ratio", "__n"]
+    codes = [
+        "phga",
+        "ptga",
+        "haq_di",
+        "extramuscular",
+        "__mmt8",
+        RECORDED,
+        *(e.code for e in ENZYMES),
+        "__choice",
+        "__ratio",
+        "__n",
+    ]
     frame = with_baseline(frame, codes)
     choice = pl.col("__choice_base")
     return frame.with_columns(
@@ -487,9 +583,11 @@ def _points_expr(m: Measure, percent: pl.Expr) -> pl.Expr:
 
 def _suffix_expr(m: Measure, known: pl.Expr) -> pl.Expr:
     if m.code == "mmt8":
-        return pl.when(known & pl.col("__mmt8_src").is_not_null()).then(
-            pl.format("; {}", pl.col("__mmt8_src"))
-        ).otherwise(pl.lit(""))
+        return (
+            pl.when(known & pl.col("__mmt8_src").is_not_null())
+            .then(pl.format("; {}", pl.col("__mmt8_src")))
+            .otherwise(pl.lit(""))
+        )
     if m.code != "enzyme":
         return pl.lit("")
     choice, n = pl.col("__choice_base"), pl.col("__n_base")
@@ -498,10 +596,14 @@ def _suffix_expr(m: Measure, known: pl.Expr) -> pl.Expr:
     why_top = pl.format("{}, most abnormal at baseline: {} × ULN", choice, ratio_text)
     why = pl.when(n == 1).then(why_only).otherwise(why_top)
     return (
-        pl.when(choice.is_null() | (choice == RECORDED)).then(pl.lit(""))
-        .when(choice == UNDECIDABLE).then(pl.lit(" (several enzymes at baseline, a ULN missing: cannot choose)"))
-        .when(known).then(pl.format("; {}", why))
-        .when(n == 1).then(pl.format(" ({})", choice))
+        pl.when(choice.is_null() | (choice == RECORDED))
+        .then(pl.lit(""))
+        .when(choice == UNDECIDABLE)
+        .then(pl.lit(" (several enzymes at baseline, a ULN missing: cannot choose)"))
+        .when(known)
+        .then(pl.format("; {}", why))
+        .when(n == 1)
+        .then(pl.format(" ({})", choice))
         .otherwise(pl.format(" ({})", why))
     )
 
@@ -514,23 +616,43 @@ def _measure_exprs(m: Measure) -> dict[str, pl.Expr]:
     points = pl.when(known & (base == 0)).then(0.0).when(known).then(_points_expr(m, percent))
     suffix = _suffix_expr(m, known)
     label = (
-        pl.when(~known).then(pl.format(f"{m.code} missing{{}}", suffix))
-        .when(base == 0).then(pl.lit(f"{m.code}=0 (baseline 0: percent undefined)"))
-        .otherwise(pl.format(f"{m.code}={{}} ({{}} %{{}})", num_text_expr(points), num_text_expr(percent), suffix))
+        pl.when(~known)
+        .then(pl.format(f"{m.code} missing{{}}", suffix))
+        .when(base == 0)
+        .then(pl.lit(f"{m.code}=0 (baseline 0: percent undefined)"))
+        .otherwise(
+            pl.format(
+                f"{m.code}={{}} ({{}} %{{}})", num_text_expr(points), num_text_expr(percent), suffix
+            )
+        )
     )
     return {"points": points, "percent": percent, "label": label}
 
 
 def _doi_expr(parts: Sequence[dict[str, pl.Expr]]) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    improved = pl.sum_horizontal([(p["percent"] >= DOI_IMPROVED_PCT).fill_null(False).cast(pl.Int32) for p in parts])
-    worsened = pl.sum_horizontal([(p["percent"] <= -DOI_WORSENED_PCT).fill_null(False).cast(pl.Int32) for p in parts])
+    improved = pl.sum_horizontal(
+        [(p["percent"] >= DOI_IMPROVED_PCT).fill_null(False).cast(pl.Int32) for p in parts]
+    )
+    worsened = pl.sum_horizontal(
+        [(p["percent"] <= -DOI_WORSENED_PCT).fill_null(False).cast(pl.Int32) for p in parts]
+    )
     unknown = pl.sum_horizontal([p["points"].is_null().cast(pl.Int32) for p in parts])
     mmt8 = parts[CSM_CODES.index("mmt8")]
-    mmt8_worse = pl.when(mmt8["points"].is_not_null()).then((mmt8["percent"] <= -DOI_WORSENED_PCT).fill_null(False))
+    mmt8_worse = pl.when(mmt8["points"].is_not_null()).then(
+        (mmt8["percent"] <= -DOI_WORSENED_PCT).fill_null(False)
+    )
     doi = (
-        pl.when((improved >= DOI_MIN_IMPROVED) & (worsened + unknown <= DOI_MAX_WORSENED) & (mmt8_worse == False))  # noqa: E712
+        pl.when(
+            (improved >= DOI_MIN_IMPROVED)
+            & (worsened + unknown <= DOI_MAX_WORSENED)
+            & mmt8_worse.not_()
+        )
         .then(True)
-        .when((improved + unknown < DOI_MIN_IMPROVED) | (worsened > DOI_MAX_WORSENED) | mmt8_worse.fill_null(False))
+        .when(
+            (improved + unknown < DOI_MIN_IMPROVED)
+            | (worsened > DOI_MAX_WORSENED)
+            | mmt8_worse.fill_null(False)
+        )
         .then(False)
     )
     return doi, improved, worsened
@@ -551,8 +673,12 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     frame = _prepare(visits)
     parts = [_measure_exprs(m) for m in MEASURES]
     known = pl.sum_horizontal([p["points"].fill_null(0.0) for p in parts])
-    upper = known + pl.sum_horizontal([p["points"].is_null().cast(pl.Float64) * m.max_points
-                                       for p, m in zip(parts, MEASURES, strict=True)])
+    upper = known + pl.sum_horizontal(
+        [
+            p["points"].is_null().cast(pl.Float64) * m.max_points
+            for p, m in zip(parts, MEASURES, strict=True)
+        ]
+    )
     any_missing = pl.any_horizontal([p["points"].is_null() for p in parts])
     doi, improved, worsened = _doi_expr(parts)
     follow = pl.col("is_followup")
@@ -564,16 +690,28 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         as_flag(pl.col("ck_u_l") <= pl.col("ck_uln_u_l")).alias("ck_normal"),
     ]
     if ctx.explain:
-        doi_label = pl.format("imacs_doi: {} improved ≥ 20 %, {} worsened ≥ 25 %", improved, worsened)
+        doi_label = pl.format(
+            "imacs_doi: {} improved ≥ 20 %, {} worsened ≥ 25 %", improved, worsened
+        )
         explain = (
-            pl.when(pl.col("is_baseline")).then(None)
-            .when(pl.col("_base_day").is_null()).then(pl.lit("no baseline assessment for this patient"))
-            .when(~follow).then(pl.lit("before baseline: not scored"))
+            pl.when(pl.col("is_baseline"))
+            .then(None)
+            .when(pl.col("_base_day").is_null())
+            .then(pl.lit("no baseline assessment for this patient"))
+            .when(~follow)
+            .then(pl.lit("before baseline: not scored"))
             .otherwise(join_labels([p["label"] for p in parts] + [doi_label]))
         )
-        missing = join_labels([pl.when(p["points"].is_null()).then(pl.lit(m.code))
-                               for p, m in zip(parts, MEASURES, strict=True)])
-        outputs += [explain.alias("tis_explain"), pl.when(follow).then(missing).alias("tis_missing")]
+        missing = join_labels(
+            [
+                pl.when(p["points"].is_null()).then(pl.lit(m.code))
+                for p, m in zip(parts, MEASURES, strict=True)
+            ]
+        )
+        outputs += [
+            explain.alias("tis_explain"),
+            pl.when(follow).then(missing).alias("tis_missing"),
+        ]
     return frame.select(outputs)
 
 
