@@ -34,6 +34,7 @@ import polars as pl
 
 from remission.errors import InvalidInputError, Problem
 from remission.indices._base import ROW, with_baseline
+from remission.indices._numbers import num_text_expr, round_expr
 
 DEFAULT_MEASURES: tuple[str, ...] = ("eustar_ai", "mrss")
 #: Scheduled months of a typical CAR-T trial follow-up.
@@ -150,7 +151,7 @@ def derive_change_from_baseline(
     for m in measures:
         now, base = pl.col(f"__{m}"), pl.col(f"__{m}_base")
         change = now - base
-        pct = pl.when(base != 0).then((change / base * 100).round(PERCENT_DECIMALS) + 0.0)
+        pct = pl.when(base != 0).then(round_expr(change / base * 100, PERCENT_DECIMALS))
         outputs += [
             pl.when(pl.col("__scored")).then(base).alias(f"{m}_baseline"),
             pl.when(pl.col("__scored")).then(change).alias(f"{m}_change"),
@@ -274,7 +275,7 @@ def assign_visit_months(
 
 def _median_iqr_text(median: pl.Expr, q1: pl.Expr, q3: pl.Expr) -> pl.Expr:
     def text(x: pl.Expr) -> pl.Expr:
-        return (x.round(2) + 0.0).cast(pl.Utf8).str.replace(r"\.0$", "")
+        return num_text_expr(round_expr(x, 2))
 
     return pl.format("{} ({} to {})", text(median), text(q1), text(q3))
 

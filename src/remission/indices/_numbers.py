@@ -2,7 +2,7 @@
 
 polars rounds a float to ``d`` decimals as ``round_half_even(x * 10**d) / 10**d`` on the binary
 value; :func:`round_to` does the same in Python (Python's ``round(x, d)`` rounds the decimal
-expansion instead and can differ in the last place). Both add 0.0 so that -0.0 prints as 0.
+expansion instead and can differ in the last place). Both turn -0.0 into 0.0 so that it prints as 0.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def round_to(value: float, decimals: int = 4) -> float:
 
 def round_expr(expr: pl.Expr, decimals: int = 4) -> pl.Expr:
     """The vectorised twin of :func:`round_to`."""
-    return expr.round(decimals) + 0.0
+    rounded = expr.round(decimals)
+    return pl.when(rounded == 0).then(pl.lit(0.0)).otherwise(rounded)
 
 
 def num_text(value: float) -> str:
