@@ -10,8 +10,14 @@ from hypothesis import strategies as st
 from remission import InvalidInputError, score
 from remission.indices import eustar_ai
 
-QUIET = {"delta_skin": 0, "mrss": 10, "digital_ulcers": 0, "tendon_friction_rubs": 0,
-         "crp_mg_l": 2, "dlco_pct_pred": 90}
+QUIET = {
+    "delta_skin": 0,
+    "mrss": 10,
+    "digital_ulcers": 0,
+    "tendon_friction_rubs": 0,
+    "crp_mg_l": 2,
+    "dlco_pct_pred": 90,
+}
 
 
 def _one(**cells) -> dict:
@@ -31,14 +37,36 @@ CASES = [
     ({"mrss": 18.5, "dlco_pct_pred": 69}, 2.5, 1),  # 2.5 is active
     ({"tendon_friction_rubs": 1}, 2.25, 0),
     ({"delta_skin": 1, "digital_ulcers": 1}, 3.0, 1),
-    ({"delta_skin": 1, "mrss": 30, "digital_ulcers": 1, "tendon_friction_rubs": 1,
-      "crp_mg_l": 25, "dlco_pct_pred": 50}, 10.0, 1),
+    (
+        {
+            "delta_skin": 1,
+            "mrss": 30,
+            "digital_ulcers": 1,
+            "tendon_friction_rubs": 1,
+            "crp_mg_l": 25,
+            "dlco_pct_pred": 50,
+        },
+        10.0,
+        1,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("cells", "total", "active"), CASES,
-                         ids=["none", "edges", "mrss19", "crp10.1", "dlco69.9", "active-2.5",
-                              "tfr", "skin-ulcers", "all"])
+@pytest.mark.parametrize(
+    ("cells", "total", "active"),
+    CASES,
+    ids=[
+        "none",
+        "edges",
+        "mrss19",
+        "crp10.1",
+        "dlco69.9",
+        "active-2.5",
+        "tfr",
+        "skin-ulcers",
+        "all",
+    ],
+)
 def test_eustar_ai_against_hand_sum(cells, total, active):
     row = _one(**cells)
     assert (row["eustar_ai"], row["eustar_ai_active"]) == (total, active)
@@ -83,12 +111,16 @@ def test_out_of_range_mrss_is_an_error():
 
 
 flag = st.sampled_from([None, 0, 1])
-cells = st.fixed_dictionaries({
-    "delta_skin": flag, "digital_ulcers": flag, "tendon_friction_rubs": flag,
-    "mrss": st.one_of(st.none(), st.integers(0, 51)),
-    "crp_mg_l": st.one_of(st.none(), st.floats(0, 50).map(lambda x: round(x, 1))),
-    "dlco_pct_pred": st.one_of(st.none(), st.integers(30, 120)),
-})
+cells = st.fixed_dictionaries(
+    {
+        "delta_skin": flag,
+        "digital_ulcers": flag,
+        "tendon_friction_rubs": flag,
+        "mrss": st.one_of(st.none(), st.integers(0, 51)),
+        "crp_mg_l": st.one_of(st.none(), st.floats(0, 50).map(lambda x: round(x, 1))),
+        "dlco_pct_pred": st.one_of(st.none(), st.integers(30, 120)),
+    }
+)
 
 
 @settings(max_examples=80, deadline=None)

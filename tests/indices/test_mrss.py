@@ -15,7 +15,9 @@ NORMAL = dict.fromkeys(mrss.CODES, 0)
 
 def _one(**cells) -> dict:
     row = {**NORMAL, **cells}
-    return score("mrss", pl.DataFrame({k: [v] for k, v in row.items()}, strict=False)).row(0, named=True)
+    return score("mrss", pl.DataFrame({k: [v] for k, v in row.items()}, strict=False)).row(
+        0, named=True
+    )
 
 
 # Hand sums; proximal areas = upper arms, thighs, anterior chest, abdomen (spec).
@@ -29,15 +31,21 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("cells", "total", "proximal"), CASES,
-                         ids=["normal", "maximum", "acral", "forearms", "thigh", "trunk"])
+@pytest.mark.parametrize(
+    ("cells", "total", "proximal"),
+    CASES,
+    ids=["normal", "maximum", "acral", "forearms", "thigh", "trunk"],
+)
 def test_mrss_against_hand_sum(cells, total, proximal):
     row = _one(**cells)
     assert (row["mrss"], row["mrss_proximal"]) == (total, proximal)
 
 
 def test_explain_lists_thickened_areas():
-    assert _one(mrss_face=1, mrss_thigh_l=2)["mrss_explain"] == "mrss_face=1; mrss_thigh_l=2 (proximal)"
+    assert (
+        _one(mrss_face=1, mrss_thigh_l=2)["mrss_explain"]
+        == "mrss_face=1; mrss_thigh_l=2 (proximal)"
+    )
 
 
 def test_missing_area_empties_the_total_without_proration():
@@ -51,10 +59,13 @@ def test_missing_proximal_area():
     assert _one(mrss_thigh_r=None, mrss_abdomen=1)["mrss_proximal"] == 1
 
 
-@pytest.mark.parametrize(("value", "reason"), [(4, "out of range"), (1.5, "whole number")],
-                         ids=["four", "half"])
+@pytest.mark.parametrize(
+    ("value", "reason"), [(4, "out of range"), (1.5, "whole number")], ids=["four", "half"]
+)
 def test_invalid_grade_is_an_error(value, reason):
-    with pytest.raises(InvalidInputError, match=f"row 1, column mrss_face: value {value}: .*{reason}"):
+    with pytest.raises(
+        InvalidInputError, match=f"row 1, column mrss_face: value {value}: .*{reason}"
+    ):
         _one(mrss_face=value)
 
 
@@ -64,8 +75,10 @@ grades = st.fixed_dictionaries({c: st.one_of(st.none(), st.integers(0, 3)) for c
 @settings(max_examples=60, deadline=None)
 @given(visit=grades)
 def test_scalar_equals_vectorised(visit):
-    row = score("mrss", pl.DataFrame({k: [v] for k, v in visit.items()},
-                                     schema=dict.fromkeys(visit, pl.Int64))).row(0, named=True)
+    row = score(
+        "mrss",
+        pl.DataFrame({k: [v] for k, v in visit.items()}, schema=dict.fromkeys(visit, pl.Int64)),
+    ).row(0, named=True)
     scalar = mrss.score_visit(visit)
     for code in mrss.OUTPUTS:
         assert scalar[code] == row[code], code

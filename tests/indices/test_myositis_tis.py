@@ -28,19 +28,33 @@ def _pair(base: dict, now: dict, **options) -> dict:
 
 # Aggarwal 2017 points applied to the public example cases A–C (../shared/examples).
 PUBLISHED = [
-    ({"phga": 6, "ptga": 7, "mmt8": 120, "haq_di": 1.5, "enzyme": 3000, "extramuscular": 4},
-     {"phga": 1, "ptga": 2, "mmt8": 145, "haq_di": 0.5, "enzyme": 150, "extramuscular": 0.5},
-     95.0, "major", 1),
-    ({"phga": 5, "ptga": 6, "mmt8": 60, "haq_di": 1.0, "enzyme": 800, "extramuscular": 3},
-     {"phga": 4, "ptga": 5.5, "mmt8": 63, "haq_di": 0.9, "enzyme": 700, "extramuscular": 2.5},
-     47.5, "moderate", 0),
-    ({"phga": 3, "ptga": 3, "mmt8": 70, "haq_di": 1.0, "enzyme": 500, "extramuscular": 2},
-     {"phga": 5, "ptga": 5, "mmt8": 60, "haq_di": 1.5, "enzyme": 900, "extramuscular": 3},
-     0.0, "none", 0),
+    (
+        {"phga": 6, "ptga": 7, "mmt8": 120, "haq_di": 1.5, "enzyme": 3000, "extramuscular": 4},
+        {"phga": 1, "ptga": 2, "mmt8": 145, "haq_di": 0.5, "enzyme": 150, "extramuscular": 0.5},
+        95.0,
+        "major",
+        1,
+    ),
+    (
+        {"phga": 5, "ptga": 6, "mmt8": 60, "haq_di": 1.0, "enzyme": 800, "extramuscular": 3},
+        {"phga": 4, "ptga": 5.5, "mmt8": 63, "haq_di": 0.9, "enzyme": 700, "extramuscular": 2.5},
+        47.5,
+        "moderate",
+        0,
+    ),
+    (
+        {"phga": 3, "ptga": 3, "mmt8": 70, "haq_di": 1.0, "enzyme": 500, "extramuscular": 2},
+        {"phga": 5, "ptga": 5, "mmt8": 60, "haq_di": 1.5, "enzyme": 900, "extramuscular": 3},
+        0.0,
+        "none",
+        0,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("base", "now", "total", "response", "doi"), PUBLISHED, ids=["A", "B", "C"])
+@pytest.mark.parametrize(
+    ("base", "now", "total", "response", "doi"), PUBLISHED, ids=["A", "B", "C"]
+)
 def test_tis_against_aggarwal_2017_example(base, now, total, response, doi):
     row = _pair(base, now)
     assert (row["tis"], row["tis_response"], row["imacs_doi"]) == (total, response, doi)
@@ -59,18 +73,48 @@ def test_tis_explain_gives_points_and_percent():
 # (CSM, follow-up value from BASE, points) — hand-read from the spec's point table; lower band
 # edges exclusive, percent rounded to 4 decimals (10 → 8.5 is exactly 15 %).
 EDGES = [
-    ("phga", 9.5, 0), ("phga", 9.4, 7.5), ("phga", 8.5, 7.5), ("phga", 8.4, 15),
-    ("phga", 7.5, 15), ("phga", 7.4, 17.5), ("phga", 6, 17.5), ("phga", 5.9, 20), ("haq_di", 2.5, 0),
-    ("ptga", 8.5, 2.5), ("ptga", 8.4, 5), ("ptga", 7.5, 5), ("ptga", 7.4, 7.5), ("ptga", 6, 7.5),
+    ("phga", 9.5, 0),
+    ("phga", 9.4, 7.5),
+    ("phga", 8.5, 7.5),
+    ("phga", 8.4, 15),
+    ("phga", 7.5, 15),
+    ("phga", 7.4, 17.5),
+    ("phga", 6, 17.5),
+    ("phga", 5.9, 20),
+    ("haq_di", 2.5, 0),
+    ("ptga", 8.5, 2.5),
+    ("ptga", 8.4, 5),
+    ("ptga", 7.5, 5),
+    ("ptga", 7.4, 7.5),
+    ("ptga", 6, 7.5),
     ("ptga", 5.9, 10),
-    ("haq_di", 1.9, 0), ("haq_di", 1.7, 5), ("haq_di", 1.68, 7.5), ("haq_di", 1.5, 7.5),
-    ("haq_di", 1.2, 7.5), ("haq_di", 1.18, 10),
-    ("enzyme", 850, 2.5), ("enzyme", 840, 5), ("enzyme", 750, 5), ("enzyme", 740, 7.5),
-    ("enzyme", 600, 7.5), ("enzyme", 10, 7.5),
-    ("extramuscular", 8.5, 7.5), ("extramuscular", 8.4, 12.5), ("extramuscular", 7.5, 12.5),
-    ("extramuscular", 7.4, 15), ("extramuscular", 6, 15), ("extramuscular", 5.9, 20),
-    ("mmt8", 51, 0), ("mmt8", 52, 10), ("mmt8", 55, 10), ("mmt8", 56, 20), ("mmt8", 60, 20),
-    ("mmt8", 61, 27.5), ("mmt8", 65, 27.5), ("mmt8", 66, 32.5), ("mmt8", 45, 0),
+    ("haq_di", 1.9, 0),
+    ("haq_di", 1.7, 5),
+    ("haq_di", 1.68, 7.5),
+    ("haq_di", 1.5, 7.5),
+    ("haq_di", 1.2, 7.5),
+    ("haq_di", 1.18, 10),
+    ("enzyme", 850, 2.5),
+    ("enzyme", 840, 5),
+    ("enzyme", 750, 5),
+    ("enzyme", 740, 7.5),
+    ("enzyme", 600, 7.5),
+    ("enzyme", 10, 7.5),
+    ("extramuscular", 8.5, 7.5),
+    ("extramuscular", 8.4, 12.5),
+    ("extramuscular", 7.5, 12.5),
+    ("extramuscular", 7.4, 15),
+    ("extramuscular", 6, 15),
+    ("extramuscular", 5.9, 20),
+    ("mmt8", 51, 0),
+    ("mmt8", 52, 10),
+    ("mmt8", 55, 10),
+    ("mmt8", 56, 20),
+    ("mmt8", 60, 20),
+    ("mmt8", 61, 27.5),
+    ("mmt8", 65, 27.5),
+    ("mmt8", 66, 32.5),
+    ("mmt8", 45, 0),
 ]
 
 
@@ -123,7 +167,14 @@ def test_baseline_zero_scores_zero_points_and_is_flagged():
 
 def test_missing_csm_empties_tis_but_not_a_decided_response():
     # known: ptga 10 + mmt8 32.5 + haq 10 + enzyme 7.5 + extramuscular 20 = 80 ≥ 60 whatever phga
-    now = {"phga": None, "ptga": 5.9, "mmt8": 66, "haq_di": 1.18, "enzyme": 10, "extramuscular": 5.9}
+    now = {
+        "phga": None,
+        "ptga": 5.9,
+        "mmt8": 66,
+        "haq_di": 1.18,
+        "enzyme": 10,
+        "extramuscular": 5.9,
+    }
     row = _pair(BASE, now)
     assert row["tis"] is None
     assert row["tis_response"] == "major"
@@ -149,12 +200,18 @@ DOI_CASES = [
     ({"phga": 4, "ptga": 4, "haq_di": 1.6, "mmt8": 37.5}, 0),  # MMT-8 worsened by 25 %
     ({"phga": 4, "ptga": 4, "haq_di": 1.6, "mmt8": 38}, 1),  # MMT-8 worsened by 24 % only
     ({"phga": 4, "ptga": 4, "haq_di": 1.6, "enzyme": 1250, "extramuscular": 6.25}, 1),  # 2 worse
-    ({"phga": 4, "haq_di": 1.6, "mmt8": 60, "ptga": 6.25, "enzyme": 1250, "extramuscular": 6.25}, 0),
+    (
+        {"phga": 4, "haq_di": 1.6, "mmt8": 60, "ptga": 6.25, "enzyme": 1250, "extramuscular": 6.25},
+        0,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("change", "doi"), DOI_CASES, ids=["3-up", "2-up", "mmt8-worse", "mmt8-24",
-                                                          "2-worse", "3-worse"])
+@pytest.mark.parametrize(
+    ("change", "doi"),
+    DOI_CASES,
+    ids=["3-up", "2-up", "mmt8-worse", "mmt8-24", "2-worse", "3-worse"],
+)
 def test_imacs_doi(change, doi):
     assert _pair(DOI_BASE, {**DOI_BASE, **change})["imacs_doi"] == doi
 
@@ -192,15 +249,20 @@ def test_recorded_mmt8_wins_over_groups():
 
 def test_mmt8_scale_change_is_an_error():
     rest = {k: v for k, v in BASE.items() if k != "mmt8"}
-    with pytest.raises(InvalidInputError, match="row 2, column mmt8: .*differs from the baseline"):
+    with pytest.raises(InvalidInputError, match=r"row 2, column mmt8: .*differs from the baseline"):
         _pair({**rest, **GROUPS_BOTH}, {**rest, **GROUPS_R})
 
 
 @pytest.mark.parametrize(
     ("cells", "message"),
-    [({"mmt8_max": 100}, "column mmt8_max: value 100: expected 80"),
-     ({"mmt8_max": 80, "mmt8": 81}, "column mmt8: value 81.0: exceeds mmt8_max = 80"),
-     ({"mmt8_max": 150, **GROUPS_R}, "column mmt8_max: value 150: the MMT-8 groups given make a 0–80")],
+    [
+        ({"mmt8_max": 100}, "column mmt8_max: value 100: expected 80"),
+        ({"mmt8_max": 80, "mmt8": 81}, "column mmt8: value 81.0: exceeds mmt8_max = 80"),
+        (
+            {"mmt8_max": 150, **GROUPS_R},
+            "column mmt8_max: value 150: the MMT-8 groups given make a 0–80",
+        ),
+    ],
     ids=["not-80-or-150", "above-max", "groups-disagree"],
 )
 def test_mmt8_scale_problems(cells, message):
@@ -219,7 +281,9 @@ def test_most_abnormal_enzyme_at_baseline_is_tracked():
     now = {**_no_enzyme(BASE), **labs, "ck_u_l": 36, "aldolase_u_l": 27}
     row = _pair(base, now)
     assert row["tis"] == 2.5
-    assert "enzyme=2.5 (10 %; aldolase_u_l, most abnormal at baseline: 4 × ULN)" in row["tis_explain"]
+    assert (
+        "enzyme=2.5 (10 %; aldolase_u_l, most abnormal at baseline: 4 × ULN)" in row["tis_explain"]
+    )
     assert row["ck_normal"] == 1
 
 
@@ -243,8 +307,11 @@ def test_followup_missing_the_chosen_enzyme_is_missing():
     assert row["tis_missing"] == "enzyme"
 
 
-@pytest.mark.parametrize(("ck", "uln", "normal"), [(150, 180, 1), (180, 180, 1), (181, 180, 0),
-                                                   (None, 180, None)], ids=["below", "equal", "above", "missing"])
+@pytest.mark.parametrize(
+    ("ck", "uln", "normal"),
+    [(150, 180, 1), (180, 180, 1), (181, 180, 0), (None, 180, None)],
+    ids=["below", "equal", "above", "missing"],
+)
 def test_ck_normal(ck, uln, normal):
     rows = [{"patient_id": "p", "day": 0, **BASE, "ck_u_l": ck, "ck_uln_u_l": uln}]
     out = score("myositis-tis", _frame(rows))
@@ -254,12 +321,16 @@ def test_ck_normal(ck, uln, normal):
 # -- properties ------------------------------------------------------------------------------
 
 ten = st.one_of(st.none(), st.floats(0, 10, allow_nan=False).map(lambda x: round(x, 1)))
-csms = st.fixed_dictionaries({
-    "phga": ten, "ptga": ten, "extramuscular": ten,
-    "mmt8": st.one_of(st.none(), st.integers(0, 80)),
-    "haq_di": st.one_of(st.none(), st.sampled_from([0, 0.125, 0.5, 1, 1.25, 2, 3])),
-    "enzyme": st.one_of(st.none(), st.integers(0, 5000)),
-})
+csms = st.fixed_dictionaries(
+    {
+        "phga": ten,
+        "ptga": ten,
+        "extramuscular": ten,
+        "mmt8": st.one_of(st.none(), st.integers(0, 80)),
+        "haq_di": st.one_of(st.none(), st.sampled_from([0, 0.125, 0.5, 1, 1.25, 2, 3])),
+        "enzyme": st.one_of(st.none(), st.integers(0, 5000)),
+    }
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -274,8 +345,11 @@ def test_scalar_equals_vectorised(base, now, population):
 
 
 @settings(max_examples=50, deadline=None)
-@given(code=st.sampled_from(["phga", "ptga", "haq_di", "extramuscular"]),
-       a=st.floats(0, 1), b=st.floats(0, 1))
+@given(
+    code=st.sampled_from(["phga", "ptga", "haq_di", "extramuscular"]),
+    a=st.floats(0, 1),
+    b=st.floats(0, 1),
+)
 def test_tis_never_falls_as_a_measure_improves(code, a, b):
     top = 3 if code == "haq_di" else 10
     worse, better = sorted((a * top, b * top), reverse=True)
