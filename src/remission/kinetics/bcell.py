@@ -1,0 +1,121 @@
+"""B-cell depletion and reconstitution, and autoantibodies, driven by CAR-T kinetics.
+
+Project model (documented in docs/kinetics.md); states per patient, shape ``(n_states, n)``:
+
+* ``P1..Pn``: B-cell precursors, a transit chain with rate ``k_tr`` (mean transit ``n/k_tr``);
+* ``B``: peripheral CD19+ B cells, cells/µL;
+* ``M``: the pre-existing, antigen-experienced B-cell pool that feeds the short-lived
+  plasmablasts (relative to its pre-treatment size, 1);
+* ``A``: autoantibody level relative to its pre-treatment steady state (1).
+
+Equations (``C(t)`` from :func:`~remission.kinetics.cart.car_t_stein`)::
+
+    kill(C)  = k_kill * C / (ec50 + C)
+    cond(t)  = -ln(1 - cond_fraction) / 3   for -5 <= t < -2 (days -5, -4, -3), else 0
+    dP1/dt   = k_prod - k_tr*P1 - cond*P1                   (P1: CD19-negative progenitor)
+    dPi/dt   = k_tr*(P(i-1) - Pi) - (kill(C) + cond)*Pi     (i = 2..n, CD19+ precursors)
+    dB/dt    = k_tr*Pn - k_out*B - (kill(C) + cond)*B
+    dM/dt    = -(kill(C) + cond)*M
+    dA/dt    = k_deg*((1 - f_long)*M + f_long) - k_deg*A
+
+with ``k_prod = k_out * b0`` so that ``B = b0`` and ``P_i = k_prod / k_tr`` before treatment.
+Reappearing B cells come from the precursor chain and are naive (Mackensen 2022), so they do
+not refill ``M``: the plasmablast drive ``PB(B)`` of the spec is the surviving fraction of the
+pre-existing pool, and long-lived plasma cells (CD19-negative, ``f_long``) keep producing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from remission.kinetics._base import KineticsError, ODEKineticModel, Problem, Theta
+from remission.kinetics.cart import STEIN_PARAMETERS, car_t_stein
+from remission.kinetics.parameters import ParameterSet
+
+B_CELL_PARAMETERS: tuple[str, ...] = (
+    "b0", "k_out", "k_tr", "n_transit", "k_kill", "ec50", "cond_fraction", "f_long", "ab_half_life",
+)
+CONDITIONING_DAYS: tuple[float, float] = (-5.0, -2.0)  # days -5, -4 and -3 (end exclusive)
+
+
+class CarTBCellModel(ODEKineticModel):
+    """CAR-T (closed form), B cells with precursor delay, and autoantibodies (RK4).
+
+    Outputs: ``car_t`` (cells/µL), ``cd19`` (peripheral CD19+ B cells, cells/µL) and
+    ``autoantibody`` (relative to the pre-treatment level).
+
+    Examples
+    --------
+    >>> m = CarTBCellModel()                       # autoimmune set, 1e6 CAR-T/kg
+    >>> out = m.predict([-10, 0, 28, 365])
+    >>> [round(float(b), 1) for b in out["cd19"][0]]   # b0, conditioned, aplasia, back
+    [100.0, 10.0, 0.0, 58.5]
+    """
+
+    outputs: ClassVar[tuple[str, ...]] = ("car_t", "cd19", "autoantibody")
+    required: ClassVar[tuple[str, ...]] = STEIN_PARAMETERS + B_CELL_PARAMETERS
+    default_free: ClassVar[dict[str, tuple[str, ...]]] = {
+        "car_t": STEIN_PARAMETERS,
+        "cd19": ("b0", "k_kill", "ec50"),
+        "autoantibody": ("f_long",),
+    }
+    default_lloq: ClassVar[dict[str, float]] = {"car_t": 0.1, "cd19": 1.0, "autoantibody": 0.01}
+
+    def __init__(self, parameters: ParameterSet | str = "autoimmune", *, dose_per_kg: float | None = None,
+                 backend: str = "numpy") -> None:
+        super().__init__(parameters, dose_per_kg=dose_per_kg, backend=backend)
+        n = self.parameters["n_transit"].value
+        if n != int(n) or n < 2:
+            raise KineticsError([Problem(None, "n_transit", f"{n:g}", "must be an integer ≥ 2")])
+        self.n_transit: int = int(n)
+        #: CD19 expression of each precursor compartment (P1 is CD19-negative).
+        self._cd19_mask = np.array([0.0] + [1.0] * (self.n_transit - 1))[:, None]
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Names of the state rows: ``P1..Pn, B, M, A``."""
+        return (*(f"P{i + 1}" for i in range(self.n_transit)), "B", "M", "A")
+
+    def car_t(self, theta: Theta, t: Any) -> Any:
+        """CAR-T level at day ``t`` per patient (Stein closed form, dose-scaled)."""
+        return car_t_stein(
+            t, theta["foldx"], theta["tmax"], theta["cmax"] * self.dose_factor(theta),
+            theta["alpha"], theta["fb"], theta["beta"], xp=self._xp,
+        )
+
+    def _breakpoints(self) -> tuple[float, ...]:
+        return (*CONDITIONING_DAYS, 0.0)
+
+    def _initial_state(self, theta: Theta) -> Any:
+        xp = self._xp
+        b0 = xp.asarray(theta["b0"])
+        p = theta["k_out"] * b0 / theta["k_tr"]
+        rows = [p] * self.n_transit + [b0, xp.ones_like(b0), xp.ones_like(b0)]
+        return xp.stack(rows)
+
+    def _rhs(self, t: float, y: Any, theta: Theta, step_mid: float) -> Any:
+        xp = self._xp
+        n = self.n_transit
+        c = self.car_t(theta, t) if step_mid > 0 else 0.0 * theta["cmax"]  # no CAR-T before day 0
+        kill = theta["k_kill"] * c / (theta["ec50"] + c)
+        k_tr = theta["k_tr"]
+        if CONDITIONING_DAYS[0] <= step_mid < CONDITIONING_DAYS[1]:
+            k_cond = -xp.log1p(-theta["cond_fraction"]) / 3.0
+        else:
+            k_cond = 0.0 * k_tr
+        P, B, M, A = y[:n], y[n], y[n + 1], y[n + 2]
+        inflow = xp.concatenate([(theta["k_out"] * theta["b0"])[None, :], k_tr * P[:-1]])
+        dP = inflow - (k_tr + k_cond + kill * self._cd19_mask) * P
+        loss = kill + k_cond
+        dB = k_tr * P[-1] - (theta["k_out"] + loss) * B
+        dM = -loss * M
+        k_deg = math.log(2.0) / theta["ab_half_life"]
+        dA = k_deg * ((1.0 - theta["f_long"]) * M + theta["f_long"] - A)
+        return xp.concatenate([dP, dB[None], dM[None], dA[None]])
+
+    def _observe(self, t: float, y: Any, theta: Theta) -> dict[str, Any]:
+        n = self.n_transit
+        return {"car_t": self.car_t(theta, t), "cd19": y[n], "autoantibody": y[n + 2]}
