@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 #: Modules under remission.cli that add commands with ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("kinetics",)
 
 DbOption = Annotated[
     str | None,

@@ -38,10 +38,19 @@ def get_backend(name: str) -> ModuleType:
             import jax.numpy as jnp
         except ImportError:
             raise InvalidInputError(
-                [Problem(None, "backend", name, "JAX is not installed; use backend='numpy' or pip install jax")]
+                [
+                    Problem(
+                        None,
+                        "backend",
+                        name,
+                        "JAX is not installed; use backend='numpy' or pip install jax",
+                    )
+                ]
             ) from None
         return jnp  # pragma: no cover
-    raise InvalidInputError([Problem(None, "backend", name, f"expected one of {', '.join(BACKENDS)}")])
+    raise InvalidInputError(
+        [Problem(None, "backend", name, f"expected one of {', '.join(BACKENDS)}")]
+    )
 
 
 def has_jax() -> bool:

@@ -23,6 +23,7 @@ import math
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import pairwise
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -54,10 +55,14 @@ class ConvergenceWarning(UserWarning):
 def _as_days(days: npt.ArrayLike, what: str = "days") -> FloatArray:
     arr = np.asarray(days, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
-        raise InvalidInputError([Problem(None, what, str(arr.shape), "expected a non-empty 1-D array")])
+        raise InvalidInputError(
+            [Problem(None, what, str(arr.shape), "expected a non-empty 1-D array")]
+        )
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise InvalidInputError([Problem(int(i) + 1, what, str(arr[i]), "must be a finite number") for i in bad])
+        raise InvalidInputError(
+            [Problem(int(i) + 1, what, str(arr[i]), "must be a finite number") for i in bad]
+        )
     return arr
 
 
@@ -96,13 +101,22 @@ class KineticModel(ABC):
         missing = [name for name in self.required if name not in ps]
         if missing:
             raise KineticsError(
-                [Problem(None, "parameters", name, f"required by {type(self).__name__}, absent from set "
-                         f"{ps.name!r}") for name in missing]
+                [
+                    Problem(
+                        None,
+                        "parameters",
+                        name,
+                        f"required by {type(self).__name__}, absent from set {ps.name!r}",
+                    )
+                    for name in missing
+                ]
             )
         if dose_per_kg is None:
             dose_per_kg = ps["dose_ref_per_kg"].value if "dose_ref_per_kg" in ps else 1e6
         if not (math.isfinite(dose_per_kg) and dose_per_kg > 0):
-            raise KineticsError([Problem(None, "dose_per_kg", str(dose_per_kg), "must be a finite number > 0")])
+            raise KineticsError(
+                [Problem(None, "dose_per_kg", str(dose_per_kg), "must be a finite number > 0")]
+            )
         self.parameters: ParameterSet = ps
         self.dose_per_kg: float = float(dose_per_kg)
         self.backend: str = backend
@@ -149,7 +163,11 @@ class KineticModel(ABC):
             theta = self.fitted_theta() if hasattr(self, "params_") else self.typical_theta()
         full = self.typical_theta(1)
         n = max(int(np.size(v)) for v in theta.values()) if theta else 1
-        merged = {k: np.broadcast_to(np.asarray(theta.get(k, v), dtype=np.float64), (n,)) for k, v in full.items()}
+        merged = {
+            k: np.broadcast_to(np.asarray(theta.get(k, v), dtype=np.float64), (n,))
+            for k, v in full.items()
+        }
+        t = np.round(t, 9)  # the integration grid is rounded alike
         order = np.argsort(t, kind="stable")
         uniq, inverse = np.unique(t[order], return_inverse=True)
         out = self._predict(merged, uniq)
@@ -174,15 +192,26 @@ class KineticModel(ABC):
         series: dict[str, FloatArray] = {}
         for name, values in observed.items():
             if name not in self.outputs:
-                problems.append(Problem(None, name, "", f"not an output of {type(self).__name__} "
-                                        f"(outputs: {', '.join(self.outputs)})"))
+                problems.append(
+                    Problem(
+                        None,
+                        name,
+                        "",
+                        f"not an output of {type(self).__name__} "
+                        f"(outputs: {', '.join(self.outputs)})",
+                    )
+                )
                 continue
             y = np.asarray(values, dtype=np.float64)
             if y.shape != t.shape:
-                problems.append(Problem(None, name, str(y.shape), f"expected {t.size} values like day"))
+                problems.append(
+                    Problem(None, name, str(y.shape), f"expected {t.size} values like day")
+                )
                 continue
             for i in np.flatnonzero(np.isfinite(y) & (y < 0)):
-                problems.append(Problem(int(i) + 1, name, f"{y[i]:g}", "must be ≥ 0 (0 = below detection)"))
+                problems.append(
+                    Problem(int(i) + 1, name, f"{y[i]:g}", "must be ≥ 0 (0 = below detection)")
+                )
             for i in np.flatnonzero(np.isinf(y)):
                 problems.append(Problem(int(i) + 1, name, f"{y[i]:g}", "must be finite"))
             series[name] = y
@@ -225,29 +254,43 @@ class KineticModel(ABC):
         t, series = self._check_series(days, observed)
         observed_outputs = [k for k, y in series.items() if np.isfinite(y).any()]
         if free is None:
-            free = tuple(dict.fromkeys(p for o in observed_outputs for p in self.default_free.get(o, ())))
-        unknown = [p for p in free if p not in self.parameters or self.parameters[p].domain == "constant"]
+            free = tuple(
+                dict.fromkeys(p for o in observed_outputs for p in self.default_free.get(o, ()))
+            )
+        unknown = [
+            p for p in free if p not in self.parameters or self.parameters[p].domain == "constant"
+        ]
         if unknown or not free:
-            raise KineticsError([Problem(None, "free", p, "not a fittable parameter of the set") for p in unknown]
-                                or [Problem(None, "free", "", "no parameter to fit")])
+            raise KineticsError(
+                [Problem(None, "free", p, "not a fittable parameter of the set") for p in unknown]
+                or [Problem(None, "free", "", "no parameter to fit")]
+            )
         limits = {**self.default_lloq, **(lloq or {})}
         objective = _Likelihood(self, t, series, observed_outputs, tuple(free), limits)
         x0 = objective.start()
         f0 = objective.batch(x0[None, :])[0]
         if not np.isfinite(f0):
-            raise FitFailedError([Problem(None, "fit", "", "likelihood not finite at the typical values")])
+            raise FitFailedError(
+                [Problem(None, "fit", "", "likelihood not finite at the typical values")]
+            )
         from scipy.optimize import minimize
 
-        result = minimize(objective.value, x0, jac=objective.gradient, method="L-BFGS-B",
-                          bounds=[(x - 12.0, x + 12.0) for x in x0],
-                          options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7})
+        result = minimize(
+            objective.value,
+            x0,
+            jac=objective.gradient,
+            method="L-BFGS-B",
+            bounds=[(x - 12.0, x + 12.0) for x in x0],
+            options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7},
+        )
         x = np.asarray(result.x, dtype=np.float64)
         hessian = objective.hessian(x)
         self._store_fit(objective, x, hessian, bool(result.success), result)
         return self
 
-    def _store_fit(self, objective: _Likelihood, x: FloatArray, hessian: FloatArray, success: bool,
-                   result: Any) -> None:
+    def _store_fit(
+        self, objective: _Likelihood, x: FloatArray, hessian: FloatArray, success: bool, result: Any
+    ) -> None:
         k = len(objective.free)
         try:
             cov = np.linalg.inv(hessian)
@@ -255,11 +298,17 @@ class KineticModel(ABC):
         except np.linalg.LinAlgError:
             cov, positive = np.full_like(hessian, np.nan), False
         if not positive:
-            warnings.warn("Hessian not positive definite: standard errors are not available (NaN); "
-                          "fix some parameters (free=...) or add observations", ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                "Hessian not positive definite: standard errors are not available (NaN); "
+                "fix some parameters (free=...) or add observations",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
             cov = np.full_like(hessian, np.nan)
         if not success:
-            warnings.warn(f"optimiser did not converge: {result.message}", ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                f"optimiser did not converge: {result.message}", ConvergenceWarning, stacklevel=3
+            )
         se_internal = np.sqrt(np.diag(cov))
         self.free_: tuple[str, ...] = objective.free
         self.params_: dict[str, float] = {}
@@ -278,36 +327,59 @@ class KineticModel(ABC):
         self.log_likelihood_: float = -float(objective.value(x))
         self.n_observations_: int = objective.n_observations
         self.aic_: float = 2 * len(x) - 2 * self.log_likelihood_
-        self.covariance_: FloatArray = cov
+        self.covariance_: FloatArray = np.asarray(cov, dtype=np.float64)
         self.converged_: bool = success and positive
         self.optimizer_result_: Any = result
 
     def estimates(self) -> list[dict[str, Any]]:
-        """The fitted estimates as rows: ``parameter, estimate, standard_error, rse_percent, unit``."""
+        """Fitted estimates as rows: parameter, estimate, standard_error, rse_percent, unit."""
         if not hasattr(self, "params_"):
             raise NotFittedError([Problem(None, type(self).__name__, "", "call fit() first")])
         rows: list[dict[str, Any]] = []
         for name, value in self.params_.items():
             se = self.standard_errors_[name]
-            rows.append({"parameter": name, "estimate": value, "standard_error": se,
-                         "rse_percent": 100 * se / value, "unit": self.parameters[name].unit})
+            rows.append(
+                {
+                    "parameter": name,
+                    "estimate": value,
+                    "standard_error": se,
+                    "rse_percent": 100 * se / value,
+                    "unit": self.parameters[name].unit,
+                }
+            )
         for out, s in self.sigma_.items():
             se = self.sigma_standard_errors_[out]
-            rows.append({"parameter": f"sigma_{out}", "estimate": s, "standard_error": se,
-                         "rse_percent": 100 * se / s, "unit": "log scale"})
+            rows.append(
+                {
+                    "parameter": f"sigma_{out}",
+                    "estimate": s,
+                    "standard_error": se,
+                    "rse_percent": 100 * se / s,
+                    "unit": "log scale",
+                }
+            )
         return rows
 
 
 class _Likelihood:
     """Negative log-likelihood of one patient's series, vectorised over parameter vectors."""
 
-    def __init__(self, model: KineticModel, days: FloatArray, series: Mapping[str, FloatArray],
-                 observed_outputs: Sequence[str], free: tuple[str, ...], lloq: Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        model: KineticModel,
+        days: FloatArray,
+        series: Mapping[str, FloatArray],
+        observed_outputs: Sequence[str],
+        free: tuple[str, ...],
+        lloq: Mapping[str, float],
+    ) -> None:
         self.model = model
         self.free = free
         self.observed_outputs = tuple(observed_outputs)
         self.grid, inverse = np.unique(days, return_inverse=True)
-        self.columns: list[tuple[str, npt.NDArray[np.intp], FloatArray, npt.NDArray[np.intp], float]] = []
+        self.columns: list[
+            tuple[str, npt.NDArray[np.intp], FloatArray, npt.NDArray[np.intp], float]
+        ] = []
         self.n_observations = 0
         for out in self.observed_outputs:
             y = series[out]
@@ -320,7 +392,9 @@ class _Likelihood:
         self.params = [model.parameters[name] for name in free]
 
     def start(self) -> FloatArray:
-        x = [p.to_internal(p.value) for p in self.params] + [math.log(0.5)] * len(self.observed_outputs)
+        x = [p.to_internal(p.value) for p in self.params] + [math.log(0.5)] * len(
+            self.observed_outputs
+        )
         return np.array(x, dtype=np.float64)
 
     def batch(self, X: FloatArray) -> FloatArray:
@@ -350,7 +424,8 @@ class _Likelihood:
         k = x.size
         steps = np.vstack([np.eye(k) * h, -np.eye(k) * h])
         f = self.batch(x[None, :] + steps)
-        g = (f[:k] - f[k:]) / (2 * h)
+        with np.errstate(invalid="ignore"):
+            g = (f[:k] - f[k:]) / (2 * h)
         return np.where(np.isfinite(g), g, 0.0)
 
     def hessian(self, x: FloatArray, h: float = 1e-3) -> FloatArray:
@@ -368,7 +443,7 @@ class _Likelihood:
             H[i, i] = (f[1 + 2 * i] - 2 * f[0] + f[2 + 2 * i]) / (4 * h * h)
         base = 1 + 2 * k
         for n, (i, j) in enumerate(pairs):
-            a, b_, c, d = f[base + 4 * n: base + 4 * n + 4]
+            a, b_, c, d = f[base + 4 * n : base + 4 * n + 4]
             H[i, j] = H[j, i] = (a - b_ - c + d) / (4 * h * h)
         return H
 
@@ -427,7 +502,7 @@ class ODEKineticModel(KineticModel):
         Streaming keeps memory at a few state arrays whatever the number of days, which lets
         cohorts derive their endpoints day by day.
         """
-        days = np.unique(np.asarray(record_days, dtype=np.float64))
+        days = np.unique(np.round(np.asarray(record_days, dtype=np.float64), 9))
         y = self._initial_state(theta)
         pending = iter(days)
         day = next(pending, None)
@@ -439,7 +514,7 @@ class ODEKineticModel(KineticModel):
         grid = self.time_grid(float(days[-1]), days)
         wanted = set(days[days > self.start_day].tolist())
         rhs = self._rhs
-        for t0, t1 in zip(grid[:-1], grid[1:], strict=True):
+        for t0, t1 in pairwise(grid):
             h = float(t1 - t0)
             t0f = float(t0)
             mid = t0f + h / 2

@@ -36,7 +36,15 @@ from remission.kinetics.cart import STEIN_PARAMETERS, car_t_stein
 from remission.kinetics.parameters import ParameterSet
 
 B_CELL_PARAMETERS: tuple[str, ...] = (
-    "b0", "k_out", "k_tr", "n_transit", "k_kill", "ec50", "cond_fraction", "f_long", "ab_half_life",
+    "b0",
+    "k_out",
+    "k_tr",
+    "n_transit",
+    "k_kill",
+    "ec50",
+    "cond_fraction",
+    "f_long",
+    "ab_half_life",
 )
 CONDITIONING_DAYS: tuple[float, float] = (-5.0, -2.0)  # days -5, -4 and -3 (end exclusive)
 
@@ -52,7 +60,7 @@ class CarTBCellModel(ODEKineticModel):
     >>> m = CarTBCellModel()                       # autoimmune set, 1e6 CAR-T/kg
     >>> out = m.predict([-10, 0, 28, 365])
     >>> [round(float(b), 1) for b in out["cd19"][0]]   # b0, conditioned, aplasia, back
-    [100.0, 10.0, 0.0, 58.5]
+    [100.0, 10.0, 0.0, 94.0]
     """
 
     outputs: ClassVar[tuple[str, ...]] = ("car_t", "cd19", "autoantibody")
@@ -64,8 +72,13 @@ class CarTBCellModel(ODEKineticModel):
     }
     default_lloq: ClassVar[dict[str, float]] = {"car_t": 0.1, "cd19": 1.0, "autoantibody": 0.01}
 
-    def __init__(self, parameters: ParameterSet | str = "autoimmune", *, dose_per_kg: float | None = None,
-                 backend: str = "numpy") -> None:
+    def __init__(
+        self,
+        parameters: ParameterSet | str = "autoimmune",
+        *,
+        dose_per_kg: float | None = None,
+        backend: str = "numpy",
+    ) -> None:
         super().__init__(parameters, dose_per_kg=dose_per_kg, backend=backend)
         n = self.parameters["n_transit"].value
         if n != int(n) or n < 2:
@@ -82,8 +95,14 @@ class CarTBCellModel(ODEKineticModel):
     def car_t(self, theta: Theta, t: Any) -> Any:
         """CAR-T level at day ``t`` per patient (Stein closed form, dose-scaled)."""
         return car_t_stein(
-            t, theta["foldx"], theta["tmax"], theta["cmax"] * self.dose_factor(theta),
-            theta["alpha"], theta["fb"], theta["beta"], xp=self._xp,
+            t,
+            theta["foldx"],
+            theta["tmax"],
+            theta["cmax"] * self.dose_factor(theta),
+            theta["alpha"],
+            theta["fb"],
+            theta["beta"],
+            xp=self._xp,
         )
 
     def _breakpoints(self) -> tuple[float, ...]:

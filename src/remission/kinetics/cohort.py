@@ -208,8 +208,10 @@ def _simulate_chunk(
     curves: dict[str, FloatArray] = {}
     if keep:
         sub = {k: v[:keep] for k, v in theta.items()}
-        curves["car_t"] = np.asarray(model.car_t(
-            {k: v[:, None] for k, v in sub.items()}, xp.asarray(record)[None, :]), dtype=np.float64)
+        curves["car_t"] = np.asarray(
+            model.car_t({k: v[:, None] for k, v in sub.items()}, xp.asarray(record)[None, :]),
+            dtype=np.float64,
+        )
         curves["cd19"] = np.asarray(xp.stack(kept["cd19"], axis=1), dtype=np.float64)
     else:
         curves = {"car_t": np.empty((0, record.size)), "cd19": np.empty((0, record.size))}
@@ -232,7 +234,11 @@ def summarize_cohort(result: CohortResult) -> list[dict[str, Any]]:
     for metric in ENDPOINTS:
         values = result.patients[metric]
         seen = values[~np.isnan(values)]
-        row: dict[str, Any] = {"metric": metric, "n": int(seen.size), "n_missing": int(values.size - seen.size)}
+        row: dict[str, Any] = {
+            "metric": metric,
+            "n": int(seen.size),
+            "n_missing": int(values.size - seen.size),
+        }
         if seen.size:
             row["mean"] = float(seen.mean())
             row["sd"] = float(seen.std(ddof=1)) if seen.size > 1 else float("nan")
