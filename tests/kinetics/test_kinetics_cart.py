@@ -33,11 +33,23 @@ AUTO = dict(foldx=500.0, tmax=9.0, cmax=50.0, alpha=0.2, fb=0.035, beta=0.03)
         (AUTO, -1.0, 0.0),  # before infusion
     ],
     ids=[
-        "ball-day0-R0", "ball-day1", "ball-day5", "ball-peak", "ball-day19.3", "ball-day39.3",
-        "ball-day109.3", "ball-day365", "auto-day3", "auto-day19", "auto-day99", "auto-before-infusion",
+        "ball-day0-R0",
+        "ball-day1",
+        "ball-day5",
+        "ball-peak",
+        "ball-day19.3",
+        "ball-day39.3",
+        "ball-day109.3",
+        "ball-day365",
+        "auto-day3",
+        "auto-day19",
+        "auto-day99",
+        "auto-before-infusion",
     ],
 )
-def test_car_t_against_hand_computation_from_spec(params: dict[str, float], day: float, expected: float) -> None:
+def test_car_t_against_hand_computation_from_spec(
+    params: dict[str, float], day: float, expected: float
+) -> None:
     assert float(car_t_stein(day, **params)) == pytest.approx(expected, rel=1e-6, abs=1e-12)
 
 
@@ -52,8 +64,12 @@ positive = st.floats(min_value=0.01, max_value=5.0)
 
 @settings(max_examples=60, deadline=None)
 @given(
-    foldx=st.floats(2.0, 1e5), tmax=st.floats(1.0, 30.0), cmax=st.floats(0.01, 1e5),
-    alpha=positive, fb=st.floats(1e-4, 0.99), beta=st.floats(1e-4, 0.5),
+    foldx=st.floats(2.0, 1e5),
+    tmax=st.floats(1.0, 30.0),
+    cmax=st.floats(0.01, 1e5),
+    alpha=positive,
+    fb=st.floats(1e-4, 0.99),
+    beta=st.floats(1e-4, 0.5),
 )
 def test_continuous_at_tmax_and_peak_there(
     foldx: float, tmax: float, cmax: float, alpha: float, fb: float, beta: float

@@ -25,28 +25,51 @@ def test_ball_set_is_the_published_one() -> None:
     ps = load_parameter_set("stein2019-ball")
     got = {k: (ps[k].value, ps[k].omega2) for k in ("foldx", "tmax", "cmax", "alpha", "fb", "beta")}
     assert got == {
-        "foldx": (3900.0, 2.4), "tmax": (9.3, 0.38), "cmax": (24000.0, 0.65),
-        "alpha": (0.16, 0.91), "fb": (0.0079, 0.8), "beta": (0.0032, 0.86),
+        "foldx": (3900.0, 2.4),
+        "tmax": (9.3, 0.38),
+        "cmax": (24000.0, 0.65),
+        "alpha": (0.16, 0.91),
+        "fb": (0.0079, 0.8),
+        "beta": (0.0032, 0.86),
     }
 
 
 def test_ball_set_cannot_drive_the_b_cell_model() -> None:
-    with pytest.raises(InvalidInputError, match="column parameters: value b0: required by CarTBCellModel"):
+    with pytest.raises(
+        InvalidInputError, match="column parameters: value b0: required by CarTBCellModel"
+    ):
         CarTBCellModel("stein2019-ball")
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"parameters": {"tmax": {"value": -1}}}, "custom.parameters.tmax.value: value -1.0: must be a finite number > 0"),
-        ({"parameters": {"fb": {"value": 1.5, "domain": "fraction"}}}, "must be strictly between 0 and 1"),
-        ({"parameters": {"tmax": {"value": 9, "omega2": -0.1}}}, "omega2: value -0.1: must be a finite number ≥ 0"),
+        (
+            {"parameters": {"tmax": {"value": -1}}},
+            "custom.parameters.tmax.value: value -1.0: must be a finite number > 0",
+        ),
+        (
+            {"parameters": {"fb": {"value": 1.5, "domain": "fraction"}}},
+            "must be strictly between 0 and 1",
+        ),
+        (
+            {"parameters": {"tmax": {"value": 9, "omega2": -0.1}}},
+            "omega2: value -0.1: must be a finite number ≥ 0",
+        ),
         ({"parameters": {"tmax": {"value": "nine"}}}, "expected a number"),
         ({"parameters": {"tmax": {"value": 9, "colour": 1}}}, "unknown field(s)"),
         ({"parameters": {}}, "expected a non-empty mapping"),
         ({"base": "nope", "parameters": {}}, "value nope: unknown; expected one of autoimmune"),
     ],
-    ids=["negative", "fraction-above-1", "negative-omega2", "text-value", "unknown-field", "empty", "bad-base"],
+    ids=[
+        "negative",
+        "fraction-above-1",
+        "negative-omega2",
+        "text-value",
+        "unknown-field",
+        "empty",
+        "bad-base",
+    ],
 )
 def test_malformed_parameter_files_are_refused(data: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidInputError) as err:

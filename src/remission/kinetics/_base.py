@@ -276,9 +276,9 @@ class KineticModel(ABC):
         from scipy.optimize import minimize
 
         result = minimize(
-            objective.value,
+            objective.value_and_gradient,
             x0,
-            jac=objective.gradient,
+            jac=True,
             method="L-BFGS-B",
             bounds=[(x - 12.0, x + 12.0) for x in x0],
             options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7},
@@ -420,13 +420,14 @@ class _Likelihood:
     def value(self, x: FloatArray) -> float:
         return float(self.batch(np.asarray(x)[None, :])[0])
 
-    def gradient(self, x: FloatArray, h: float = 1e-5) -> FloatArray:
+    def value_and_gradient(self, x: FloatArray, h: float = 1e-5) -> tuple[float, FloatArray]:
+        """NLL and its central-difference gradient from ONE batch of ``2k + 1`` simulations."""
         k = x.size
-        steps = np.vstack([np.eye(k) * h, -np.eye(k) * h])
+        steps = np.vstack([np.zeros((1, k)), np.eye(k) * h, -np.eye(k) * h])
         f = self.batch(x[None, :] + steps)
         with np.errstate(invalid="ignore"):
-            g = (f[:k] - f[k:]) / (2 * h)
-        return np.where(np.isfinite(g), g, 0.0)
+            g = (f[1 : k + 1] - f[k + 1 :]) / (2 * h)
+        return float(f[0]), np.where(np.isfinite(g), g, 0.0)
 
     def hessian(self, x: FloatArray, h: float = 1e-3) -> FloatArray:
         k = x.size
@@ -467,12 +468,20 @@ class ODEKineticModel(KineticModel):
     def _initial_state(self, theta: Theta) -> Any:
         """Pre-treatment steady state, shape ``(n_states, n)``."""
 
+    def _forcing(self, t: float, theta: Theta, step_mid: float) -> Any:
+        """Time-dependent inputs at day ``t`` (e.g. the CAR-T level), shared by the RK4 stages.
+
+        Evaluated once per distinct stage time (the midpoint value serves two stages, the end
+        value is reused as the next step's start unless a breakpoint lies there).
+        """
+        return None
+
     @abstractmethod
-    def _rhs(self, t: float, y: Any, theta: Theta, step_mid: float) -> Any:
+    def _rhs(self, t: float, y: Any, theta: Theta, forcing: Any, step_mid: float) -> Any:
         """dy/dt at day ``t`` (a scalar shared by all patients), shape of ``y``.
 
-        ``step_mid`` is the midpoint of the current step: piecewise-constant forcings switch on
-        it, since a step never straddles a breakpoint.
+        ``forcing`` is :meth:`_forcing` at ``t``. ``step_mid`` is the midpoint of the current
+        step: piecewise-constant inputs switch on it, since a step never straddles a breakpoint.
         """
 
     @abstractmethod
@@ -513,15 +522,21 @@ class ODEKineticModel(KineticModel):
             return
         grid = self.time_grid(float(days[-1]), days)
         wanted = set(days[days > self.start_day].tolist())
-        rhs = self._rhs
+        rhs, forcing = self._rhs, self._forcing
+        breaks = set(self._breakpoints())
+        cached: Any = None
         for t0, t1 in pairwise(grid):
             h = float(t1 - t0)
-            t0f = float(t0)
+            t0f, t1f = float(t0), float(t1)
             mid = t0f + h / 2
-            k1 = rhs(t0f, y, theta, mid)
-            k2 = rhs(mid, y + (h / 2) * k1, theta, mid)
-            k3 = rhs(mid, y + (h / 2) * k2, theta, mid)
-            k4 = rhs(t0f + h, y + h * k3, theta, mid)
+            f0 = forcing(t0f, theta, mid) if cached is None else cached
+            fm = forcing(mid, theta, mid)
+            f1 = forcing(t1f, theta, mid)
+            cached = None if t1f in breaks else f1
+            k1 = rhs(t0f, y, theta, f0, mid)
+            k2 = rhs(mid, y + (h / 2) * k1, theta, fm, mid)
+            k3 = rhs(mid, y + (h / 2) * k2, theta, fm, mid)
+            k4 = rhs(t1f, y + h * k3, theta, f1, mid)
             y = y + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
             if float(t1) in wanted:
                 yield float(t1), y

@@ -115,11 +115,17 @@ class CarTBCellModel(ODEKineticModel):
         rows = [p] * self.n_transit + [b0, xp.ones_like(b0), xp.ones_like(b0)]
         return xp.stack(rows)
 
-    def _rhs(self, t: float, y: Any, theta: Theta, step_mid: float) -> Any:
+    def _forcing(self, t: float, theta: Theta, step_mid: float) -> Any:
+        """The CAR-T killing rate ``kill(C(t))`` per patient (no CAR-T before day 0)."""
+        if step_mid < 0:
+            return 0.0 * theta["k_kill"]
+        c = self.car_t(theta, t)
+        return theta["k_kill"] * c / (theta["ec50"] + c)
+
+    def _rhs(self, t: float, y: Any, theta: Theta, forcing: Any, step_mid: float) -> Any:
         xp = self._xp
         n = self.n_transit
-        c = self.car_t(theta, t) if step_mid > 0 else 0.0 * theta["cmax"]  # no CAR-T before day 0
-        kill = theta["k_kill"] * c / (theta["ec50"] + c)
+        kill = forcing
         k_tr = theta["k_tr"]
         if CONDITIONING_DAYS[0] <= step_mid < CONDITIONING_DAYS[1]:
             k_cond = -xp.log1p(-theta["cond_fraction"]) / 3.0
