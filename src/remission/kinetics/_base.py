@@ -468,6 +468,10 @@ class ODEKineticModel(KineticModel):
     def _initial_state(self, theta: Theta) -> Any:
         """Pre-treatment steady state, shape ``(n_states, n)``."""
 
+    def _prepare(self, theta: Theta) -> Theta:
+        """Per-patient constants derived once per integration; default: ``theta`` itself."""
+        return theta
+
     def _forcing(self, t: float, theta: Theta, step_mid: float) -> Any:
         """Time-dependent inputs at day ``t`` (e.g. the CAR-T level), shared by the RK4 stages.
 
@@ -512,6 +516,7 @@ class ODEKineticModel(KineticModel):
         cohorts derive their endpoints day by day.
         """
         days = np.unique(np.round(np.asarray(record_days, dtype=np.float64), 9))
+        theta = self._prepare(theta)
         y = self._initial_state(theta)
         pending = iter(days)
         day = next(pending, None)

@@ -29,8 +29,6 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-import numpy as np
-
 from remission.kinetics._base import KineticsError, ODEKineticModel, Problem, Theta
 from remission.kinetics.cart import STEIN_PARAMETERS, car_t_stein
 from remission.kinetics.parameters import ParameterSet
@@ -84,8 +82,6 @@ class CarTBCellModel(ODEKineticModel):
         if n != int(n) or n < 2:
             raise KineticsError([Problem(None, "n_transit", f"{n:g}", "must be an integer ≥ 2")])
         self.n_transit: int = int(n)
-        #: CD19 expression of each precursor compartment (P1 is CD19-negative).
-        self._cd19_mask = np.array([0.0] + [1.0] * (self.n_transit - 1))[:, None]
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -115,31 +111,64 @@ class CarTBCellModel(ODEKineticModel):
         rows = [p] * self.n_transit + [b0, xp.ones_like(b0), xp.ones_like(b0)]
         return xp.stack(rows)
 
+    def _prepare(self, theta: Theta) -> dict[str, Any]:
+        """Per-patient constants computed once per integration (not at every RK4 stage)."""
+        xp = self._xp
+        cmax = theta["cmax"] * self.dose_factor(theta)
+        k_deg = math.log(2.0) / theta["ab_half_life"]
+        return {
+            **theta,
+            "_rho": xp.log(theta["foldx"]) / theta["tmax"],
+            "_r0": cmax / theta["foldx"],
+            "_c_effector": cmax * (1.0 - theta["fb"]),
+            "_c_memory": cmax * theta["fb"],
+            "_tmax_min": float(xp.min(theta["tmax"])),
+            "_tmax_max": float(xp.max(theta["tmax"])),
+            "_k_prod": theta["k_out"] * theta["b0"],
+            "_k_cond": -xp.log1p(-theta["cond_fraction"]) / 3.0,
+            "_k_deg": k_deg,
+            "_k_short": k_deg * (1.0 - theta["f_long"]),
+            "_k_long": k_deg * theta["f_long"],
+        }
+
     def _forcing(self, t: float, theta: Theta, step_mid: float) -> Any:
-        """The CAR-T killing rate ``kill(C(t))`` per patient (no CAR-T before day 0)."""
+        """The CAR-T killing rate ``kill(C(t))`` per patient (no CAR-T before day 0).
+
+        ``C(t)`` is :func:`car_t_stein` with the constants of :meth:`_prepare`; a branch is
+        skipped when no patient is in it.
+        """
+        xp = self._xp
         if step_mid < 0:
             return 0.0 * theta["k_kill"]
-        c = self.car_t(theta, t)
+        tmax = theta["tmax"]
+        if t < theta["_tmax_min"]:
+            c = theta["_r0"] * xp.exp(theta["_rho"] * t)
+        else:
+            tau = xp.maximum(t - tmax, 0.0)
+            c = theta["_c_effector"] * xp.exp(-theta["alpha"] * tau) + theta["_c_memory"] * xp.exp(
+                -theta["beta"] * tau
+            )
+            if t < theta["_tmax_max"]:
+                grow = theta["_r0"] * xp.exp(theta["_rho"] * xp.minimum(t, tmax))
+                c = xp.where(t < tmax, grow, c)
         return theta["k_kill"] * c / (theta["ec50"] + c)
 
     def _rhs(self, t: float, y: Any, theta: Theta, forcing: Any, step_mid: float) -> Any:
         xp = self._xp
         n = self.n_transit
-        kill = forcing
         k_tr = theta["k_tr"]
-        if CONDITIONING_DAYS[0] <= step_mid < CONDITIONING_DAYS[1]:
-            k_cond = -xp.log1p(-theta["cond_fraction"]) / 3.0
-        else:
-            k_cond = 0.0 * k_tr
         P, B, M, A = y[:n], y[n], y[n + 1], y[n + 2]
-        inflow = xp.concatenate([(theta["k_out"] * theta["b0"])[None, :], k_tr * P[:-1]])
-        dP = inflow - (k_tr + k_cond + kill * self._cd19_mask) * P
-        loss = kill + k_cond
+        if CONDITIONING_DAYS[0] <= step_mid < CONDITIONING_DAYS[1]:
+            loss = forcing + theta["_k_cond"]
+            dP1 = theta["_k_prod"] - (k_tr + theta["_k_cond"]) * P[0]
+        else:
+            loss = forcing
+            dP1 = theta["_k_prod"] - k_tr * P[0]
+        dP = k_tr * (P[:-1] - P[1:]) - loss * P[1:]  # P2..Pn, CD19+
         dB = k_tr * P[-1] - (theta["k_out"] + loss) * B
         dM = -loss * M
-        k_deg = math.log(2.0) / theta["ab_half_life"]
-        dA = k_deg * ((1.0 - theta["f_long"]) * M + theta["f_long"] - A)
-        return xp.concatenate([dP, dB[None], dM[None], dA[None]])
+        dA = theta["_k_short"] * M + theta["_k_long"] - theta["_k_deg"] * A
+        return xp.concatenate([dP1[None], dP, dB[None], dM[None], dA[None]])
 
     def _observe(self, t: float, y: Any, theta: Theta) -> dict[str, Any]:
         n = self.n_transit

@@ -183,13 +183,13 @@ def _simulate_chunk(
         back = xp.where(xp.isnan(back) & ~xp.isnan(start) & (b > thr), day, back)
         start = xp.where(xp.isnan(start) & (b < thr), day, start)
         if day == 0.0:
-            a0 = a
+            a0 = xp.array(a)  # copies: a view would keep the whole state alive
         elif day == 90.0:
-            a90 = a
+            a90 = xp.array(a)
         elif day == 180.0:
-            a180 = a
+            a180 = xp.array(a)
         if keep:
-            kept["cd19"].append(b[:keep])
+            kept["cd19"].append(xp.array(b[:keep]))
         if progress is not None and (day % 30.0 == 0.0 or day == horizon):
             progress(n * (day - reported) / horizon)
             reported = day
