@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 from remission.api import score_table
 from remission.errors import Problem
 from remission.indices import IndexDefinition, registry
-from remission.store import assessment_table, save_scores
+from remission.medications.exposure import derive_medication_exposure
+from remission.store import assessment_table, read_table, save_scores
 
 Progress = Callable[[str], None]
 
@@ -62,11 +63,27 @@ def assessments_for(definition: IndexDefinition, assessments: pl.DataFrame) -> p
     return rows.select(columns)
 
 
+#: Columns derived from the medication records for each stored assessment (medications.md).
+EXPOSURE_COLUMNS = ("prednisone_mg_day", "antimalarial", "immunosuppressant", "biologic")
+
+
+def with_medication_exposure(assessments: pl.DataFrame, medications: pl.DataFrame) -> pl.DataFrame:
+    """Add the daily drug exposure of each assessment's day, unless the assessment records it."""
+    if assessments.is_empty() or medications.is_empty():
+        return assessments
+    records = medications.select("patient_id", "drug", "dose", "unit", "frequency", "route", "start_day", "stop_day")
+    exposure = derive_medication_exposure(assessments.select("patient_id", "day"), records)
+    recorded = [c for c in EXPOSURE_COLUMNS if c in assessments.columns]
+    derived = exposure.select([pl.col(c).cast(pl.Utf8) for c in EXPOSURE_COLUMNS])
+    merged = [pl.coalesce(pl.col(c), derived[c]).alias(c) if c in recorded else derived[c] for c in EXPOSURE_COLUMNS]
+    return assessments.with_columns(merged)
+
+
 def score_database(
     engine: Engine, indices: Iterable[str] | None = None, progress: Progress | None = None
 ) -> list[IndexRun]:
     """Score and store every applicable assessment for each index (all wide/long indices by default)."""
-    assessments = assessment_table(engine)
+    assessments = with_medication_exposure(assessment_table(engine), read_table(engine, "medications"))
     chosen = [registry()[name] for name in indices] if indices is not None else list(registry().values())
     runs = []
     for definition in chosen:

@@ -1,0 +1,1 @@
+"""Analysis layer: pure functions over tables (endpoints, remission over time, safety summaries)."""

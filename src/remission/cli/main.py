@@ -2,12 +2,13 @@
 
 Heavy libraries (polars, SQLAlchemy, matplotlib) are imported inside the commands, so that
 ``remission --help`` starts instantly. Other layers add their commands in their own modules
-(``remission/cli/<topic>.py``), each exposing ``register(app)``; :data:`COMMAND_MODULES` lists them.
+(``remission/cli/<topic>.py``), each exposing ``register(app)``; they are found by scanning this package.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from pathlib import Path
 from typing import Annotated
 
@@ -21,8 +22,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-#: Modules under remission.cli that add commands with ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = ("store_cmds",)
 
 DbOption = Annotated[
     str | None,
@@ -133,8 +132,14 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"remission.cli.{name}").register(app)
+    """Add the commands of every module of this package that defines ``register(app)``."""
+    package = Path(__file__).parent
+    for info in sorted(pkgutil.iter_modules([str(package)]), key=lambda m: m.name):
+        if info.name in ("main", "__init__") or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"remission.cli.{info.name}")
+        if hasattr(module, "register"):
+            module.register(app)
 
 
 _register_commands()

@@ -229,6 +229,7 @@ def _sle_items(course: _Course, day: int, rng: np.random.Generator, resolves_at:
     items["hemolytic_anemia"] = 0
     items["gi_activity"] = 0
     items["investigational_drug"] = 0
+    items["treatment_failure"] = 0
     return items
 
 
@@ -286,6 +287,7 @@ def _toxicity_items(course: _Course, day: int, rng: np.random.Generator) -> dict
         "ice_commands": 1,
         "ice_writing": 1,
         "ice_attention": 0 if (course.patient_id == "SLE-04" and day == 6) else 1,
+        "ice_score": 9 if (course.patient_id == "SLE-04" and day == 6) else 10,
         "consciousness": "normal",
         "seizure": "none",
         "motor_weakness": 0,

@@ -150,6 +150,9 @@ class Context:
 
 
 ComputeFn = Callable[[pl.DataFrame, Context], pl.DataFrame]
+#: A cross-column check on the typed table (with its ``__row`` column): returns one
+#: :class:`Problem` per bad cell (1-based row), e.g. two inconsistent units of one measurement.
+RowCheckFn = Callable[[pl.DataFrame], list[Problem]]
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ class IndexDefinition:
     doi: str = ""
     version: str = "1"
     missing_rule: str = "a missing item that could change an output makes it empty"
+    row_check: RowCheckFn | None = None
     #: Columns whose presence marks a stored assessment as one of this index (default: all).
     key_items: tuple[str, ...] = ()
 
@@ -328,6 +332,9 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
     typed = (pl.concat([parsed, typed], how="horizontal") if pairs else typed).with_columns(missing_cols)
     problems = _collect_problems(table, reasons)
     problems += _check_baseline_marks(typed, definition)
+    if definition.row_check is not None:
+        problems += definition.row_check(typed)
+        problems.sort(key=lambda p: (p.row or 0, p.column))
     bad_rows = sorted({p.row - 1 for p in problems if p.row is not None})
     valid = ~typed[ROW].is_in(bad_rows) if bad_rows else pl.repeat(True, table.height, eager=True)
     return Validated(typed, valid, problems)

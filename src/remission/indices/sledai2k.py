@@ -175,7 +175,7 @@ def _derive_one(values: Mapping[str, Any], descriptor: str) -> tuple[bool | None
     return (True, ", ".join(hits)) if hits else (False, None)
 
 
-def _resolve(values: Mapping[str, Any], missing: MissingRule) -> dict[str, tuple[bool | None, str | None]]:
+def resolve_items(values: Mapping[str, Any], missing: MissingRule) -> dict[str, tuple[bool | None, str | None]]:
     resolved: dict[str, tuple[bool | None, str | None]] = {}
     for item in ITEMS:
         recorded = values.get(item.code)
@@ -209,7 +209,7 @@ def score_visit(visit: Mapping[str, Any], *, missing: MissingRule = "empty") -> 
     'seizure=8; fever=1 (derived: temperature_c=38.4)'
     """
     values = validate_record(visit, INDEX)
-    resolved = _resolve(values, missing)
+    resolved = resolve_items(values, missing)
     explanation = tuple(Contribution(code, WEIGHTS[code], why) for code, (present, why) in resolved.items() if present)
     missing_codes = tuple(code for code, (present, _) in resolved.items() if present is None)
     known = sum(c.points for c in explanation if isinstance(c.points, int))
@@ -266,7 +266,7 @@ def _derived_expr(descriptor: str) -> tuple[pl.Expr, pl.Expr]:
 DERIVED: frozenset[str] = frozenset(d.descriptor for d in DERIVATIONS)
 
 
-def _present_exprs(visits: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
+def present_exprs(visits: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     measured = {d.descriptor for d in DERIVATIONS if visits[d.measure].null_count() < visits.height}
     exprs = []
     for item in ITEMS:
@@ -311,7 +311,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     Staged so that each sum over the 24 items is computed once: presence (with derivations), then
     the known and missing weights, then the outputs.
     """
-    scratch = visits.with_columns(_present_exprs(visits, ctx))
+    scratch = visits.with_columns(present_exprs(visits, ctx))
     present = [f"__p_{c}" for c in CODES]
     complete = sum(scratch[p].null_count() for p in present) == 0
     weighted = [pl.col(p).cast(pl.Int16).fill_null(0) * WEIGHTS[c] for p, c in zip(present, CODES, strict=True)]

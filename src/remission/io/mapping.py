@@ -1,0 +1,511 @@
+"""YAML mapping: tidy REDCap instruments → plain registry record dicts.
+
+A mapping names, for each registry record type, the instrument it comes from and where each of
+its fields comes from (a REDCap field of that instrument, a key column, or a constant), with
+optional choice recoding and a unit scale factor. It is validated against the data dictionary
+before any data are read: every unknown record type, target field, instrument, REDCap field or
+recoded choice code is reported, all at once.
+
+Record types and their fields (what :func:`map_records` produces):
+
+================  ==================================================================================
+record type       fields
+================  ==================================================================================
+patient           patient_id, site, disease (SLE/IIM/SSc), sex, birth_year, diagnosis_year
+infusion          patient_id, date, product, cells_per_kg
+assessment        patient_id, date, items (dict spec code → value)
+lab               patient_id, date, analyte, value, unit, lln, uln (one record per analyte)
+medication        patient_id, drug, dose, unit, route, start_date, stop_date
+adverse_event     patient_id, term, category (crs/icans/infection/cytopenia/other), grade (1–5),
+                  onset_date, resolution_date, serious
+================  ==================================================================================
+
+YAML shape (each record type takes one block or a list of blocks)::
+
+    version: 1
+    records:
+      patient:
+        instrument: enrolment
+        fields:
+          patient_id: {field: record_id}
+          disease: {field: disease, recode: {"1": SLE, "2": IIM, "3": SSc}}
+      assessment:
+        instrument: sledai
+        fields: {patient_id: {field: record_id}, date: {field: sledai_date}}
+        items: {seizure: {field: sle_seizure}, arthritis: {field: sle_arthritis}}
+      lab:
+        instrument: labs
+        fields: {patient_id: {field: record_id}, date: {field: lab_date}}
+        analytes:
+          - {analyte: c3, field: lab_c3, unit: g/L, lln: 0.9, uln: 1.8}
+
+A source is ``{field: NAME}`` (optionally ``recode: {code: value}``, ``scale: factor``) or
+``{value: CONSTANT}``. Rows whose mapped values are all empty are skipped (a lab analyte with
+no value gives no record); missing values stay ``None``, never 0.
+
+Examples
+--------
+>>> import polars as pl, datetime as dt
+>>> from remission.io.redcap import DataDictionary, Field
+>>> dd = DataDictionary((Field("record_id", "labs", "text"),
+...                      Field("lab_date", "labs", "text", validation="date_ymd"),
+...                      Field("lab_c3", "labs", "text", validation="number")))
+>>> m = load_mapping('''
+... records:
+...   lab:
+...     instrument: labs
+...     fields: {patient_id: {field: record_id}, date: {field: lab_date}}
+...     analytes: [{analyte: c3, field: lab_c3, unit: g/L, lln: 0.9}]
+... ''', dd)
+>>> labs = pl.DataFrame({"record_id": ["p1"], "lab_date": [dt.date(2024, 1, 2)], "lab_c3": [0.7]})
+>>> lab = map_records({"labs": labs}, m)["lab"][0]
+>>> [lab[k] for k in ("patient_id", "date", "analyte", "value", "unit", "lln", "uln")]
+['p1', datetime.date(2024, 1, 2), 'c3', 0.7, 'g/L', 0.9, None]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from remission.errors import InvalidInputError, Problem
+from remission.io.redcap import ARM, DAG, KEY_EVENT, KEY_INSTANCE, KEY_INSTRUMENT, DataDictionary
+
+if TYPE_CHECKING:
+    import polars as pl
+
+#: Registry record types → their fields and value kinds.
+RECORD_TYPES: dict[str, dict[str, str]] = {
+    "patient": {
+        "patient_id": "text",
+        "site": "text",
+        "disease": "disease",
+        "sex": "text",
+        "birth_year": "int",
+        "diagnosis_year": "int",
+    },
+    "infusion": {"patient_id": "text", "date": "date", "product": "text", "cells_per_kg": "float"},
+    "assessment": {"patient_id": "text", "date": "date"},
+    "lab": {"patient_id": "text", "date": "date"},
+    "medication": {
+        "patient_id": "text",
+        "drug": "text",
+        "dose": "float",
+        "unit": "text",
+        "route": "text",
+        "start_date": "date",
+        "stop_date": "date",
+    },
+    "adverse_event": {
+        "patient_id": "text",
+        "term": "text",
+        "category": "category",
+        "grade": "grade",
+        "onset_date": "date",
+        "resolution_date": "date",
+        "serious": "bool",
+    },
+}
+REQUIRED = {t: ("patient_id",) for t in RECORD_TYPES}
+DISEASES = ("SLE", "IIM", "SSc")
+AE_CATEGORIES = ("crs", "icans", "infection", "cytopenia", "other")
+KEY_COLUMNS = (KEY_EVENT, KEY_INSTRUMENT, KEY_INSTANCE, ARM, DAG)
+_BLOCK_KEYS = {"instrument", "fields", "items", "analytes"}
+_SOURCE_KEYS = {"field", "value", "recode", "scale"}
+_ANALYTE_KEYS = {"analyte", "field", "unit", "lln", "uln", "scale"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one value comes from: a column (with recode/scale) or a constant."""
+
+    column: str | None = None
+    constant: Any = None
+    recode: Mapping[str, Any] | None = None
+    scale: float | None = None
+
+
+@dataclass(frozen=True)
+class Block:
+    """One record type fed by one instrument."""
+
+    record_type: str
+    instrument: str
+    fields: Mapping[str, Source]
+    items: Mapping[str, Source] = field(default_factory=dict)
+    analytes: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordMapping:
+    """A validated mapping: its blocks in file order."""
+
+    blocks: tuple[Block, ...]
+
+
+def load_mapping(source: str | Path, dictionary: DataDictionary) -> RecordMapping:
+    """Parse and validate a YAML mapping (path or YAML text) against a data dictionary.
+
+    Raises
+    ------
+    InvalidInputError
+        Every problem at once, each as ``column <where in the mapping>: value <what>: reason``
+        (unknown record type, target field, instrument, REDCap field, recode code, bad YAML).
+    """
+    import yaml
+
+    text = (
+        Path(source).read_text(encoding="utf-8")
+        if isinstance(source, Path)
+        or (isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml")))
+        else source
+    )
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise InvalidInputError(
+            [Problem(None, "mapping", "", f"is not valid YAML: {err}")]
+        ) from err
+    problems: list[Problem] = []
+    if not isinstance(doc, dict) or not isinstance(doc.get("records"), dict):
+        raise InvalidInputError(
+            [Problem(None, "mapping", "", "needs a top-level 'records:' mapping")]
+        )
+    for key in doc:
+        if key not in ("version", "records", "project", "description"):
+            problems.append(
+                Problem(
+                    None,
+                    "mapping",
+                    str(key),
+                    "unknown top-level key (known: version, records, project, description)",
+                )
+            )
+    blocks: list[Block] = []
+    for rtype, spec in doc["records"].items():
+        where = f"records.{rtype}"
+        if rtype not in RECORD_TYPES:
+            problems.append(
+                Problem(
+                    None,
+                    where,
+                    str(rtype),
+                    f"unknown record type (known: {', '.join(RECORD_TYPES)})",
+                )
+            )
+            continue
+        for i, one in enumerate(spec if isinstance(spec, list) else [spec]):
+            block = _block(
+                rtype,
+                one,
+                f"{where}[{i}]" if isinstance(spec, list) else where,
+                dictionary,
+                problems,
+            )
+            if block is not None:
+                blocks.append(block)
+    if problems:
+        raise InvalidInputError(problems)
+    return RecordMapping(tuple(blocks))
+
+
+def _block(  # noqa: C901 - one check per mapping key
+    rtype: str, spec: Any, where: str, dd: DataDictionary, problems: list[Problem]
+) -> Block | None:
+    if not isinstance(spec, dict):
+        problems.append(
+            Problem(None, where, str(spec), "expected a mapping with instrument and fields")
+        )
+        return None
+    for key in spec:
+        if key not in _BLOCK_KEYS:
+            problems.append(
+                Problem(
+                    None, where, str(key), f"unknown key (known: {', '.join(sorted(_BLOCK_KEYS))})"
+                )
+            )
+    instrument = spec.get("instrument")
+    if instrument not in dd.forms:
+        problems.append(
+            Problem(
+                None,
+                f"{where}.instrument",
+                str(instrument),
+                f"not an instrument of the dictionary ({', '.join(dd.forms)})",
+            )
+        )
+        return None
+    columns = _instrument_columns(dd, instrument)
+    fields: dict[str, Source] = {}
+    for target, src in (spec.get("fields") or {}).items():
+        if target not in RECORD_TYPES[rtype]:
+            problems.append(
+                Problem(
+                    None,
+                    f"{where}.fields",
+                    str(target),
+                    f"unknown field of {rtype} (known: {', '.join(RECORD_TYPES[rtype])})",
+                )
+            )
+            continue
+        fields[target] = _source(src, f"{where}.fields.{target}", dd, columns, problems)
+    for req in REQUIRED[rtype]:
+        if req not in (spec.get("fields") or {}):
+            problems.append(Problem(None, f"{where}.fields", req, "is required"))
+    items: dict[str, Source] = {}
+    if "items" in spec and rtype != "assessment":
+        problems.append(Problem(None, where, "items", "only assessment records have items"))
+    for code, src in (spec.get("items") or {}).items():
+        items[str(code)] = _source(src, f"{where}.items.{code}", dd, columns, problems)
+    if rtype == "assessment" and not items:
+        problems.append(Problem(None, where, "items", "an assessment needs at least one item"))
+    analytes = tuple(spec.get("analytes") or ())
+    if "analytes" in spec and rtype != "lab":
+        problems.append(Problem(None, where, "analytes", "only lab records have analytes"))
+    if rtype == "lab" and not analytes:
+        problems.append(Problem(None, where, "analytes", "a lab block needs at least one analyte"))
+    for j, a in enumerate(analytes):
+        w = f"{where}.analytes[{j}]"
+        if not isinstance(a, dict) or "analyte" not in a or "field" not in a:
+            problems.append(Problem(None, w, str(a), "needs analyte and field"))
+            continue
+        for key in a:
+            if key not in _ANALYTE_KEYS:
+                problems.append(
+                    Problem(
+                        None,
+                        w,
+                        str(key),
+                        f"unknown key (known: {', '.join(sorted(_ANALYTE_KEYS))})",
+                    )
+                )
+        if a["field"] not in columns:
+            problems.append(
+                Problem(
+                    None, f"{w}.field", str(a["field"]), f"not a field of instrument {instrument}"
+                )
+            )
+    return Block(rtype, instrument, fields, items, analytes)
+
+
+def _instrument_columns(dd: DataDictionary, instrument: str) -> dict[str, Any]:
+    cols: dict[str, Any] = {dd.record_id: None, **dict.fromkeys(KEY_COLUMNS)}
+    for f in dd.form_fields(instrument):
+        if f.kind == "checkbox":
+            cols.update(dict.fromkeys(c for c, _ in f.checkbox_columns()))
+        else:
+            cols[f.name] = f
+            if f.kind == "choice":
+                cols[f"{f.name}_label"] = None
+    cols[f"{instrument}_complete"] = None
+    return cols
+
+
+def _source(
+    src: Any, where: str, dd: DataDictionary, columns: Mapping[str, Any], problems: list[Problem]
+) -> Source:
+    if not isinstance(src, dict) or not ({"field", "value"} & set(src)):
+        problems.append(
+            Problem(None, where, str(src), "expected {field: NAME} or {value: CONSTANT}")
+        )
+        return Source()
+    for key in src:
+        if key not in _SOURCE_KEYS:
+            problems.append(
+                Problem(
+                    None, where, str(key), f"unknown key (known: {', '.join(sorted(_SOURCE_KEYS))})"
+                )
+            )
+    if "value" in src:
+        return Source(constant=src["value"])
+    name = src["field"]
+    if name not in columns:
+        problems.append(
+            Problem(
+                None,
+                where,
+                str(name),
+                "not a field of this instrument (fields: "
+                + ", ".join(c for c in columns if c not in KEY_COLUMNS)
+                + ")",
+            )
+        )
+        return Source(column=str(name))
+    recode = src.get("recode")
+    f = columns.get(name)
+    if recode is not None:
+        recode = {str(k): v for k, v in recode.items()}
+        codes = {c for c, _ in f.choices} if f is not None and f.kind in ("choice",) else None
+        if f is not None and f.kind == "boolean":
+            codes = {"1", "0", "True", "False"}
+        for code in recode:
+            if codes is not None and code not in codes:
+                problems.append(
+                    Problem(
+                        None,
+                        f"{where}.recode",
+                        code,
+                        f"not a choice code of {name} ({', '.join(sorted(codes))})",
+                    )
+                )
+    return Source(column=str(name), recode=recode, scale=src.get("scale"))
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _value(row: Mapping[str, Any], src: Source) -> Any:
+    if src.column is None:
+        return src.constant
+    v = row.get(src.column)
+    if v is None:
+        return None
+    if src.recode is not None:
+        key = str(v)
+        if key not in src.recode:
+            raise KeyError(key)
+        v = src.recode[key]
+    if src.scale is not None and v is not None:
+        v = float(v) * float(src.scale)
+    return v
+
+
+def _coerce(kind: str, v: Any) -> Any:  # noqa: C901
+    if v is None:
+        return None
+    if kind == "date":
+        if isinstance(v, dt.datetime):
+            return v.date()
+        if isinstance(v, dt.date):
+            return v
+        return dt.date.fromisoformat(str(v))
+    if kind == "int":
+        f = float(v)
+        if f != int(f):
+            raise ValueError("not a whole number")
+        return int(f)
+    if kind == "float":
+        return float(v)
+    if kind == "bool":
+        if isinstance(v, bool):
+            return v
+        text = str(v).strip().lower()
+        if text in ("1", "true", "yes", "y"):
+            return True
+        if text in ("0", "false", "no", "n"):
+            return False
+        raise ValueError("expected yes/no")
+    if kind == "disease":
+        if v not in DISEASES:
+            raise ValueError(f"expected one of {', '.join(DISEASES)} (recode the choice codes)")
+        return v
+    if kind == "category":
+        if v not in AE_CATEGORIES:
+            raise ValueError(f"expected one of {', '.join(AE_CATEGORIES)}")
+        return v
+    if kind == "grade":
+        g = _coerce("int", v)
+        if not 1 <= g <= 5:
+            raise ValueError("a grade is 1 to 5")
+        return g
+    return str(v) if not isinstance(v, str) else v
+
+
+def map_records(
+    tables: Mapping[str, pl.DataFrame], mapping: RecordMapping, *, record_id: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Apply a validated mapping to tidy REDCap tables → lists of record dicts per record type.
+
+    Raises
+    ------
+    InvalidInputError
+        A value the mapping cannot place (choice code without a recode, grade out of 1–5, …),
+        as ``row N, column <instrument>.<field>: value V: record R: reason``.
+    """
+    out: dict[str, list[dict[str, Any]]] = {t: [] for t in RECORD_TYPES}
+    problems: list[Problem] = []
+    for block in mapping.blocks:
+        table = tables.get(block.instrument)
+        if table is None:
+            continue
+        rid = record_id or table.columns[0]
+        for n, row in enumerate(table.iter_rows(named=True), start=1):
+            out[block.record_type].extend(_map_row(block, row, n, rid, problems))
+    if problems:
+        raise InvalidInputError(problems)
+    return out
+
+
+def _map_row(
+    block: Block, row: Mapping[str, Any], n: int, rid: str, problems: list[Problem]
+) -> list[dict[str, Any]]:
+    kinds = RECORD_TYPES[block.record_type]
+
+    def get(name: str, src: Source, kind: str) -> Any:
+        try:
+            return _coerce(kind, _value(row, src))
+        except KeyError as err:
+            problems.append(
+                Problem(
+                    n,
+                    f"{block.instrument}.{src.column}",
+                    str(err.args[0]),
+                    f"record {row.get(rid)}: code has no recode for {block.record_type}.{name}",
+                )
+            )
+        except ValueError as err:
+            problems.append(
+                Problem(
+                    n,
+                    f"{block.instrument}.{src.column or name}",
+                    str(row.get(src.column or "", src.constant)),
+                    f"record {row.get(rid)}: {block.record_type}.{name}: {err}",
+                )
+            )
+        return None
+
+    base = {name: get(name, src, kinds[name]) for name, src in block.fields.items()}
+    for name in kinds:
+        base.setdefault(name, None)
+    if block.record_type == "lab":
+        records = []
+        for a in block.analytes:
+            src = Source(column=a["field"], scale=a.get("scale"))
+            value = get("value", src, "float")
+            if value is None:
+                continue
+            records.append(
+                {
+                    **base,
+                    "analyte": a["analyte"],
+                    "value": value,
+                    "unit": a.get("unit"),
+                    "lln": a.get("lln"),
+                    "uln": a.get("uln"),
+                }
+            )
+        return records
+    if block.record_type == "assessment":
+        items = {code: _plain(_value_safe(row, src)) for code, src in block.items.items()}
+        if all(v is None for v in items.values()):
+            return []
+        return [{**base, "items": items}]
+    if all(v is None for k, v in base.items() if k != "patient_id"):
+        return []
+    return [base]
+
+
+def _value_safe(row: Mapping[str, Any], src: Source) -> Any:
+    try:
+        return _value(row, src)
+    except KeyError:
+        return row.get(src.column or "")
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, bool):
+        return int(v)
+    return v
