@@ -189,14 +189,14 @@ class _SdtmContext:
             return True, when
         if text is None and not required:
             return True, None
-        why = f"{var} is missing" if text is None else f"{var} {text} is partial ({row.get(f'{var}_PRECISION')}): not imputed"
+        why = f"{var} is missing" if text is None else f"{var} is partial ({row.get(f'{var}_PRECISION')} precision): not imputed"
         self.batch.exclude(table, self.files[domain], self.where(domain, row, n), why)
         return False, None
 
     def subject_ok(self, domain: str, row: Mapping[str, Any], n: int, table: str) -> bool:
         pid = row.get("USUBJID")
         if pid not in self.patients:
-            self.batch.exclude(table, self.files[domain], self.where(domain, row, n), f"USUBJID {pid} is not in DM")
+            self.batch.exclude(table, self.files[domain], self.where(domain, row, n), "USUBJID is not in DM")
             return False
         if pid in self.screen_failures and pid not in self.infused:
             self.batch.exclude(
@@ -384,7 +384,7 @@ def _sdtm_findings(ctx: _SdtmContext, domain: str, frame: pl.DataFrame) -> None:
         value = row.get(f"{domain}STRESN")
         if value is None:
             text = row.get(f"{domain}STRESC") or row.get(f"{domain}ORRES")
-            why = "no result" if text is None else f"result {text} is not numeric"
+            why = "no result" if text is None else "character result (no numeric value)"
             ctx.batch.exclude("labs", file, ctx.where(domain, row, n), why)
             continue
         ok, when = ctx.dated(domain, row, n, f"{domain}DTC", "labs")
@@ -497,8 +497,11 @@ def batch_from_fhir(path: str | Path) -> ImportBatch:
             if r.get("onset_text"):
                 diagnosis[r["patient_id"]] = int(r["onset_text"][:4])
     batch.not_imported["conditions"] = "used only to find the indication (SNOMED SLE/IIM/SSc)"
-    for r in patients.values():
+    for r in tables["patients"].iter_rows(named=True):
         pid = r["patient_id"]
+        if not pid:
+            batch.exclude("patients", r["source"], "Patient (no id)", "a Patient without an id cannot be referred to")
+            continue
         birth = r.get("birth_date_text")
         batch.add(
             "patients",
@@ -525,10 +528,10 @@ def batch_from_fhir(path: str | Path) -> ImportBatch:
     def usable(table: str, r: Mapping[str, Any], kind: str, when: dt.date | None, text: str | None) -> bool:
         where = f"{kind}/{r.get('resource_id')}"
         if r.get("patient_id") not in patients:
-            batch.exclude(table, r["source"], where, f"patient {r.get('patient_id')} is not in the import")
+            batch.exclude(table, r["source"], f"{where} (patient {r.get('patient_id')})", "its patient is not in the import")
             return False
         if when is None:
-            batch.exclude(table, r["source"], where, "no date" if not text else f"date {text} is partial: not imputed")
+            batch.exclude(table, r["source"], where, "no date" if not text else "partial date: not imputed")
             return False
         return True
 
@@ -558,7 +561,7 @@ def batch_from_fhir(path: str | Path) -> ImportBatch:
         if not usable("medications", r, kind, r.get("start_date"), r.get("start_text")):
             continue
         if r.get("end_text") and r.get("end_date") is None:
-            batch.exclude("medications", r["source"], f"{kind}/{r.get('resource_id')}", f"end {r['end_text']} is partial")
+            batch.exclude("medications", r["source"], f"{kind}/{r.get('resource_id')}", "partial end date: not imputed")
             continue
         seen(r["patient_id"], r["start_date"])
         batch.add(
@@ -579,7 +582,7 @@ def batch_from_fhir(path: str | Path) -> ImportBatch:
     for r in tables["adverse_events"].iter_rows(named=True):
         where = f"AdverseEvent/{r.get('resource_id')}"
         if (r.get("actuality") or "actual") != "actual":
-            batch.exclude("adverse_events", r["source"], where, f"actuality {r.get('actuality')}: not an event that happened")
+            batch.exclude("adverse_events", r["source"], where, "actuality is not 'actual': not an event that happened")
             continue
         if not usable("adverse_events", r, "AdverseEvent", r.get("date"), r.get("date_text")):
             continue
