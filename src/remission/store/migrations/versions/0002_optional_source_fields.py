@@ -27,8 +27,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("medications") as batch:
-        batch.alter_column("dose", existing_type=sa.Float(), nullable=False)
-    with op.batch_alter_table("patients") as batch:
-        batch.alter_column("diagnosis_year", existing_type=sa.Integer(), nullable=False)
-        batch.alter_column("birth_year", existing_type=sa.Integer(), nullable=False)
+    """Leave the columns nullable: restoring NOT NULL would need values the sources never gave
+    (an unknown dose or birth year would have to be invented). The 0001 code reads them as
+    before; only rows imported with unknowns hold NULLs."""
