@@ -60,7 +60,19 @@ def test_demo_tables_and_analysis_datasets(demo: Engine, tmp_path: Path) -> None
     base = adeff.filter(pl.col("ABLFL") == "Y").group_by("USUBJID", "INDEX", "PARAMCD").len()
     assert base["len"].max() == 1
     define = pl.read_csv(tmp_path / "define.csv")
-    assert set(define["dataset"]) == {"sites", "patients", "infusions", "assessments", "labs", "medications", "adverse_events", "scores", "adsl", "adeff", "adae"}
+    assert set(define["dataset"]) == {
+        "sites",
+        "patients",
+        "infusions",
+        "assessments",
+        "labs",
+        "medications",
+        "adverse_events",
+        "scores",
+        "adsl",
+        "adeff",
+        "adae",
+    }
     assert define["xpt_name"].str.len_chars().max() <= 8
 
 
@@ -94,8 +106,17 @@ def test_xpt_export_is_readable_with_renamed_variables(demo: Engine, tmp_path: P
     import pyreadstat
 
     export_registry(demo, tmp_path, "xpt")
-    frame, meta = pyreadstat.read_xport(str(tmp_path / "patients.xpt"))
-    assert list(frame.columns) == ["PATIENT_", "SITE_ID", "DISEASE", "SEX", "BIRTH_YE", "DIAGNOSI", "PRIOR_TR", "SYNTHETI"]
+    frame, _meta = pyreadstat.read_xport(str(tmp_path / "patients.xpt"))
+    assert list(frame.columns) == [
+        "PATIENT_",
+        "SITE_ID",
+        "DISEASE",
+        "SEX",
+        "BIRTH_YE",
+        "DIAGNOSI",
+        "PRIOR_TR",
+        "SYNTHETI",
+    ]
     assert frame.shape[0] == 15
     define = pl.read_csv(tmp_path / "define.csv")
     row = define.filter(pl.col("dataset") == "patients", pl.col("variable") == "diagnosis_year")

@@ -25,11 +25,16 @@ TABLES = ("sites", "patients", "infusions", "assessments", "labs", "medications"
 
 def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as c:
-        return {t: c.execute(select(func.count()).select_from(schema.metadata.tables[t])).scalar_one() for t in (*TABLES, "audit_log")}
+        return {
+            t: c.execute(select(func.count()).select_from(schema.metadata.tables[t])).scalar_one()
+            for t in (*TABLES, "audit_log")
+        }
 
 
 def redcap_batch(folder: Path = EXAMPLE, on_error: str = "raise") -> ImportBatch:
-    return batch_from_redcap(folder / "records.csv", folder / "dictionary.csv", folder / "mapping.yaml", on_error=on_error)
+    return batch_from_redcap(
+        folder / "records.csv", folder / "dictionary.csv", folder / "mapping.yaml", on_error=on_error
+    )
 
 
 def copy_example(tmp_path: Path, old: str, new: str) -> Path:
@@ -104,7 +109,9 @@ def test_sdtm_day_relative_to_first_exposure(engine: Engine, data: Path) -> None
     m = schema.medications
     with engine.connect() as c:
         rows = c.execute(
-            select(m.c.start_date, m.c.start_day, m.c.stop_day).where(m.c.patient_id == "01-701-1015", m.c.drug == "PLACEBO")
+            select(m.c.start_date, m.c.start_day, m.c.stop_day).where(
+                m.c.patient_id == "01-701-1015", m.c.drug == "PLACEBO"
+            )
         ).all()
     assert sorted(rows)[0] == (dt.date(2014, 1, 2), 0, 14)  # EXENDTC 2014-01-16
 
@@ -170,7 +177,9 @@ def test_redcap_example_counts_and_days(engine: Engine) -> None:
     assert report.totals()["updated"] == 0
     a = schema.assessments
     with engine.connect() as c:
-        row = c.execute(select(a.c.day, a.c.form).where(a.c.patient_id == "SLE-01", a.c.date == dt.date(2024, 2, 26))).one()
+        row = c.execute(
+            select(a.c.day, a.c.form).where(a.c.patient_id == "SLE-01", a.c.date == dt.date(2024, 2, 26))
+        ).one()
     assert tuple(row) == (-7, "sle")  # infusion 2024-03-04, SLEDAI 2024-02-26: 7 days before
 
 
@@ -215,7 +224,9 @@ def test_changed_row_is_updated_and_audited_without_values(engine: Engine, tmp_p
     log = schema.audit_log
     with engine.connect() as c:
         rows = c.execute(select(log).where(log.c.action == "update")).all()
-        value = c.execute(select(schema.labs.c.value).where(schema.labs.c.analyte == "c3", schema.labs.c.date == dt.date(2024, 2, 26))).scalar_one()
+        value = c.execute(
+            select(schema.labs.c.value).where(schema.labs.c.analyte == "c3", schema.labs.c.date == dt.date(2024, 2, 26))
+        ).scalar_one()
     assert value == 0.55
     assert [(r.actor, r.entity, r.detail) for r in rows] == [("import", "labs", {"fields": ["value"]})]
     assert "0.55" not in str(rows[0].detail) and "0.52" not in str(rows[0].detail)
@@ -223,7 +234,12 @@ def test_changed_row_is_updated_and_audited_without_values(engine: Engine, tmp_p
 
 def test_dependent_record_of_unknown_patient_is_a_problem(engine: Engine) -> None:
     batch = ImportBatch("test")
-    batch.add("labs", {"patient_id": "NOPE", "date": dt.date(2024, 1, 1), "day": 0, "analyte": "crp", "value": 1.0, "unit": "mg/L"}, "labs.csv", "row 1")
+    batch.add(
+        "labs",
+        {"patient_id": "NOPE", "date": dt.date(2024, 1, 1), "day": 0, "analyte": "crp", "value": 1.0, "unit": "mg/L"},
+        "labs.csv",
+        "row 1",
+    )
     with pytest.raises(InvalidInputError, match=r"labs.csv, row 1, patient_id: NOPE: unknown patient"):
         write_batch(engine, batch)
     assert counts(engine)["labs"] == 0
@@ -232,8 +248,25 @@ def test_dependent_record_of_unknown_patient_is_a_problem(engine: Engine) -> Non
 def test_patient_without_infusion_or_reference_cannot_get_a_day(engine: Engine) -> None:
     batch = ImportBatch("test")
     batch.add("sites", {"site_id": "S"}, "x", "site")
-    batch.add("patients", {"patient_id": "P", "site_id": "S", "disease": "SLE", "sex": "male", "birth_year": None, "diagnosis_year": None}, "p.csv", "row 1")
-    batch.add("labs", {"patient_id": "P", "date": dt.date(2024, 1, 1), "analyte": "crp", "value": 1.0, "unit": "mg/L"}, "l.csv", "row 4")
+    batch.add(
+        "patients",
+        {
+            "patient_id": "P",
+            "site_id": "S",
+            "disease": "SLE",
+            "sex": "male",
+            "birth_year": None,
+            "diagnosis_year": None,
+        },
+        "p.csv",
+        "row 1",
+    )
+    batch.add(
+        "labs",
+        {"patient_id": "P", "date": dt.date(2024, 1, 1), "analyte": "crp", "value": 1.0, "unit": "mg/L"},
+        "l.csv",
+        "row 4",
+    )
     with pytest.raises(InvalidInputError, match=r"l.csv, row 4, date: 2024-01-01: patient P has no infusion"):
         write_batch(engine, batch)
 

@@ -33,7 +33,12 @@ def _run_import(db: str | None, on_error: str, build: Callable[[], ImportBatch])
 
     if on_error not in ("raise", "skip"):
         fail(f"--on-error: value {on_error}: expected 'raise' or 'skip'")
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
     try:
         engine = connect(db)
         with Progress(*columns, transient=True, console=_stderr()) as bar:
@@ -100,7 +105,9 @@ def register(app: typer.Typer) -> None:
     def sdtm(
         dir: Annotated[Path, typer.Option("--dir", help="Folder of SDTM datasets.")],
         db: DbOption = None,
-        disease: Annotated[str, typer.Option("--disease", help="Indication of the study: SLE, IIM, SSc or other.")] = "other",
+        disease: Annotated[
+            str, typer.Option("--disease", help="Indication of the study: SLE, IIM, SSc or other.")
+        ] = "other",
         on_error: OnErrorOption = "raise",
     ) -> None:
         from remission.io.sources import batch_from_sdtm

@@ -211,7 +211,9 @@ def registry_tables(engine: Engine) -> dict[str, pl.DataFrame]:
         for name in REGISTRY_TABLES:
             if name == "scores":
                 a, s = schema.assessments, schema.scores
-                query = select(a.c.patient_id, a.c.date, a.c.visit, s.c.index_name, s.c.rule_version, s.c["values"], s.c.explain).join(a)
+                query = select(
+                    a.c.patient_id, a.c.date, a.c.visit, s.c.index_name, s.c.rule_version, s.c["values"], s.c.explain
+                ).join(a)
                 rows = [dict(r._mapping) for r in connection.execute(query)]
                 for r in rows:
                     r["values"] = json.dumps(r["values"], sort_keys=True)
@@ -227,7 +229,9 @@ def registry_tables(engine: Engine) -> dict[str, pl.DataFrame]:
                 frame_schema = {c: pl.Date if c == "date" else pl.String for c in COLUMNS[name]}
             else:
                 frame_schema = {c: _polars_type(schema.metadata.tables[name], c) for c in COLUMNS[name]}
-            frame = pl.DataFrame([{c: r.get(c) for c in COLUMNS[name]} for r in rows], schema=frame_schema, orient="row")
+            frame = pl.DataFrame(
+                [{c: r.get(c) for c in COLUMNS[name]} for r in rows], schema=frame_schema, orient="row"
+            )
             out[name] = frame.sort(list(SORT[name]))
     return out
 
@@ -254,12 +258,16 @@ def _assessments_wide(rows: list[dict[str, Any]]) -> pl.DataFrame:
     import polars as pl
 
     codes = sorted({k for r in rows for k in r["items"]} - set(COLUMNS["assessments"]))
-    base = {"patient_id": pl.String, "date": pl.Date, "day": pl.Int64, "visit": pl.String, "synthetic": pl.Boolean, "form": pl.String}
+    base = {
+        "patient_id": pl.String,
+        "date": pl.Date,
+        "day": pl.Int64,
+        "visit": pl.String,
+        "synthetic": pl.Boolean,
+        "form": pl.String,
+    }
     frame_schema = {**base, **dict.fromkeys(codes, pl.String)}
-    data = [
-        {**{c: r[c] for c in base}, **{k: _text(r["items"].get(k)) for k in codes}}
-        for r in rows
-    ]
+    data = [{**{c: r[c] for c in base}, **{k: _text(r["items"].get(k)) for k in codes}} for r in rows]
     return pl.DataFrame(data, schema=frame_schema, orient="row").sort(list(SORT["assessments"]))
 
 
@@ -277,7 +285,12 @@ def derive_adsl(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
         .sort("patient_id", "date")
         .group_by("patient_id", maintain_order=True)
         .first()
-        .select("patient_id", pl.col("date").alias("TRTSDT"), pl.col("product").alias("TRTPROD"), pl.col("cells_per_kg").alias("CELLSKG"))
+        .select(
+            "patient_id",
+            pl.col("date").alias("TRTSDT"),
+            pl.col("product").alias("TRTPROD"),
+            pl.col("cells_per_kg").alias("CELLSKG"),
+        )
     )
     last = tables["assessments"].group_by("patient_id").agg(pl.col("day").max().alias("LSTASDY"))
     nprior = pl.col("prior_treatments").map_elements(lambda t: len(json.loads(t)), return_dtype=pl.Int64)
@@ -358,7 +371,10 @@ def derive_adeff(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
             "PARAM",
             "AVAL",
             "AVALC",
-            pl.when(pl.col("day") == pl.col("__base")).then(pl.lit("Y")).otherwise(pl.lit(None, dtype=pl.String)).alias("ABLFL"),
+            pl.when(pl.col("day") == pl.col("__base"))
+            .then(pl.lit("Y"))
+            .otherwise(pl.lit(None, dtype=pl.String))
+            .alias("ABLFL"),
         )
         .sort("USUBJID", "ADT", "VISIT", "INDEX", "PARAMCD")
     )
@@ -459,7 +475,9 @@ def _write_xpt(frame: pl.DataFrame, path: Path, name: str, labels: list[str]) ->
     )
 
 
-def export_registry(engine: Engine, out: str | Path, fmt: Format = "csv", *, progress: Progress | None = None) -> list[Path]:
+def export_registry(
+    engine: Engine, out: str | Path, fmt: Format = "csv", *, progress: Progress | None = None
+) -> list[Path]:
     """Write the registry tables, ADSL/ADEFF/ADAE and ``define.csv`` into ``out``.
 
     Parameters

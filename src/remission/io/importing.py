@@ -362,10 +362,10 @@ def _validate(batch: ImportBatch) -> list[tuple[Staged, dict[str, Any]]]:
         bad = False
         for name, value in row.items():
             col = table.columns.get(name)
-            if col is not None and isinstance(col.type, String) and col.type.length and isinstance(value, str):
-                if len(value) > col.type.length:
-                    batch.problem(rec.file, rec.where, name, value, f"longer than {col.type.length} characters")
-                    bad = True
+            limit = col.type.length if col is not None and isinstance(col.type, String) else None
+            if limit and isinstance(value, str) and len(value) > limit:
+                batch.problem(rec.file, rec.where, name, value, f"longer than {limit} characters")
+                bad = True
         out.append((rec, {} if bad else row))
     return out
 
@@ -428,7 +428,9 @@ def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) ->
 # Writing
 
 
-def _existing(connection: Connection, table: Table, keys: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict[str, Any]]:
+def _existing(
+    connection: Connection, table: Table, keys: Sequence[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     names = schema.NATURAL_KEYS[table.name]
     first = table.c[names[0]]
     found: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -454,9 +456,17 @@ def _check_references(connection: Connection, batch: ImportBatch, planned: _Plan
     staged_sites = {k[0] for k in planned.rows["sites"]}
     for key, (rec, row) in list(planned.rows["patients"].items()):
         if row["site_id"] not in staged_sites:
-            known = connection.execute(select(schema.sites.c.site_id).where(schema.sites.c.site_id == row["site_id"])).first()
-            if known is None:
-                batch.problem(rec.file, rec.where, "site_id", row["site_id"], "unknown site (not in the import nor in the registry)")
+            site = connection.execute(
+                select(schema.sites.c.site_id).where(schema.sites.c.site_id == row["site_id"])
+            ).first()
+            if site is None:
+                batch.problem(
+                    rec.file,
+                    rec.where,
+                    "site_id",
+                    row["site_id"],
+                    "unknown site (not in the import nor in the registry)",
+                )
                 del planned.rows["patients"][key]
                 planned.bad_patients.add(row["patient_id"])
     staged = {k[0] for k in planned.rows["patients"]}
@@ -469,7 +479,9 @@ def _check_references(connection: Connection, batch: ImportBatch, planned: _Plan
                 batch.problem(rec.file, rec.where, "patient_id", pid, "its patient record has a problem")
                 del planned.rows[table][key]
             elif pid not in known:
-                batch.problem(rec.file, rec.where, "patient_id", pid, "unknown patient (not in the import nor in the registry)")
+                batch.problem(
+                    rec.file, rec.where, "patient_id", pid, "unknown patient (not in the import nor in the registry)"
+                )
                 del planned.rows[table][key]
 
 
@@ -536,7 +548,9 @@ def _write_scores(
     a = schema.assessments
     ids: dict[tuple[Any, ...], int] = {}
     for chunk in _chunks(sorted({k[0] for k in planned})):
-        for r in connection.execute(select(a.c.id, a.c.patient_id, a.c.date, a.c.visit).where(a.c.patient_id.in_(chunk))):
+        for r in connection.execute(
+            select(a.c.id, a.c.patient_id, a.c.date, a.c.visit).where(a.c.patient_id.in_(chunk))
+        ):
             ids[(r.patient_id, r.date, r.visit)] = r.id
     resolved: dict[tuple[Any, ...], tuple[Staged, dict[str, Any]]] = {}
     for key, (rec, row) in planned.items():

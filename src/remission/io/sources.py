@@ -62,6 +62,7 @@ def batch_from_redcap(
     from remission.io.redcap import load_dictionary, tidy_redcap
 
     records, dictionary, mapping = Path(records), Path(dictionary), Path(mapping)
+    inputs = [records, dictionary, mapping] + ([Path(events)] if events is not None else [])
     name = records.name
     dd = load_dictionary(dictionary)
     rmap = load_mapping(mapping, dd)
@@ -69,9 +70,11 @@ def batch_from_redcap(
         tidy = tidy_redcap(records, dd, events, on_error="null" if on_error == "skip" else "raise")
     except InvalidInputError as err:
         raise InvalidInputError(_problems_of(err, name)) from err
-    batch = ImportBatch("redcap", digest=file_digest([p for p in (records, dictionary, mapping, events) if p]))
+    batch = ImportBatch("redcap", digest=file_digest(inputs))
     for p in tidy.problems:
-        batch.problems.append(ImportProblem(p.row, p.column, p.value, f"{p.reason} (read as empty)", file=name, where=f"row {p.row}"))
+        batch.problems.append(
+            ImportProblem(p.row, p.column, p.value, f"{p.reason} (read as empty)", file=name, where=f"row {p.row}")
+        )
     try:
         mapped = map_records(tidy.tables, rmap, record_id=tidy.record_id, with_origin=True)
     except InvalidInputError as err:
@@ -182,14 +185,20 @@ class _SdtmContext:
         seq = row.get(f"{domain}SEQ")
         return f"row {n} (USUBJID {row.get('USUBJID')}" + (f", {domain}SEQ {seq})" if seq is not None else ")")
 
-    def dated(self, domain: str, row: Mapping[str, Any], n: int, var: str, table: str, required: bool = True) -> tuple[bool, dt.date | None]:
+    def dated(
+        self, domain: str, row: Mapping[str, Any], n: int, var: str, table: str, required: bool = True
+    ) -> tuple[bool, dt.date | None]:
         """(usable, date) of ``var``: a partial or (when required) missing date excludes the row."""
         text, when = row.get(var), row.get(f"{var}_DATE")
         if when is not None:
             return True, when
         if text is None and not required:
             return True, None
-        why = f"{var} is missing" if text is None else f"{var} is partial ({row.get(f'{var}_PRECISION')} precision): not imputed"
+        why = (
+            f"{var} is missing"
+            if text is None
+            else f"{var} is partial ({row.get(f'{var}_PRECISION')} precision): not imputed"
+        )
         self.batch.exclude(table, self.files[domain], self.where(domain, row, n), why)
         return False, None
 
@@ -200,7 +209,10 @@ class _SdtmContext:
             return False
         if pid in self.screen_failures and pid not in self.infused:
             self.batch.exclude(
-                table, self.files[domain], self.where(domain, row, n), "screen failure: no reference start date, no study day"
+                table,
+                self.files[domain],
+                self.where(domain, row, n),
+                "screen failure: no reference start date, no study day",
             )
             return False
         return True
@@ -423,8 +435,10 @@ def _sdtm_qs(ctx: _SdtmContext, qs: pl.DataFrame) -> None:
         key = (row["USUBJID"], when, row.get("VISIT") or "")
         value = row.get("QSSTRESN")
         groups.setdefault(key, {})[_slug(row.get("QSTESTCD") or "")] = (
-            value if value is None else (int(value) if float(value).is_integer() else float(value))
-        ) if value is not None else row.get("QSSTRESC")
+            (value if value is None else (int(value) if float(value).is_integer() else float(value)))
+            if value is not None
+            else row.get("QSSTRESC")
+        )
         where.setdefault(key, ctx.where("QS", row, n))
     for (pid, when, visit), items in groups.items():
         ctx.batch.add(
@@ -478,135 +492,156 @@ def batch_from_fhir(path: str | Path) -> ImportBatch:
 
     p = Path(path)
     loaded = load_fhir(p)
-    tables = loaded.tables
     files = sorted(p.glob("*.json")) if p.is_dir() else [p]
-    batch = ImportBatch("fhir", duplicates="merge", digest=file_digest(files))
-    for name, frame in tables.items():
+    ctx = _FhirContext(ImportBatch("fhir", duplicates="merge", digest=file_digest(files)))
+    batch = ctx.batch
+    for name, frame in loaded.tables.items():
         batch.source_rows[name] = frame.height
     for name in ("procedures", "research_subjects"):
         batch.not_imported[name] = "no registry record type"
+    batch.not_imported["conditions"] = "used only to find the indication (SNOMED SLE/IIM/SSc)"
     for kind, count in sorted(loaded.skipped.items()):
         batch.not_imported[f"{kind} ({count})"] = "resource type without a registry table, or entered-in-error"
-    patients = {r["patient_id"]: r for r in tables["patients"].iter_rows(named=True) if r["patient_id"]}
-    disease: dict[str, str] = {}
-    diagnosis: dict[str, int] = {}
-    for r in tables["conditions"].iter_rows(named=True):
-        code = SNOMED_DISEASES.get(r.get("code") or "")
-        if code and r["patient_id"] in patients:
-            disease[r["patient_id"]] = code
-            if r.get("onset_text"):
-                diagnosis[r["patient_id"]] = int(r["onset_text"][:4])
-    batch.not_imported["conditions"] = "used only to find the indication (SNOMED SLE/IIM/SSc)"
-    for r in tables["patients"].iter_rows(named=True):
-        pid = r["patient_id"]
-        if not pid:
-            batch.exclude("patients", r["source"], "Patient (no id)", "a Patient without an id cannot be referred to")
-            continue
-        birth = r.get("birth_date_text")
-        batch.add(
-            "patients",
-            {
-                "patient_id": pid,
-                "site_id": FHIR_SITE,
-                "disease": disease.get(pid, "other"),
-                "sex": r.get("sex") if r.get("sex") in ("male", "female", "other") else "unknown",
-                "birth_year": int(birth[:4]) if birth else None,
-                "diagnosis_year": diagnosis.get(pid),
-            },
-            r["source"],
-            f"Patient/{pid}",
-        )
-    if patients:
-        batch.add("sites", {"site_id": FHIR_SITE, "name": "FHIR import (no site in the source)"}, "-", "site")
-        batch.placeholder_sites.add(FHIR_SITE)
-    firsts: dict[str, dt.date] = {}
+    ctx.patients(loaded.tables["patients"], loaded.tables["conditions"])
+    ctx.observations(loaded.tables["observations"])
+    ctx.medications(loaded.tables["medications"])
+    ctx.adverse_events(loaded.tables["adverse_events"])
+    batch.references.update(ctx.firsts)
+    return batch
 
-    def seen(pid: str, when: dt.date | None) -> None:
-        if when is not None and (pid not in firsts or when < firsts[pid]):
-            firsts[pid] = when
 
-    def usable(table: str, r: Mapping[str, Any], kind: str, when: dt.date | None, text: str | None) -> bool:
+class _FhirContext:
+    def __init__(self, batch: ImportBatch) -> None:
+        self.batch = batch
+        self.known: set[str] = set()
+        self.firsts: dict[str, dt.date] = {}
+
+    def seen(self, pid: str, when: dt.date) -> None:
+        if pid not in self.firsts or when < self.firsts[pid]:
+            self.firsts[pid] = when
+
+    def usable(self, table: str, r: Mapping[str, Any], kind: str, when: dt.date | None, text: str | None) -> bool:
         where = f"{kind}/{r.get('resource_id')}"
-        if r.get("patient_id") not in patients:
-            batch.exclude(table, r["source"], f"{where} (patient {r.get('patient_id')})", "its patient is not in the import")
+        if r.get("patient_id") not in self.known:
+            self.batch.exclude(
+                table, r["source"], f"{where} (patient {r.get('patient_id')})", "its patient is not in the import"
+            )
             return False
         if when is None:
-            batch.exclude(table, r["source"], where, "no date" if not text else "partial date: not imputed")
+            self.batch.exclude(table, r["source"], where, "no date" if not text else "partial date: not imputed")
             return False
+        self.seen(r["patient_id"], when)
         return True
 
-    for r in tables["observations"].iter_rows(named=True):
-        if r.get("value") is None:
-            batch.exclude("labs", r["source"], f"Observation/{r.get('resource_id')}", "not a numeric value")
-            continue
-        if not usable("labs", r, "Observation", r.get("date"), r.get("effective_text")):
-            continue
-        code = r.get("code") or ""
-        analyte = LOINC_ANALYTES.get(code) or f"loinc_{_slug(code)}"
-        seen(r["patient_id"], r["date"])
-        batch.add(
-            "labs",
-            {
-                "patient_id": r["patient_id"],
-                "date": r["date"],
-                "analyte": analyte,
-                "value": float(r["value"]),
-                "unit": r.get("unit") or "",
-            },
-            r["source"],
-            f"Observation/{r.get('resource_id')}",
-        )
-    for r in tables["medications"].iter_rows(named=True):
-        kind = r.get("resource_type") or "Medication"
-        if not usable("medications", r, kind, r.get("start_date"), r.get("start_text")):
-            continue
-        if r.get("end_text") and r.get("end_date") is None:
-            batch.exclude("medications", r["source"], f"{kind}/{r.get('resource_id')}", "partial end date: not imputed")
-            continue
-        seen(r["patient_id"], r["start_date"])
-        batch.add(
-            "medications",
-            {
-                "patient_id": r["patient_id"],
-                "drug": r.get("display") or r.get("code") or "",
-                "dose": r.get("dose"),
-                "unit": r.get("dose_unit") or "",
-                "route": (r.get("route") or "").lower(),
-                "frequency": "",
-                "start_date": r["start_date"],
-                "stop_date": r.get("end_date"),
-            },
-            r["source"],
-            f"{kind}/{r.get('resource_id')}",
-        )
-    for r in tables["adverse_events"].iter_rows(named=True):
-        where = f"AdverseEvent/{r.get('resource_id')}"
-        if (r.get("actuality") or "actual") != "actual":
-            batch.exclude("adverse_events", r["source"], where, "actuality is not 'actual': not an event that happened")
-            continue
-        if not usable("adverse_events", r, "AdverseEvent", r.get("date"), r.get("date_text")):
-            continue
-        grade = _FHIR_SEVERITY.get((r.get("severity") or "").lower())
-        if grade is None:
-            batch.exclude("adverse_events", r["source"], where, "no severity: no grade")
-            continue
-        term = r.get("display") or r.get("code") or ""
-        seen(r["patient_id"], r["date"])
-        batch.add(
-            "adverse_events",
-            {
-                "patient_id": r["patient_id"],
-                "term": term,
-                "category": ae_category(term),
-                "grade": grade,
-                "onset_date": r["date"],
-                "serious": (r.get("seriousness") or "").lower() == "serious",
-            },
-            r["source"],
-            where,
-        )
-    batch.references.update(firsts)
-    return batch
+    def patients(self, patients: pl.DataFrame, conditions: pl.DataFrame) -> None:
+        disease: dict[str, str] = {}
+        diagnosis: dict[str, int] = {}
+        for r in conditions.iter_rows(named=True):
+            code = SNOMED_DISEASES.get(r.get("code") or "")
+            if code and r["patient_id"]:
+                disease[r["patient_id"]] = code
+                if r.get("onset_text"):
+                    diagnosis[r["patient_id"]] = int(r["onset_text"][:4])
+        for r in patients.iter_rows(named=True):
+            pid = r["patient_id"]
+            if not pid:
+                self.batch.exclude(
+                    "patients", r["source"], "Patient (no id)", "a Patient without an id cannot be referred to"
+                )
+                continue
+            self.known.add(pid)
+            birth = r.get("birth_date_text")
+            self.batch.add(
+                "patients",
+                {
+                    "patient_id": pid,
+                    "site_id": FHIR_SITE,
+                    "disease": disease.get(pid, "other"),
+                    "sex": r.get("sex") if r.get("sex") in ("male", "female", "other") else "unknown",
+                    "birth_year": int(birth[:4]) if birth else None,
+                    "diagnosis_year": diagnosis.get(pid),
+                },
+                r["source"],
+                f"Patient/{pid}",
+            )
+        if self.known:
+            self.batch.add("sites", {"site_id": FHIR_SITE, "name": "FHIR import (no site in the source)"}, "-", "site")
+            self.batch.placeholder_sites.add(FHIR_SITE)
+
+    def observations(self, observations: pl.DataFrame) -> None:
+        for r in observations.iter_rows(named=True):
+            if r.get("value") is None:
+                self.batch.exclude("labs", r["source"], f"Observation/{r.get('resource_id')}", "not a numeric value")
+                continue
+            if not self.usable("labs", r, "Observation", r.get("date"), r.get("effective_text")):
+                continue
+            code = r.get("code") or ""
+            self.batch.add(
+                "labs",
+                {
+                    "patient_id": r["patient_id"],
+                    "date": r["date"],
+                    "analyte": LOINC_ANALYTES.get(code) or f"loinc_{_slug(code)}",
+                    "value": float(r["value"]),
+                    "unit": r.get("unit") or "",
+                },
+                r["source"],
+                f"Observation/{r.get('resource_id')}",
+            )
+
+    def medications(self, medications: pl.DataFrame) -> None:
+        for r in medications.iter_rows(named=True):
+            kind = r.get("resource_type") or "Medication"
+            where = f"{kind}/{r.get('resource_id')}"
+            if r.get("end_text") and r.get("end_date") is None:
+                self.batch.exclude("medications", r["source"], where, "partial end date: not imputed")
+                continue
+            if not self.usable("medications", r, kind, r.get("start_date"), r.get("start_text")):
+                continue
+            self.batch.add(
+                "medications",
+                {
+                    "patient_id": r["patient_id"],
+                    "drug": r.get("display") or r.get("code") or "",
+                    "dose": r.get("dose"),
+                    "unit": r.get("dose_unit") or "",
+                    "route": (r.get("route") or "").lower(),
+                    "frequency": "",
+                    "start_date": r["start_date"],
+                    "stop_date": r.get("end_date"),
+                },
+                r["source"],
+                where,
+            )
+
+    def adverse_events(self, events: pl.DataFrame) -> None:
+        for r in events.iter_rows(named=True):
+            where = f"AdverseEvent/{r.get('resource_id')}"
+            grade = _FHIR_SEVERITY.get((r.get("severity") or "").lower())
+            if (r.get("actuality") or "actual") != "actual":
+                self.batch.exclude(
+                    "adverse_events", r["source"], where, "actuality is not 'actual': not an event that happened"
+                )
+                continue
+            if grade is None:
+                self.batch.exclude("adverse_events", r["source"], where, "no severity: no grade")
+                continue
+            if not self.usable("adverse_events", r, "AdverseEvent", r.get("date"), r.get("date_text")):
+                continue
+            term = r.get("display") or r.get("code") or ""
+            self.batch.add(
+                "adverse_events",
+                {
+                    "patient_id": r["patient_id"],
+                    "term": term,
+                    "category": ae_category(term),
+                    "grade": grade,
+                    "onset_date": r["date"],
+                    "serious": (r.get("seriousness") or "").lower() == "serious",
+                },
+                r["source"],
+                where,
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -723,7 +758,17 @@ _REGISTRY_COLUMNS: dict[str, dict[str, str]] = {
     },
 }
 #: Text columns where an empty cell means "" (not missing).
-_NULLABLE = {"birth_year", "diagnosis_year", "dose", "lln", "uln", "stop_date", "stop_day", "resolution_date", "resolution_day"}
+_NULLABLE = {
+    "birth_year",
+    "diagnosis_year",
+    "dose",
+    "lln",
+    "uln",
+    "stop_date",
+    "stop_day",
+    "resolution_date",
+    "resolution_day",
+}
 
 
 def _cell(kind: str, text: str | None, column: str) -> Any:
@@ -753,8 +798,12 @@ def batch_from_registry(folder: str | Path) -> ImportBatch:
     """
     folder = Path(folder)
     if not (folder / "patients.csv").exists() and not (folder / "patients.parquet").exists():
-        raise InvalidInputError([Problem(None, str(folder), "", "no patients.csv or patients.parquet: not a remission export")])
-    used = [folder / f"{n}.{ext}" for n in REGISTRY_TABLES for ext in ("csv", "parquet") if (folder / f"{n}.{ext}").exists()]
+        raise InvalidInputError(
+            [Problem(None, str(folder), "", "no patients.csv or patients.parquet: not a remission export")]
+        )
+    used = [
+        folder / f"{n}.{ext}" for n in REGISTRY_TABLES for ext in ("csv", "parquet") if (folder / f"{n}.{ext}").exists()
+    ]
     batch = ImportBatch("registry", digest=file_digest(used))
     for name in REGISTRY_TABLES:
         frame = read_registry_table(folder, name)
