@@ -113,3 +113,13 @@ def test_import_registry_not_an_export(db: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", "registry", "--dir", str(tmp_path), "--db", db])
     assert result.exit_code == 2
     assert "not a remission export" in result.output
+
+
+def test_import_into_an_old_schema_asks_for_init(tmp_path: Path) -> None:
+    from remission.store.db import migrate
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate(connect(url), "0001")
+    result = runner.invoke(app, redcap_args(EXAMPLE, url))
+    assert result.exit_code == 2
+    assert "database schema is at 0001, the code needs 0002: run `remission init` to migrate" in result.output

@@ -495,11 +495,11 @@ def export_registry(
     list of Path
         The files written.
     """
-    from remission.store.db import require_schema
+    from remission.io.importing import require_current_schema
 
     if fmt not in ("csv", "parquet", "xpt"):
         raise InvalidInputError([Problem(None, "format", str(fmt), "expected csv, parquet or xpt")])
-    require_schema(engine)
+    require_current_schema(engine)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tables = registry_tables(engine)

@@ -596,6 +596,28 @@ def _write_scores(
         connection.execute(schema.audit_log.insert(), audit)
 
 
+def require_current_schema(engine: Engine) -> None:
+    """Refuse a database that is not initialised or not migrated to the code's schema (head)."""
+    from alembic.script import ScriptDirectory
+
+    from remission.store.db import alembic_config, current_revision, require_schema
+
+    require_schema(engine)
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    at = current_revision(engine)
+    if at != head:
+        raise InvalidInputError(
+            [
+                Problem(
+                    None,
+                    "db",
+                    engine.url.render_as_string(),
+                    f"database schema is at {at}, the code needs {head}: run `remission init` to migrate",
+                )
+            ]
+        )
+
+
 def write_batch(
     engine: Engine,
     batch: ImportBatch,
@@ -629,11 +651,9 @@ def write_batch(
         Problems with ``on_error="raise"`` (every problem, each as ``file, row, field: value:
         reason``).
     """
-    from remission.store.db import require_schema
-
     if on_error not in ("raise", "skip"):
         raise InvalidInputError([Problem(None, "on_error", str(on_error), "expected 'raise' or 'skip'")])
-    require_schema(engine)
+    require_current_schema(engine)
     steps = 3 + len(TABLES)
 
     def tick(step: str, done: int) -> None:
