@@ -48,7 +48,7 @@ def test_example_counts(
 def test_example_records_by_hand(mapped: dict[str, list[dict[str, object]]]) -> None:
     assert mapped["patient"][2] == {
         "patient_id": "IIM-01",
-        "site": "PAR",
+        "site_id": "PAR",
         "disease": "IIM",
         "sex": "female",
         "birth_year": 1975,

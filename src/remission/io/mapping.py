@@ -11,9 +11,10 @@ Record types and their fields (what :func:`map_records` produces):
 ================  ==================================================================================
 record type       fields
 ================  ==================================================================================
-patient           patient_id, site, disease (SLE/IIM/SSc), sex, birth_year, diagnosis_year
+patient           patient_id, site_id (``site`` is accepted as an alias), disease
+                  (SLE/IIM/SSc/other), sex, birth_year, diagnosis_year
 infusion          patient_id, date, product, cells_per_kg
-assessment        patient_id, date, items (dict spec code → value)
+assessment        patient_id, date, visit, form (default: the instrument), items (spec code → value)
 lab               patient_id, date, analyte, value, unit, lln, uln (one record per analyte)
 medication        patient_id, drug, dose, unit, route, start_date, stop_date
 adverse_event     patient_id, term, category (crs/icans/infection/cytopenia/other), grade (1–5),
@@ -81,14 +82,14 @@ if TYPE_CHECKING:
 RECORD_TYPES: dict[str, dict[str, str]] = {
     "patient": {
         "patient_id": "text",
-        "site": "text",
+        "site_id": "text",
         "disease": "disease",
         "sex": "text",
         "birth_year": "int",
         "diagnosis_year": "int",
     },
     "infusion": {"patient_id": "text", "date": "date", "product": "text", "cells_per_kg": "float"},
-    "assessment": {"patient_id": "text", "date": "date"},
+    "assessment": {"patient_id": "text", "date": "date", "visit": "text", "form": "text"},
     "lab": {"patient_id": "text", "date": "date"},
     "medication": {
         "patient_id": "text",
@@ -110,7 +111,9 @@ RECORD_TYPES: dict[str, dict[str, str]] = {
     },
 }
 REQUIRED = {t: ("patient_id",) for t in RECORD_TYPES}
-DISEASES = ("SLE", "IIM", "SSc")
+DISEASES = ("SLE", "IIM", "SSc", "other")
+#: Target field names accepted under another name (``site`` before the model named it site_id).
+ALIASES = {"patient": {"site": "site_id"}}
 AE_CATEGORIES = ("crs", "icans", "infection", "cytopenia", "other")
 KEY_COLUMNS = (KEY_EVENT, KEY_INSTRUMENT, KEY_INSTANCE, ARM, DAG)
 _BLOCK_KEYS = {"instrument", "fields", "items", "analytes"}
@@ -241,6 +244,7 @@ def _block(  # noqa: C901 - one check per mapping key
     columns = _instrument_columns(dd, instrument)
     fields: dict[str, Source] = {}
     for target, src in (spec.get("fields") or {}).items():
+        target = ALIASES.get(rtype, {}).get(target, target)
         if target not in RECORD_TYPES[rtype]:
             problems.append(
                 Problem(
@@ -415,9 +419,16 @@ def _coerce(kind: str, v: Any) -> Any:  # noqa: C901
 
 
 def map_records(
-    tables: Mapping[str, pl.DataFrame], mapping: RecordMapping, *, record_id: str | None = None
+    tables: Mapping[str, pl.DataFrame],
+    mapping: RecordMapping,
+    *,
+    record_id: str | None = None,
+    with_origin: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
     """Apply a validated mapping to tidy REDCap tables → lists of record dicts per record type.
+
+    With ``with_origin=True`` each dict also has ``_origin``: ``{"instrument", "row"`` (1-based
+    row of the tidy instrument table), ``"record", "event", "instance"}`` for error messages.
 
     Raises
     ------
@@ -433,7 +444,17 @@ def map_records(
             continue
         rid = record_id or table.columns[0]
         for n, row in enumerate(table.iter_rows(named=True), start=1):
-            out[block.record_type].extend(_map_row(block, row, n, rid, problems))
+            mapped = _map_row(block, row, n, rid, problems)
+            if with_origin:
+                origin = {
+                    "instrument": block.instrument,
+                    "row": n,
+                    "record": row.get(rid),
+                    "event": row.get(KEY_EVENT),
+                    "instance": row.get(KEY_INSTANCE),
+                }
+                mapped = [{**m, "_origin": origin} for m in mapped]
+            out[block.record_type].extend(mapped)
     if problems:
         raise InvalidInputError(problems)
     return out

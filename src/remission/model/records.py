@@ -16,15 +16,21 @@ ItemValue = float | int | str | bool | None
 
 
 class Disease(StrEnum):
+    """The indication: the three of the CAR-T programme, or ``other`` (patients of other
+    indications brought in by SDTM/FHIR imports, e.g. the CDISC pilot's Alzheimer's disease)."""
+
     SLE = "SLE"
     IIM = "IIM"
     SSC = "SSc"
+    OTHER = "other"
 
 
 class Sex(StrEnum):
     FEMALE = "female"
     MALE = "male"
     OTHER = "other"
+    #: Not recorded (SDTM ``SEX = U``, FHIR ``gender = unknown`` or absent).
+    UNKNOWN = "unknown"
 
 
 class AECategory(StrEnum):
@@ -68,12 +74,17 @@ class Patient(Record):
     site_id: Annotated[str, Field(min_length=1, max_length=64)]
     disease: Disease
     sex: Sex
-    birth_year: Annotated[int, Field(ge=1900, le=2100)]
-    diagnosis_year: Annotated[int, Field(ge=1900, le=2100)]
+    #: None when the source does not give it (imports: SDTM without BRTHDTC/AGE, FHIR without
+    #: birthDate); never guessed.
+    birth_year: Annotated[int, Field(ge=1900, le=2100)] | None
+    #: None when the source does not give it (SDTM and FHIR rarely do).
+    diagnosis_year: Annotated[int, Field(ge=1900, le=2100)] | None
     prior_treatments: tuple[PriorTreatment, ...] = ()
 
     @model_validator(mode="after")
     def _diagnosis_after_birth(self) -> Patient:
+        if self.diagnosis_year is None or self.birth_year is None:
+            return self
         if self.diagnosis_year < self.birth_year:
             raise ValueError(f"diagnosis_year {self.diagnosis_year} is before birth_year {self.birth_year}")
         return self
@@ -129,7 +140,8 @@ class Medication(Record):
 
     patient_id: PatientId
     drug: Annotated[str, Field(min_length=1)]
-    dose: Annotated[float, Field(ge=0)]
+    #: None when the source records no dose (SDTM CMDOSE, FHIR dosage often absent).
+    dose: Annotated[float, Field(ge=0)] | None
     unit: str = "mg"
     route: str = "oral"
     frequency: str = "daily"

@@ -1,0 +1,168 @@
+"""``remission import redcap|sdtm|fhir|registry`` and ``remission export``.
+
+Imports are one transaction each (all or nothing), idempotent, and strict by default: any
+problem exits 2 listing ``file, row/resource, field: value: reason`` with nothing written.
+``--on-error skip`` writes the rest and lists what was skipped (exit 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from remission.cli.main import DbOption
+
+if TYPE_CHECKING:
+    from remission.io.importing import ImportBatch, ImportReport
+
+OnErrorOption = Annotated[
+    str, typer.Option("--on-error", help="'raise' (default: exit 2, nothing written) or 'skip' (write the rest).")
+]
+
+
+def _run_import(db: str | None, on_error: str, build: Callable[[], ImportBatch]) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from remission.cli.main import fail
+    from remission.errors import InvalidInputError
+    from remission.io.importing import write_batch
+    from remission.store import connect
+
+    if on_error not in ("raise", "skip"):
+        fail(f"--on-error: value {on_error}: expected 'raise' or 'skip'")
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    try:
+        engine = connect(db)
+        with Progress(*columns, transient=True, console=_stderr()) as bar:
+            task = bar.add_task("reading the source files", total=None)
+            batch = build()
+            bar.update(task, description="importing", total=11, completed=0)
+
+            def progress(step: str, done: int, total: int) -> None:
+                bar.update(task, description=step, completed=done, total=total)
+
+            report = write_batch(engine, batch, on_error="skip" if on_error == "skip" else "raise", progress=progress)
+    except InvalidInputError as err:
+        fail(str(err))
+        return
+    _print_report(report)
+
+
+def _stderr():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _print_report(report: ImportReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("table", "inserted", "updated", "unchanged", "merged", title=f"import {report.source}")
+    for name, c in report.counts.items():
+        if sum(c.values()):
+            table.add_row(name, str(c["inserted"]), str(c["updated"]), str(c["unchanged"]), str(c["merged"]))
+    Console(width=120).print(table)
+    for (name, reason), n in sorted(report.excluded_reasons().items()):
+        typer.echo(f"excluded {n} {name} row(s): {reason}")
+    for name, reason in sorted(report.not_imported.items()):
+        typer.echo(f"not imported: {name}: {reason}")
+    if report.skipped:
+        typer.echo(f"{len(report.skipped)} problem(s), records skipped:", err=True)
+        for problem in report.skipped:
+            typer.echo(f"  {problem}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``import`` command group and the ``export`` command to ``app``."""
+    group = typer.Typer(
+        help="Import trial data into the registry (one transaction, idempotent, audited).",
+        no_args_is_help=True,
+    )
+
+    @group.command(help="A REDCap records export + data dictionary (+ events), through a YAML mapping.")
+    def redcap(
+        records: Annotated[Path, typer.Option("--records", help="Records CSV export (raw).")],
+        dictionary: Annotated[Path, typer.Option("--dictionary", help="Data dictionary CSV.")],
+        mapping: Annotated[Path, typer.Option("--mapping", help="YAML mapping to registry records.")],
+        events: Annotated[Path | None, typer.Option("--events", help="Events CSV (longitudinal projects).")] = None,
+        db: DbOption = None,
+        on_error: OnErrorOption = "raise",
+    ) -> None:
+        from remission.io.sources import batch_from_redcap
+
+        _run_import(db, on_error, lambda: batch_from_redcap(records, dictionary, mapping, events, on_error=on_error))
+
+    @group.command(help="An SDTM folder (.xpt v5/v8 or .csv): DM, EX, CM, AE, LB, VS, QS (+ SUPP--).")
+    def sdtm(
+        dir: Annotated[Path, typer.Option("--dir", help="Folder of SDTM datasets.")],
+        db: DbOption = None,
+        disease: Annotated[
+            str, typer.Option("--disease", help="Indication of the study: SLE, IIM, SSc or other.")
+        ] = "other",
+        on_error: OnErrorOption = "raise",
+    ) -> None:
+        from remission.io.sources import batch_from_sdtm
+
+        _run_import(db, on_error, lambda: batch_from_sdtm(dir, disease=disease))
+
+    @group.command(help="A FHIR R4 JSON resource/Bundle or a folder of them.")
+    def fhir(
+        path: Annotated[Path, typer.Option("--path", help="JSON file or folder of *.json.")],
+        db: DbOption = None,
+        on_error: OnErrorOption = "raise",
+    ) -> None:
+        from remission.io.sources import batch_from_fhir
+
+        _run_import(db, on_error, lambda: batch_from_fhir(path))
+
+    @group.command(help="A `remission export` folder (CSV or Parquet tables): the round trip.")
+    def registry(
+        dir: Annotated[Path, typer.Option("--dir", help="Folder written by `remission export`.")],
+        db: DbOption = None,
+        on_error: OnErrorOption = "raise",
+    ) -> None:
+        from remission.io.sources import batch_from_registry
+
+        _run_import(db, on_error, lambda: batch_from_registry(dir))
+
+    app.add_typer(group, name="import")
+
+    @app.command(
+        name="export",
+        help="Write the registry tables, ADaM-style ADSL/ADEFF/ADAE and define.csv to a folder.",
+    )
+    def export(
+        out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+        db: DbOption = None,
+        format: Annotated[str, typer.Option("--format", help="csv (default), parquet or xpt (SAS XPORT v5).")] = "csv",
+    ) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        from remission.cli.main import fail
+        from remission.errors import InvalidInputError
+        from remission.io.export import export_registry
+        from remission.store import connect
+
+        try:
+            with Progress(TextColumn("{task.description}"), BarColumn(), transient=True, console=_stderr()) as bar:
+                task = bar.add_task("exporting", total=None)
+                paths = export_registry(
+                    connect(db),
+                    out,
+                    format,  # type: ignore[arg-type]
+                    progress=lambda step, done, total: bar.update(task, description=step, completed=done, total=total),
+                )
+        except InvalidInputError as err:
+            fail(str(err))
+            return
+        for path in paths:
+            typer.echo(str(path))

@@ -1,0 +1,831 @@
+"""Source files → :class:`~remission.io.importing.ImportBatch` (staged registry records).
+
+One builder per source; each reads with the io readers (:mod:`remission.io.redcap`,
+:mod:`~remission.io.sdtm`, :mod:`~remission.io.fhir`) and maps rows to record dicts. Rows that
+the registry cannot hold are *excluded* with a reason (counted, listed, never silently lost);
+datasets or resource types without a registry record type are listed as *not imported*.
+The rules are in docs/decisions/import-export.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from remission.errors import InvalidInputError, Problem
+from remission.io.importing import ImportBatch, ImportProblem, file_digest
+
+if TYPE_CHECKING:
+    import polars as pl
+
+#: Registry tables an export writes and a registry import reads, in write order.
+REGISTRY_TABLES = ("sites", "patients", "infusions", "assessments", "labs", "medications", "adverse_events", "scores")
+
+
+def _problems_of(err: InvalidInputError, file: str) -> list[Problem]:
+    return [
+        p
+        if isinstance(p, ImportProblem)
+        else ImportProblem(p.row, p.column, p.value, p.reason, file=file, where=f"row {p.row}" if p.row else "file")
+        for p in err.problems
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# REDCap
+
+
+def batch_from_redcap(
+    records: str | Path,
+    dictionary: str | Path,
+    mapping: str | Path,
+    events: str | Path | None = None,
+    *,
+    on_error: str = "raise",
+) -> ImportBatch:
+    """Tidy a REDCap export, apply the YAML mapping and stage the records.
+
+    Cells the reader refuses are problems (``records.csv, row N, field: value: reason``); with
+    ``on_error="skip"`` they are read as empty (and listed), so the rest of the row still counts.
+    Assessments get ``form`` = the instrument unless the mapping sets it, ``visit`` = the event.
+
+    Raises
+    ------
+    InvalidInputError
+        Unreadable files, an invalid mapping (always fatal), or bad cells when strict.
+    """
+    from remission.io.mapping import load_mapping, map_records
+    from remission.io.redcap import load_dictionary, tidy_redcap
+
+    records, dictionary, mapping = Path(records), Path(dictionary), Path(mapping)
+    inputs = [records, dictionary, mapping] + ([Path(events)] if events is not None else [])
+    name = records.name
+    dd = load_dictionary(dictionary)
+    rmap = load_mapping(mapping, dd)
+    try:
+        tidy = tidy_redcap(records, dd, events, on_error="null" if on_error == "skip" else "raise")
+    except InvalidInputError as err:
+        raise InvalidInputError(_problems_of(err, name)) from err
+    batch = ImportBatch("redcap", digest=file_digest(inputs))
+    for p in tidy.problems:
+        batch.problems.append(
+            ImportProblem(p.row, p.column, p.value, f"{p.reason} (read as empty)", file=name, where=f"row {p.row}")
+        )
+    try:
+        mapped = map_records(tidy.tables, rmap, record_id=tidy.record_id, with_origin=True)
+    except InvalidInputError as err:
+        raise InvalidInputError(_problems_of(err, name)) from err
+    batch.source_rows = {f"{name}:{form}": t.height for form, t in tidy.tables.items()}
+    sites: set[str] = set()
+    for rtype, table in (
+        ("patient", "patients"),
+        ("infusion", "infusions"),
+        ("assessment", "assessments"),
+        ("lab", "labs"),
+        ("medication", "medications"),
+        ("adverse_event", "adverse_events"),
+    ):
+        for rec in mapped[rtype]:
+            origin = rec.pop("_origin")
+            where = f"row {origin['row']} of {origin['instrument']} (record {origin['record']})"
+            data = _redcap_record(table, rec, origin)
+            if table == "patients" and isinstance(data.get("site_id"), str):
+                sites.add(data["site_id"])
+            batch.add(table, data, name, where)
+    for site in sorted(sites):
+        batch.add("sites", {"site_id": site}, name, "site")
+        batch.placeholder_sites.add(site)
+    return batch
+
+
+def _redcap_record(table: str, rec: dict[str, Any], origin: Mapping[str, Any]) -> dict[str, Any]:
+    data = dict(rec)
+    if table == "infusions":
+        data["product"] = data.get("product") or ""
+        data["conditioning"] = ""
+    elif table == "assessments":
+        data["form"] = data.get("form") or origin["instrument"]
+        data["visit"] = data.get("visit") or origin.get("event") or ""
+    elif table == "medications":
+        for key in ("unit", "route"):
+            data[key] = data.get(key) or ""
+        data["frequency"] = ""
+    elif table == "adverse_events":
+        data["serious"] = bool(data.get("serious"))
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# SDTM
+
+_CELLS_PER_KG = re.compile(r"^(?:10\^(\d+)\s*)?cells?\s*/\s*kg$", re.IGNORECASE)
+_SEX = {"M": "male", "F": "female", "U": "unknown", "UNDIFFERENTIATED": "other"}
+_SEVERITY = {"MILD": 1, "MODERATE": 2, "SEVERE": 3}
+_CYTOPENIAS = frozenset(
+    {
+        "neutropenia",
+        "febrile neutropenia",
+        "thrombocytopenia",
+        "anaemia",
+        "anemia",
+        "leukopenia",
+        "lymphopenia",
+        "pancytopenia",
+        "neutrophil count decreased",
+        "platelet count decreased",
+        "white blood cell count decreased",
+        "lymphocyte count decreased",
+    }
+)
+#: SDTM datasets the import maps; the others are read (and checked) but not imported.
+SDTM_IMPORTED = ("DM", "EX", "CM", "AE", "LB", "VS", "QS")
+
+
+def ae_category(term: str, body_system: str | None = None) -> str:
+    """Registry AE category of a MedDRA preferred term (and its system organ class).
+
+    Examples
+    --------
+    >>> ae_category("Cytokine release syndrome"), ae_category("PNEUMONIA", "INFECTIONS AND INFESTATIONS")
+    ('crs', 'infection')
+    >>> ae_category("Immune effector cell-associated neurotoxicity syndrome"), ae_category("Anaemia")
+    ('icans', 'cytopenia')
+    """
+    t = term.lower()
+    if "cytokine release" in t:
+        return "crs"
+    if "immune effector cell" in t or "icans" in t:
+        return "icans"
+    if body_system and body_system.strip().upper() == "INFECTIONS AND INFESTATIONS":
+        return "infection"
+    if t in _CYTOPENIAS:
+        return "cytopenia"
+    return "other"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+class _SdtmContext:
+    """Shared state of one SDTM import: file names, references, screen failures."""
+
+    def __init__(self, batch: ImportBatch, files: Mapping[str, str]) -> None:
+        self.batch = batch
+        self.files = files
+        self.screen_failures: set[str] = set()
+        self.patients: set[str] = set()
+        self.infused: set[str] = set()
+
+    def where(self, domain: str, row: Mapping[str, Any], n: int) -> str:
+        seq = row.get(f"{domain}SEQ")
+        return f"row {n} (USUBJID {row.get('USUBJID')}" + (f", {domain}SEQ {seq})" if seq is not None else ")")
+
+    def dated(
+        self, domain: str, row: Mapping[str, Any], n: int, var: str, table: str, required: bool = True
+    ) -> tuple[bool, dt.date | None]:
+        """(usable, date) of ``var``: a partial or (when required) missing date excludes the row."""
+        text, when = row.get(var), row.get(f"{var}_DATE")
+        if when is not None:
+            return True, when
+        if text is None and not required:
+            return True, None
+        why = (
+            f"{var} is missing"
+            if text is None
+            else f"{var} is partial ({row.get(f'{var}_PRECISION')} precision): not imputed"
+        )
+        self.batch.exclude(table, self.files[domain], self.where(domain, row, n), why)
+        return False, None
+
+    def subject_ok(self, domain: str, row: Mapping[str, Any], n: int, table: str) -> bool:
+        pid = row.get("USUBJID")
+        if pid not in self.patients:
+            self.batch.exclude(table, self.files[domain], self.where(domain, row, n), "USUBJID is not in DM")
+            return False
+        if pid in self.screen_failures and pid not in self.infused:
+            self.batch.exclude(
+                table,
+                self.files[domain],
+                self.where(domain, row, n),
+                "screen failure: no reference start date, no study day",
+            )
+            return False
+        return True
+
+
+def batch_from_sdtm(folder: str | Path, *, disease: str = "other") -> ImportBatch:
+    """Stage the records of an SDTM folder (``.xpt`` v5/v8 or ``.csv``).
+
+    DM → sites and patients (every subject, screen failures included); EX → the CAR-T infusion
+    when the dose unit is cells/kg (``[10^n ]cells/kg``), else medications (study treatment);
+    CM → medications; AE → adverse events; LB and VS → labs; QS → one assessment per subject,
+    date and visit (form ``qs``, items = lower-case QSTESTCD). Day 0 is the infusion when there is
+    one, else RFXSTDTC, else RFSTDTC. Screen failures (ARMCD ``SCRNFAIL`` or no RFXSTDTC and no
+    RFSTDTC) are stored as patients; their dated records have no study day and are excluded.
+    """
+    from remission.io.sdtm import load_sdtm
+
+    folder = Path(folder)
+    if disease not in ("SLE", "IIM", "SSc", "other"):
+        raise InvalidInputError([Problem(None, "disease", disease, "expected SLE, IIM, SSc or other")])
+    study = load_sdtm(folder)
+    files = {p.stem.upper(): p.name for p in folder.iterdir() if p.suffix.lower() in (".xpt", ".csv")}
+    batch = ImportBatch("sdtm", duplicates="merge", digest=file_digest([folder / f for f in files.values()]))
+    if "DM" not in study.domains:
+        raise InvalidInputError([Problem(None, str(folder), "", "no DM dataset: SDTM subjects come from DM")])
+    ctx = _SdtmContext(batch, files)
+    for name, frame in study.domains.items():
+        batch.source_rows[files.get(name, name)] = frame.height
+        if name not in SDTM_IMPORTED:
+            batch.not_imported[files.get(name, name)] = "no registry record type (read and checked only)"
+    for name, reason in study.skipped.items():
+        batch.not_imported[name] = reason
+    _sdtm_dm(ctx, study.domains["DM"], disease)
+    if "EX" in study.domains:
+        _sdtm_ex(ctx, study.domains["EX"])
+    if "CM" in study.domains:
+        _sdtm_cm(ctx, study.domains["CM"])
+    if "AE" in study.domains:
+        _sdtm_ae(ctx, study.domains["AE"])
+    for domain in ("LB", "VS"):
+        if domain in study.domains:
+            _sdtm_findings(ctx, domain, study.domains[domain])
+    if "QS" in study.domains:
+        _sdtm_qs(ctx, study.domains["QS"])
+    return batch
+
+
+def _sdtm_dm(ctx: _SdtmContext, dm: pl.DataFrame, disease: str) -> None:
+    file = ctx.files["DM"]
+    sites: dict[str, str] = {}
+    for n, row in enumerate(dm.iter_rows(named=True), start=1):
+        pid = row["USUBJID"]
+        arm = (row.get("ARMCD") or "").upper()
+        ref = row.get("RFXSTDTC_DATE") or row.get("RFSTDTC_DATE")
+        if arm == "SCRNFAIL" or ref is None:
+            ctx.screen_failures.add(pid)
+        else:
+            ctx.batch.references[pid] = ref
+        ctx.patients.add(pid)
+        site = row.get("SITEID") or "unknown"
+        sites.setdefault(site, row.get("COUNTRY") or "")
+        birth = row.get("BRTHDTC")
+        ctx.batch.add(
+            "patients",
+            {
+                "patient_id": pid,
+                "site_id": site,
+                "disease": disease,
+                "sex": _SEX.get((row.get("SEX") or "U").upper(), "unknown"),
+                "birth_year": int(birth[:4]) if birth else None,
+                "diagnosis_year": None,
+            },
+            file,
+            ctx.where("DM", row, n),
+        )
+    for site, country in sorted(sites.items()):
+        ctx.batch.add("sites", {"site_id": site, "name": "", "country": country}, file, f"SITEID {site}")
+
+
+def _sdtm_ex(ctx: _SdtmContext, ex: pl.DataFrame) -> None:
+    file = ctx.files["EX"]
+    rows = list(ex.iter_rows(named=True))
+    for n, row in enumerate(rows, start=1):  # infusions first: they set day 0
+        m = _CELLS_PER_KG.match((row.get("EXDOSU") or "").strip())
+        if m and row.get("USUBJID") in ctx.patients:
+            ok, when = ctx.dated("EX", row, n, "EXSTDTC", "infusions")
+            if ok:
+                ctx.infused.add(row["USUBJID"])
+                dose = row.get("EXDOSE")
+                ctx.batch.add(
+                    "infusions",
+                    {
+                        "patient_id": row["USUBJID"],
+                        "date": when,
+                        "product": row.get("EXTRT") or "",
+                        "cells_per_kg": None if dose is None else float(dose) * 10 ** int(m.group(1) or 0),
+                        "conditioning": "",
+                    },
+                    file,
+                    ctx.where("EX", row, n),
+                )
+    for n, row in enumerate(rows, start=1):
+        if _CELLS_PER_KG.match((row.get("EXDOSU") or "").strip()) or not ctx.subject_ok("EX", row, n, "medications"):
+            continue
+        _medication(ctx, "EX", row, n, row.get("EXTRT"))
+
+
+def _medication(ctx: _SdtmContext, domain: str, row: Mapping[str, Any], n: int, drug: Any) -> None:
+    ok, start = ctx.dated(domain, row, n, f"{domain}STDTC", "medications")
+    ok2, stop = ctx.dated(domain, row, n, f"{domain}ENDTC", "medications", required=False) if ok else (False, None)
+    if not (ok and ok2):
+        return
+    dose = row.get(f"{domain}DOSE")
+    ctx.batch.add(
+        "medications",
+        {
+            "patient_id": row["USUBJID"],
+            "drug": drug,
+            "dose": None if dose is None else float(dose),
+            "unit": row.get(f"{domain}DOSU") or "",
+            "route": (row.get(f"{domain}ROUTE") or "").lower(),
+            "frequency": row.get(f"{domain}DOSFRQ") or "",
+            "start_date": start,
+            "stop_date": stop,
+        },
+        ctx.files[domain],
+        ctx.where(domain, row, n),
+    )
+
+
+def _sdtm_cm(ctx: _SdtmContext, cm: pl.DataFrame) -> None:
+    for n, row in enumerate(cm.iter_rows(named=True), start=1):
+        if ctx.subject_ok("CM", row, n, "medications"):
+            _medication(ctx, "CM", row, n, row.get("CMDECOD") or row.get("CMTRT"))
+
+
+def _ae_grade(row: Mapping[str, Any]) -> int | None:
+    if (row.get("AEOUT") or "").upper() == "FATAL":
+        return 5
+    tox = row.get("AETOXGR")
+    if tox is not None and str(tox).strip().removesuffix(".0").isdigit():
+        return int(str(tox).strip().removesuffix(".0"))
+    return _SEVERITY.get((row.get("AESEV") or "").upper())
+
+
+def _sdtm_ae(ctx: _SdtmContext, ae: pl.DataFrame) -> None:
+    file = ctx.files["AE"]
+    for n, row in enumerate(ae.iter_rows(named=True), start=1):
+        if not ctx.subject_ok("AE", row, n, "adverse_events"):
+            continue
+        ok, onset = ctx.dated("AE", row, n, "AESTDTC", "adverse_events")
+        ok2, end = ctx.dated("AE", row, n, "AEENDTC", "adverse_events", required=False) if ok else (False, None)
+        if not (ok and ok2):
+            continue
+        grade = _ae_grade(row)
+        if grade is None:
+            ctx.batch.exclude("adverse_events", file, ctx.where("AE", row, n), "no grade: AETOXGR and AESEV are empty")
+            continue
+        term = row.get("AEDECOD") or row.get("AETERM") or ""
+        ctx.batch.add(
+            "adverse_events",
+            {
+                "patient_id": row["USUBJID"],
+                "term": term,
+                "category": ae_category(term, row.get("AEBODSYS") or row.get("AESOC")),
+                "grade": grade,
+                "onset_date": onset,
+                "resolution_date": end,
+                "serious": (row.get("AESER") or "").upper() == "Y",
+            },
+            file,
+            ctx.where("AE", row, n),
+        )
+
+
+def _sdtm_findings(ctx: _SdtmContext, domain: str, frame: pl.DataFrame) -> None:
+    file = ctx.files[domain]
+    for n, row in enumerate(frame.iter_rows(named=True), start=1):
+        if not ctx.subject_ok(domain, row, n, "labs"):
+            continue
+        value = row.get(f"{domain}STRESN")
+        if value is None:
+            text = row.get(f"{domain}STRESC") or row.get(f"{domain}ORRES")
+            why = "no result" if text is None else "character result (no numeric value)"
+            ctx.batch.exclude("labs", file, ctx.where(domain, row, n), why)
+            continue
+        ok, when = ctx.dated(domain, row, n, f"{domain}DTC", "labs")
+        if not ok:
+            continue
+        analyte = _slug(row.get(f"{domain}TESTCD") or "")
+        qualifier = row.get(f"{domain}TPT") or row.get(f"{domain}POS")
+        if qualifier:
+            analyte = f"{analyte}_{_slug(qualifier)}"
+        ctx.batch.add(
+            "labs",
+            {
+                "patient_id": row["USUBJID"],
+                "date": when,
+                "analyte": analyte[:64],
+                "value": float(value),
+                "unit": row.get(f"{domain}STRESU") or "",
+                "lln": row.get(f"{domain}STNRLO"),
+                "uln": row.get(f"{domain}STNRHI"),
+            },
+            file,
+            ctx.where(domain, row, n),
+        )
+
+
+def _sdtm_qs(ctx: _SdtmContext, qs: pl.DataFrame) -> None:
+    file = ctx.files["QS"]
+    groups: dict[tuple[str, dt.date, str], dict[str, Any]] = {}
+    where: dict[tuple[str, dt.date, str], str] = {}
+    for n, row in enumerate(qs.iter_rows(named=True), start=1):
+        if not ctx.subject_ok("QS", row, n, "assessments"):
+            continue
+        ok, when = ctx.dated("QS", row, n, "QSDTC", "assessments")
+        if not ok or when is None:
+            continue
+        key = (row["USUBJID"], when, row.get("VISIT") or "")
+        value = row.get("QSSTRESN")
+        groups.setdefault(key, {})[_slug(row.get("QSTESTCD") or "")] = (
+            (value if value is None else (int(value) if float(value).is_integer() else float(value)))
+            if value is not None
+            else row.get("QSSTRESC")
+        )
+        where.setdefault(key, ctx.where("QS", row, n))
+    for (pid, when, visit), items in groups.items():
+        ctx.batch.add(
+            "assessments",
+            {"patient_id": pid, "date": when, "visit": visit, "form": "qs", "items": items},
+            file,
+            where[(pid, when, visit)],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# FHIR
+
+#: SNOMED CT codes of the three indications (Condition.code) → registry disease.
+SNOMED_DISEASES = {
+    "55464009": "SLE",  # systemic lupus erythematosus
+    "396230008": "IIM",  # dermatomyositis
+    "31384009": "IIM",  # polymyositis
+    "89155008": "SSc",  # systemic sclerosis
+}
+#: LOINC → registry analyte code (others keep ``loinc_<code>``).
+LOINC_ANALYTES = {
+    "1988-5": "crp",
+    "4485-9": "c3",
+    "4498-2": "c4",
+    "5130-0": "anti_dsdna",
+    "777-3": "platelets",
+    "26515-7": "platelets",
+    "751-8": "neutrophils",
+    "6690-2": "leukocytes",
+    "718-7": "hemoglobin",
+    "2160-0": "creatinine",
+    "2276-4": "ferritin",
+    "2157-6": "ck",
+    "29463-7": "body_weight",
+}
+_FHIR_SEVERITY = {"mild": 1, "moderate": 2, "severe": 3}
+FHIR_SITE = "fhir"
+
+
+def batch_from_fhir(path: str | Path) -> ImportBatch:
+    """Stage the records of a FHIR R4 file or folder of ``*.json``.
+
+    Patient → patient (site ``fhir``; disease from a Condition with a SNOMED code of SLE, IIM or
+    SSc, else ``other``; birth year only); Observation with a numeric value → lab (LOINC mapped to
+    analyte codes, else ``loinc_<code>``); MedicationStatement/Request/Administration → medication;
+    AdverseEvent (actuality ``actual``) → adverse event (severity mild/moderate/severe → grade 1–3).
+    Day 0 of a patient without an infusion is the earliest date among its imported records.
+    """
+    from remission.io.fhir import load_fhir
+
+    p = Path(path)
+    loaded = load_fhir(p)
+    files = sorted(p.glob("*.json")) if p.is_dir() else [p]
+    ctx = _FhirContext(ImportBatch("fhir", duplicates="merge", digest=file_digest(files)))
+    batch = ctx.batch
+    for name, frame in loaded.tables.items():
+        batch.source_rows[name] = frame.height
+    for name in ("procedures", "research_subjects"):
+        batch.not_imported[name] = "no registry record type"
+    batch.not_imported["conditions"] = "used only to find the indication (SNOMED SLE/IIM/SSc)"
+    for kind, count in sorted(loaded.skipped.items()):
+        batch.not_imported[f"{kind} ({count})"] = "resource type without a registry table, or entered-in-error"
+    ctx.patients(loaded.tables["patients"], loaded.tables["conditions"])
+    ctx.observations(loaded.tables["observations"])
+    ctx.medications(loaded.tables["medications"])
+    ctx.adverse_events(loaded.tables["adverse_events"])
+    batch.references.update(ctx.firsts)
+    return batch
+
+
+class _FhirContext:
+    def __init__(self, batch: ImportBatch) -> None:
+        self.batch = batch
+        self.known: set[str] = set()
+        self.firsts: dict[str, dt.date] = {}
+
+    def seen(self, pid: str, when: dt.date) -> None:
+        if pid not in self.firsts or when < self.firsts[pid]:
+            self.firsts[pid] = when
+
+    def usable(self, table: str, r: Mapping[str, Any], kind: str, when: dt.date | None, text: str | None) -> bool:
+        where = f"{kind}/{r.get('resource_id')}"
+        if r.get("patient_id") not in self.known:
+            self.batch.exclude(
+                table, r["source"], f"{where} (patient {r.get('patient_id')})", "its patient is not in the import"
+            )
+            return False
+        if when is None:
+            self.batch.exclude(table, r["source"], where, "no date" if not text else "partial date: not imputed")
+            return False
+        self.seen(r["patient_id"], when)
+        return True
+
+    def patients(self, patients: pl.DataFrame, conditions: pl.DataFrame) -> None:
+        disease: dict[str, str] = {}
+        diagnosis: dict[str, int] = {}
+        for r in conditions.iter_rows(named=True):
+            code = SNOMED_DISEASES.get(r.get("code") or "")
+            if code and r["patient_id"]:
+                disease[r["patient_id"]] = code
+                if r.get("onset_text"):
+                    diagnosis[r["patient_id"]] = int(r["onset_text"][:4])
+        for r in patients.iter_rows(named=True):
+            pid = r["patient_id"]
+            if not pid:
+                self.batch.exclude(
+                    "patients", r["source"], "Patient (no id)", "a Patient without an id cannot be referred to"
+                )
+                continue
+            self.known.add(pid)
+            birth = r.get("birth_date_text")
+            self.batch.add(
+                "patients",
+                {
+                    "patient_id": pid,
+                    "site_id": FHIR_SITE,
+                    "disease": disease.get(pid, "other"),
+                    "sex": r.get("sex") if r.get("sex") in ("male", "female", "other") else "unknown",
+                    "birth_year": int(birth[:4]) if birth else None,
+                    "diagnosis_year": diagnosis.get(pid),
+                },
+                r["source"],
+                f"Patient/{pid}",
+            )
+        if self.known:
+            self.batch.add("sites", {"site_id": FHIR_SITE, "name": "FHIR import (no site in the source)"}, "-", "site")
+            self.batch.placeholder_sites.add(FHIR_SITE)
+
+    def observations(self, observations: pl.DataFrame) -> None:
+        for r in observations.iter_rows(named=True):
+            if r.get("value") is None:
+                self.batch.exclude("labs", r["source"], f"Observation/{r.get('resource_id')}", "not a numeric value")
+                continue
+            if not self.usable("labs", r, "Observation", r.get("date"), r.get("effective_text")):
+                continue
+            code = r.get("code") or ""
+            self.batch.add(
+                "labs",
+                {
+                    "patient_id": r["patient_id"],
+                    "date": r["date"],
+                    "analyte": LOINC_ANALYTES.get(code) or f"loinc_{_slug(code)}",
+                    "value": float(r["value"]),
+                    "unit": r.get("unit") or "",
+                },
+                r["source"],
+                f"Observation/{r.get('resource_id')}",
+            )
+
+    def medications(self, medications: pl.DataFrame) -> None:
+        for r in medications.iter_rows(named=True):
+            kind = r.get("resource_type") or "Medication"
+            where = f"{kind}/{r.get('resource_id')}"
+            if r.get("end_text") and r.get("end_date") is None:
+                self.batch.exclude("medications", r["source"], where, "partial end date: not imputed")
+                continue
+            if not self.usable("medications", r, kind, r.get("start_date"), r.get("start_text")):
+                continue
+            self.batch.add(
+                "medications",
+                {
+                    "patient_id": r["patient_id"],
+                    "drug": r.get("display") or r.get("code") or "",
+                    "dose": r.get("dose"),
+                    "unit": r.get("dose_unit") or "",
+                    "route": (r.get("route") or "").lower(),
+                    "frequency": "",
+                    "start_date": r["start_date"],
+                    "stop_date": r.get("end_date"),
+                },
+                r["source"],
+                where,
+            )
+
+    def adverse_events(self, events: pl.DataFrame) -> None:
+        for r in events.iter_rows(named=True):
+            where = f"AdverseEvent/{r.get('resource_id')}"
+            grade = _FHIR_SEVERITY.get((r.get("severity") or "").lower())
+            if (r.get("actuality") or "actual") != "actual":
+                self.batch.exclude(
+                    "adverse_events", r["source"], where, "actuality is not 'actual': not an event that happened"
+                )
+                continue
+            if grade is None:
+                self.batch.exclude("adverse_events", r["source"], where, "no severity: no grade")
+                continue
+            if not self.usable("adverse_events", r, "AdverseEvent", r.get("date"), r.get("date_text")):
+                continue
+            term = r.get("display") or r.get("code") or ""
+            self.batch.add(
+                "adverse_events",
+                {
+                    "patient_id": r["patient_id"],
+                    "term": term,
+                    "category": ae_category(term),
+                    "grade": grade,
+                    "onset_date": r["date"],
+                    "serious": (r.get("seriousness") or "").lower() == "serious",
+                },
+                r["source"],
+                where,
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry export (round trip)
+
+
+def read_registry_table(folder: Path, name: str) -> pl.DataFrame | None:
+    """``folder/<name>.parquet`` or ``.csv`` of an export, every column as text (None if absent)."""
+    import polars as pl
+
+    parquet, csv = folder / f"{name}.parquet", folder / f"{name}.csv"
+    if parquet.exists():
+        frame = pl.read_parquet(parquet)
+        return frame.with_columns(pl.all().cast(pl.String))
+    if csv.exists():
+        return pl.read_csv(csv, infer_schema=False)
+    return None
+
+
+def parse_item(text: str | None) -> Any:
+    """An exported item cell back to its value: integer, number, true/false, or text.
+
+    Examples
+    --------
+    >>> [parse_item(t) for t in ("3", "0.5", "1e-05", "true", "-", "", None)]
+    [3, 0.5, 1e-05, True, '-', None, None]
+    """
+    if text is None or text == "":
+        return None
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+_REGISTRY_COLUMNS: dict[str, dict[str, str]] = {
+    "sites": {"site_id": "str", "name": "str", "country": "str", "synthetic": "bool"},
+    "patients": {
+        "patient_id": "str",
+        "site_id": "str",
+        "disease": "str",
+        "sex": "str",
+        "birth_year": "int",
+        "diagnosis_year": "int",
+        "prior_treatments": "json",
+        "synthetic": "bool",
+    },
+    "infusions": {
+        "patient_id": "str",
+        "date": "date",
+        "product": "str",
+        "cells_per_kg": "float",
+        "conditioning": "str",
+        "synthetic": "bool",
+    },
+    "assessments": {
+        "patient_id": "str",
+        "date": "date",
+        "day": "int",
+        "visit": "str",
+        "form": "str",
+        "synthetic": "bool",
+    },
+    "labs": {
+        "patient_id": "str",
+        "date": "date",
+        "day": "int",
+        "analyte": "str",
+        "value": "float",
+        "unit": "str",
+        "lln": "float",
+        "uln": "float",
+        "synthetic": "bool",
+    },
+    "medications": {
+        "patient_id": "str",
+        "drug": "str",
+        "dose": "float",
+        "unit": "str",
+        "route": "str",
+        "frequency": "str",
+        "start_date": "date",
+        "stop_date": "date",
+        "start_day": "int",
+        "stop_day": "int",
+        "synthetic": "bool",
+    },
+    "adverse_events": {
+        "patient_id": "str",
+        "term": "str",
+        "category": "str",
+        "grade": "int",
+        "onset_date": "date",
+        "onset_day": "int",
+        "resolution_date": "date",
+        "resolution_day": "int",
+        "serious": "bool",
+        "organism": "str",
+        "treatment": "str",
+        "synthetic": "bool",
+    },
+    "scores": {
+        "patient_id": "str",
+        "date": "date",
+        "visit": "str",
+        "index_name": "str",
+        "rule_version": "str",
+        "values": "json",
+        "explain": "str",
+    },
+}
+#: Text columns where an empty cell means "" (not missing).
+_NULLABLE = {
+    "birth_year",
+    "diagnosis_year",
+    "dose",
+    "lln",
+    "uln",
+    "stop_date",
+    "stop_day",
+    "resolution_date",
+    "resolution_day",
+}
+
+
+def _cell(kind: str, text: str | None, column: str) -> Any:
+    if text is None or (text == "" and (kind != "str" or column in _NULLABLE)):
+        return "" if kind == "str" else None
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "bool":
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError("expected true/false")
+        return text.lower() in ("true", "1")
+    if kind == "date":
+        return dt.date.fromisoformat(text)
+    if kind == "json":
+        return json.loads(text)
+    return text
+
+
+def batch_from_registry(folder: str | Path) -> ImportBatch:
+    """Stage the tables of a ``remission export`` folder (CSV or Parquet): the round trip.
+
+    Every column is read as text and parsed by the column's kind; assessment item columns (any
+    column not listed in the registry schema) go back into ``items`` with :func:`parse_item`.
+    Stored days are kept as exported (they may come from a reference date, not an infusion).
+    """
+    folder = Path(folder)
+    if not (folder / "patients.csv").exists() and not (folder / "patients.parquet").exists():
+        raise InvalidInputError(
+            [Problem(None, str(folder), "", "no patients.csv or patients.parquet: not a remission export")]
+        )
+    used = [
+        folder / f"{n}.{ext}" for n in REGISTRY_TABLES for ext in ("csv", "parquet") if (folder / f"{n}.{ext}").exists()
+    ]
+    batch = ImportBatch("registry", digest=file_digest(used))
+    for name in REGISTRY_TABLES:
+        frame = read_registry_table(folder, name)
+        if frame is None:
+            continue
+        file = next(p.name for p in used if p.stem == name)
+        batch.source_rows[file] = frame.height
+        kinds = _REGISTRY_COLUMNS[name]
+        for n, row in enumerate(frame.iter_rows(named=True), start=1):
+            data: dict[str, Any] = {}
+            bad = False
+            for column, text in row.items():
+                if column in kinds:
+                    try:
+                        data[column] = _cell(kinds[column], text, column)
+                    except (ValueError, json.JSONDecodeError) as err:
+                        batch.problem(file, f"row {n}", column, text, str(err), row=n)
+                        bad = True
+                elif name == "assessments":
+                    data.setdefault("items", {})[column] = parse_item(text)
+            if name == "assessments":
+                data["items"] = {k: v for k, v in data.get("items", {}).items() if v is not None}
+            if not bad:
+                batch.add(name, data, file, f"row {n}")
+    return batch
