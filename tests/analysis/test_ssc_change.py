@@ -87,7 +87,7 @@ def test_target_days_round_30_4375_m(month, target, half):
     assert (w.target_day(month), w.half_width(month)) == (target, half)
 
 
-def test_window_edges_and_nearest_with_earlier_tie():
+def test_window_edges_and_nearest_with_tie_rule():
     t = pl.DataFrame({"patient_id": ["a"] * 5 + ["b"] * 2, "day": [0, 105, 152, 184, 186, 0, 106]})
     out = assign_visit_months(t, [3, 4, 6])
     got = {(r["patient_id"], r["month"]): r["day"] for r in out.iter_rows(named=True)}
@@ -96,12 +96,15 @@ def test_window_edges_and_nearest_with_earlier_tie():
     # b: 106 is 15 days from 91 → no month 3; month 4: 106 (−16).
     assert got == {("a", 3): 105, ("a", 4): 105, ("a", 6): 184, ("b", 4): 106}
     tie = assign_visit_months(pl.DataFrame({"patient_id": ["c", "c"], "day": [180, 186]}), [6])
-    assert tie["day"].to_list() == [180]  # both 3 days from 183: the earlier
+    assert tie["day"].to_list() == [186]  # both 3 days from 183: the later (WindowRule default, as in the report)
+    earlier = assign_visit_months(pl.DataFrame({"patient_id": ["c", "c"], "day": [180, 186]}), [6],
+                                  windows=VisitWindows(tie="earlier"))
+    assert earlier["day"].to_list() == [180]
 
 
 def test_windows_are_parameters():
     t = pl.DataFrame({"patient_id": ["a"], "day": [106]})
-    wide = VisitWindows(narrow_days=21)
+    wide = VisitWindows(early_half_width=21)
     assert assign_visit_months(t, [3], windows=wide)["day"].to_list() == [106]
 
 

@@ -26,12 +26,11 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import polars as pl
 
+from remission.analysis.windows import DEFAULT_RULE, WindowRule, assign_windows
 from remission.errors import InvalidInputError, Problem
 from remission.indices._base import ROW, with_baseline
 from remission.indices._numbers import num_text_expr, round_expr
@@ -42,39 +41,8 @@ DEFAULT_MONTHS: tuple[int, ...] = (1, 2, 3, 6, 9, 12, 18, 24)
 PERCENT_DECIMALS = 4
 
 
-@dataclass(frozen=True)
-class VisitWindows:
-    """How assessments map to scheduled months.
-
-    Month *m* has target day ``round(days_per_month · m)`` (halves rounded up) and accepts the
-    nearest assessment within ±``narrow_days`` for m ≤ ``narrow_until_month``, else
-    ±``wide_days``. Equidistant assessments: the earlier one.
-    """
-
-    days_per_month: float = 30.4375
-    narrow_days: int = 14
-    wide_days: int = 30
-    narrow_until_month: int = 3
-
-    def target_day(self, month: int) -> int:
-        """The target day of a month.
-
-        Examples
-        --------
-        >>> [VisitWindows().target_day(m) for m in (1, 3, 6, 12, 24)]
-        [30, 91, 183, 365, 731]
-        """
-        return math.floor(self.days_per_month * month + 0.5)
-
-    def half_width(self, month: int) -> int:
-        """The window's half width in days.
-
-        Examples
-        --------
-        >>> VisitWindows().half_width(3), VisitWindows().half_width(4)
-        (14, 30)
-        """
-        return self.narrow_days if month <= self.narrow_until_month else self.wide_days
+#: The report's visit windows (analysis/windows.py), under the name this module has always used.
+VisitWindows = WindowRule
 
 
 def _checked(visits: pl.DataFrame, measures: Sequence[str]) -> pl.DataFrame:
@@ -218,7 +186,7 @@ def assign_visit_months(
     visits: pl.DataFrame,
     months: Sequence[int] = DEFAULT_MONTHS,
     *,
-    windows: VisitWindows = VisitWindows(),
+    windows: WindowRule = DEFAULT_RULE,
 ) -> pl.DataFrame:
     """Pick, per patient and scheduled month, the assessment nearest to the month's target day.
 
@@ -236,7 +204,8 @@ def assign_visit_months(
     polars.DataFrame
         One row per patient and month that has an assessment in its window: the assessment's
         columns plus ``month``, ``target_day`` and ``day_offset`` (day − target). Equidistant
-        assessments: the earlier. An assessment may stand for two months whose windows overlap.
+        assessments: as ``windows.tie`` says (the later by default, as in the report). An
+        assessment may stand for two months whose windows overlap.
 
     Examples
     --------
@@ -251,24 +220,8 @@ def assign_visit_months(
             [Problem(None, "months", str(m), "expected a whole month ≥ 1") for m in bad]
         )
     frame = _checked(visits, [])
-    schedule = pl.DataFrame(
-        {
-            "month": list(months),
-            "target_day": [windows.target_day(m) for m in months],
-            "__half": [windows.half_width(m) for m in months],
-        },
-        schema={"month": pl.Int64, "target_day": pl.Int64, "__half": pl.Int64},
-    )
-    offset = pl.col("__day") - pl.col("target_day")
-    picked = (
-        frame.join(schedule, how="cross")
-        .with_columns(offset.alias("__offset"))
-        .filter(pl.col("__offset").abs() <= pl.col("__half"))
-        .sort(["patient_id", "month", pl.col("__offset").abs(), "__day", ROW])
-        .group_by(["patient_id", "month"], maintain_order=True)
-        .first()
-    )
-    return picked.with_columns(pl.col("__offset").cast(pl.Int64).alias("day_offset")).drop(
+    picked = assign_windows(frame.with_columns(pl.col("__day").cast(pl.Int64).alias("day")), months, windows)
+    return picked.with_columns((pl.col("day") - pl.col("target_day")).alias("day_offset")).drop(
         [c for c in picked.columns if c.startswith("__")]
     )
 
@@ -286,7 +239,7 @@ def summarise_change_by_month(
     cohort: str = "disease",
     measures: Sequence[str] = DEFAULT_MEASURES,
     months: Sequence[int] = DEFAULT_MONTHS,
-    windows: VisitWindows = VisitWindows(),
+    windows: WindowRule = DEFAULT_RULE,
 ) -> pl.DataFrame:
     """Median (IQR) of the change from baseline per cohort, month and measure.
 
