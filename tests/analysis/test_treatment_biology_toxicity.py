@@ -33,7 +33,7 @@ MEDS = pl.DataFrame(
 
 def test_conditioning_and_crs_treatment_are_not_maintenance() -> None:
     classes = derive_drug_class(MEDS).select("drug", "drug_class", "maintenance").rows()
-    assert ("fludarabine", "conditioning", 0) in classes
+    assert ("fludarabine", "immunosuppressant", 0) in classes
     assert ("cyclophosphamide", "immunosuppressant", 0) in classes  # day −3: lymphodepletion
     assert ("tocilizumab", "biologic", 0) in classes  # day 3: CRS treatment
 

@@ -17,61 +17,15 @@ from __future__ import annotations
 
 import polars as pl
 
-#: Drug → class (medications.md defaults). Synonyms in lower case.
-DRUG_CLASSES: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "prednisone",
-            "prednisolone",
-            "methylprednisolone",
-            "hydrocortisone",
-            "cortisone",
-            "dexamethasone",
-            "betamethasone",
-            "triamcinolone",
-            "deflazacort",
-            "budesonide",
-        ),
-        "glucocorticoid",
-    ),
-    **dict.fromkeys(("hydroxychloroquine", "chloroquine", "quinacrine", "mepacrine"), "antimalarial"),
-    **dict.fromkeys(
-        (
-            "mycophenolate mofetil",
-            "mycophenolic acid",
-            "azathioprine",
-            "methotrexate",
-            "cyclophosphamide",
-            "tacrolimus",
-            "ciclosporin",
-            "cyclosporine",
-            "voclosporin",
-            "leflunomide",
-            "sirolimus",
-            "tofacitinib",
-            "baricitinib",
-            "upadacitinib",
-            "intravenous immunoglobulin",
-            "ivig",
-        ),
-        "immunosuppressant",
-    ),
-    **dict.fromkeys(
-        (
-            "belimumab",
-            "anifrolumab",
-            "rituximab",
-            "obinutuzumab",
-            "tocilizumab",
-            "abatacept",
-            "ocrelizumab",
-            "inebilizumab",
-            "daratumumab",
-        ),
-        "biologic",
-    ),
-    **dict.fromkeys(("fludarabine",), "conditioning"),
-}
+from remission.medications.table import default_table
+
+
+def drug_classes() -> dict[str, str]:
+    """Every lower-case drug name and synonym of the shipped drug table → its class, with
+    immunomodulators (IVIG) counted as immunosuppressants (medications.md)."""
+    classes = {alias: drug.drug_class for alias, drug in default_table().aliases().items()}
+    return {alias: "immunosuppressant" if c == "immunomodulator" else c for alias, c in classes.items()}
+
 
 CONDITIONING_DRUGS = ("fludarabine", "cyclophosphamide")
 CONDITIONING_WINDOW = (-14, 0)
@@ -94,7 +48,7 @@ def derive_drug_class(medications: pl.DataFrame) -> pl.DataFrame:
     conditioning = drug.is_in(list(CONDITIONING_DRUGS)) & start.is_between(*CONDITIONING_WINDOW)
     crs = drug.is_in(list(CRS_TREATMENT_DRUGS)) & (start >= 0)
     return medications.with_columns(
-        drug_class=drug.replace_strict(DRUG_CLASSES, default="other", return_dtype=pl.String),
+        drug_class=drug.replace_strict(drug_classes(), default="other", return_dtype=pl.String),
         maintenance=(~(conditioning | crs | (drug == "fludarabine"))).cast(pl.Int8),
     )
 

@@ -342,6 +342,9 @@ def _labs(course: _Course, rng: np.random.Generator) -> list[LabResult]:
         }
     )
     labs: list[LabResult] = []
+    # IgG before therapy 8.5–12.5 g/L, falling by about 2 g/L after CAR-T and recovering slowly:
+    # only patients starting low cross the 7 g/L LLN (the trial saw little hypogammaglobulinaemia).
+    igg_base = float(rng.uniform(8.5, 12.5))
     for day in (d for d in lab_days if d <= course.follow_up_days):
         when = course.infusion + timedelta(days=day)
         level = _activity(course, day)
@@ -357,7 +360,7 @@ def _labs(course: _Course, rng: np.random.Generator) -> list[LabResult]:
             "platelets_10e9_l": (round(float(rng.uniform(140, 320)), 0), "10^9/L", 150.0, 400.0),
             "crp_mg_l": (round(float(2 + 15 * level * rng.uniform(0.5, 1.5)), 1), "mg/L", None, 5.0),
             "igg_g_l": (
-                round(float(9.5 - 2.5 * (day > 0) * np.exp(-max(day - 60, 0) / 300) + rng.normal(0, 0.4)), 1),
+                round(float(igg_base - 2.0 * (day > 0) * np.exp(-max(day - 60, 0) / 300) + rng.normal(0, 0.3)), 1),
                 "g/L",
                 7.0,
                 16.0,
