@@ -342,9 +342,9 @@ def _labs(course: _Course, rng: np.random.Generator) -> list[LabResult]:
         }
     )
     labs: list[LabResult] = []
-    # IgG before therapy 8.5–12.5 g/L, falling by about 2 g/L after CAR-T and recovering slowly:
+    # IgG before therapy 9–13 g/L, falling by about 2 g/L after CAR-T and recovering slowly:
     # only patients starting low cross the 7 g/L LLN (the trial saw little hypogammaglobulinaemia).
-    igg_base = float(rng.uniform(8.5, 12.5))
+    igg_base = float(rng.uniform(9.0, 13.0))
     for day in (d for d in lab_days if d <= course.follow_up_days):
         when = course.infusion + timedelta(days=day)
         level = _activity(course, day)
