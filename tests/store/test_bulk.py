@@ -82,6 +82,37 @@ def test_bulk_labs_read_back_as_upserted_labs(engine: Engine) -> None:
     assert_frame_equal(without_ids(bulk), without_ids(read_table(engine, "labs")))
 
 
+def test_a_polars_frame_goes_column_wise_and_reads_back_as_upserted(engine: Engine) -> None:
+    sites_and_patients(engine)
+    rows = lab_rows()
+    rows[3] = {**rows[3], "unit": ""}  # an empty text is not a missing value
+    with engine.begin() as connection:
+        assert bulk_insert(connection, schema.labs, pl.DataFrame(rows), batch=50) == len(rows)
+    bulk = read_table(engine, "labs")
+    with engine.begin() as connection:
+        connection.execute(schema.labs.delete())
+        upsert(connection, schema.labs, rows)
+    assert_frame_equal(without_ids(bulk), without_ids(read_table(engine, "labs")))
+    assert bulk.filter(pl.col("unit") == "").height == 1
+
+
+def test_a_struct_column_is_stored_as_json_items(engine: Engine) -> None:
+    sites_and_patients(engine)
+    frame = pl.DataFrame(
+        {
+            "patient_id": ["P0", "P1"],
+            "date": [date(2024, 1, 1), date(2024, 1, 2)],
+            "day": [-3, 0],
+            "items": [{"rash": 1, "pga": 1.5}, {"rash": 0, "pga": None}],
+        }
+    )
+    with engine.begin() as connection:
+        bulk_insert(connection, schema.assessments, frame)
+    stored = read_table(engine, "assessments").sort("patient_id")
+    assert stored["items"].to_list() == [{"rash": 1, "pga": 1.5}, {"rash": 0, "pga": None}]
+    assert stored["form"].to_list() == ["visit", "visit"]  # the column default
+
+
 def test_bulk_assessments_keep_json_items_and_defaults(engine: Engine) -> None:
     sites_and_patients(engine)
     rows = [

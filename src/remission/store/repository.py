@@ -10,11 +10,13 @@ in large batches on SQLite, inside the caller's transaction.
 from __future__ import annotations
 
 import itertools
+import json
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import JSON, Connection, Engine, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from remission.model import Cohort
@@ -81,6 +83,9 @@ def bulk_insert(
     rows : iterable of mappings, or polars.DataFrame
         Column name → value; every row has the same columns as the first (a DataFrame: its
         columns); columns left out get their Python-side default (``default=``), as with upsert.
+        A DataFrame whose columns are numbers, text, booleans, dates and (for JSON columns)
+        structs is converted column-wise and sent as CSV to ``COPY`` (PostgreSQL); a struct is
+        stored with all its fields (null where a row has none).
         An iterator is consumed in batches, so an import need not be held in memory.
     batch : int
         Rows per executemany call (SQLite) or per chunk read from an iterator.
@@ -100,24 +105,76 @@ def bulk_insert(
     ...     bulk_insert(connection, schema.sites, [{"site_id": "S1", "name": "A"}, {"site_id": "S2", "name": "B"}])
     2
     """
+    if isinstance(rows, pl.DataFrame):
+        _check_columns(table, rows.columns)
+        prepared = _frame_for_driver(rows, table, connection.dialect.name)
+        if prepared is not None:
+            return _bulk_frame(connection, table.name, prepared, batch)
     columns, tuples = _as_tuples(rows, batch)
     if not columns:
         return 0
-    unknown = [c for c in columns if c not in table.c]
-    if unknown:
-        raise ValueError(f"{table.name} has no column(s) {', '.join(unknown)}")
+    _check_columns(table, columns)
     defaults = _defaults(table, columns)
     if defaults:
         columns = [*columns, *defaults]
         extra = tuple(defaults.values())
         tuples = (row + extra for row in tuples)
     dialect = connection.dialect
-    processors = [table.c[c].type.bind_processor(dialect) for c in columns]
-    converted = (_convert(row, processors) for row in tuples)
+    convert = _converter([table.c[c].type.bind_processor(dialect) for c in columns])
+    converted = map(convert, tuples)
     driver = connection.connection.driver_connection
     if dialect.name == "postgresql":
         return _copy_postgresql(driver, table.name, columns, converted)
     return _executemany_sqlite(driver, table.name, columns, converted, batch)
+
+
+def _check_columns(table: Table, columns: Sequence[str]) -> None:
+    unknown = [c for c in columns if c not in table.c]
+    if unknown:
+        raise ValueError(f"{table.name} has no column(s) {', '.join(unknown)}")
+
+
+def _frame_for_driver(frame: pl.DataFrame, table: Table, dialect: str) -> pl.DataFrame | None:
+    """The frame with every value as the driver takes it, converted column-wise (no Python loop):
+    struct columns into JSON columns as JSON text, dates as ISO text on SQLite, column defaults
+    added. None when a column needs the per-row conversion instead."""
+    exprs: list[pl.Expr] = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        if isinstance(table.c[name].type, JSON):
+            if not isinstance(dtype, pl.Struct):
+                return None
+            exprs.append(column.struct.json_encode())
+        elif dtype == pl.Date:
+            exprs.append(column.dt.to_string("%Y-%m-%d") if dialect == "sqlite" else column)
+        elif dtype.is_numeric() or dtype in (pl.Utf8, pl.Boolean, pl.Null):
+            exprs.append(column)
+        else:
+            return None
+    defaults = _defaults(table, frame.columns)
+    exprs += [
+        pl.lit(json.dumps(value) if isinstance(table.c[name].type, JSON) else value).alias(name)
+        for name, value in defaults.items()
+    ]
+    return frame.select(exprs)
+
+
+def _bulk_frame(connection: Connection, name: str, frame: pl.DataFrame, batch: int) -> int:
+    if frame.height == 0:
+        return 0
+    driver: Any = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        from psycopg import sql
+
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier(name), sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns)
+        )
+        # polars writes null as an empty field and "" quoted: PostgreSQL's CSV reading of both.
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for start in range(0, frame.height, batch):
+                copy.write(frame.slice(start, batch).write_csv(include_header=False))
+        return frame.height
+    return _executemany_sqlite(driver, name, frame.columns, frame.iter_rows(buffer_size=batch), batch)
 
 
 def _as_tuples(
@@ -130,12 +187,14 @@ def _as_tuples(
     if first is None:
         return [], iter(())
     columns = list(first)
+    width = len(columns)
+    pick = operator.itemgetter(*columns)
 
     def tuples() -> Iterator[tuple[Any, ...]]:
         for number, row in enumerate(itertools.chain((first,), iterator), start=1):
-            if len(row) != len(columns):
+            if len(row) != width:
                 raise ValueError(f"row {number}: columns {sorted(row)} differ from the first row's {sorted(columns)}")
-            yield tuple(row[c] for c in columns)
+            yield pick(row) if width > 1 else (row[columns[0]],)
 
     return columns, tuples()
 
@@ -151,11 +210,23 @@ def _defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
     return found
 
 
-def _convert(row: tuple[Any, ...], processors: Sequence[Processor]) -> tuple[Any, ...]:
-    return tuple(v if f is None or v is None else f(v) for f, v in zip(processors, row, strict=True))
+def _converter(processors: Sequence[Processor]) -> Callable[[tuple[Any, ...]], Sequence[Any]]:
+    """Apply the columns' bind processors (only those that have one) to a row of values."""
+    active = [(i, f) for i, f in enumerate(processors) if f is not None]
+    if not active:
+        return lambda row: row
+
+    def convert(row: tuple[Any, ...]) -> list[Any]:
+        values = list(row)
+        for i, f in active:
+            if values[i] is not None:
+                values[i] = f(values[i])
+        return values
+
+    return convert
 
 
-def _copy_postgresql(driver: Any, name: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
+def _copy_postgresql(driver: Any, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     from psycopg import sql
 
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
@@ -170,7 +241,7 @@ def _copy_postgresql(driver: Any, name: str, columns: Sequence[str], rows: Itera
 
 
 def _executemany_sqlite(
-    driver: Any, name: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]], batch: int
+    driver: Any, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], batch: int
 ) -> int:
     quoted = ", ".join(f'"{c}"' for c in columns)
     statement = f'INSERT INTO "{name}" ({quoted}) VALUES ({", ".join("?" * len(columns))})'
