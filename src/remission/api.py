@@ -54,10 +54,13 @@ def _read_csv(path: Path) -> pl.DataFrame:
 
 
 def score_table(
-    index: str, table: Any, *, missing: str = "empty", explain: bool = True, **options: Any
+    index: str | IndexDefinition, table: Any, *, missing: str = "empty", explain: bool = True, **options: Any
 ) -> ScoreOutcome:
-    """Validate and score a table, keeping the invalid rows apart instead of raising."""
-    definition = get_index(index)
+    """Validate and score a table, keeping the invalid rows apart instead of raising.
+
+    ``index`` is a registry name or an :class:`IndexDefinition` (e.g. one not in the registry).
+    """
+    definition = index if isinstance(index, IndexDefinition) else get_index(index)
     if missing not in ("empty", "absent"):
         raise InvalidInputError([Problem(None, "missing", str(missing), "expected 'empty' or 'absent'")])
     ctx = Context(missing=missing, explain=explain, options=definition.parse_options(options))  # type: ignore[arg-type]

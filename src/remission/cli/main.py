@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,6 +50,18 @@ def score(
     missing: Annotated[str, typer.Option("--missing", help="'empty' (default) or 'absent'.")] = "empty",
     on_error: Annotated[str, typer.Option("--on-error", help="'raise' (default: exit 2) or 'skip'.")] = "raise",
     explain: Annotated[bool, typer.Option("--explain/--no-explain", help="Write *_explain columns.")] = True,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="'memory' (default) or 'dask': score a Parquet dataset (--input 'DIR/*.parquet') out of core "
+            "into a folder of Parquet parts (--output OUTDIR).",
+        ),
+    ] = "memory",
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address (default: a local cluster of 2 worker processes)."),
+    ] = None,
 ) -> None:
     from remission.api import score_table
     from remission.errors import InvalidInputError
@@ -59,6 +71,11 @@ def score(
         options = _parse_extra_options(get_index(index), ctx.args)
         if on_error not in ("raise", "skip"):
             fail(f"--on-error: value {on_error}: expected 'raise' or 'skip'")
+        if engine not in ("memory", "dask"):
+            fail(f"--engine: value {engine}: expected 'memory' or 'dask'")
+        if engine == "dask":
+            _score_with_dask(index, str(input), output, scheduler, missing, on_error, explain, options)
+            return
         outcome = score_table(index, input, missing=missing, explain=explain, **options)
     except InvalidInputError as err:
         fail(str(err))
@@ -70,6 +87,25 @@ def score(
         errors = output.with_name(output.stem + ".errors.csv")
         outcome.rejected.write_csv(errors)
         typer.echo(f"{len(outcome.rejected)} invalid row(s) skipped: {errors}", err=True)
+
+
+def _score_with_dask(
+    index: str,
+    pattern: str,
+    output: Path,
+    scheduler: str | None,
+    missing: str,
+    on_error: str,
+    explain: bool,
+    options: dict[str, Any],
+) -> None:
+    from remission.scale import score_dataset
+
+    done = score_dataset(
+        index, pattern, output, scheduler, missing=missing, on_error=on_error, explain=explain, **options
+    )
+    if done.errors is not None:
+        typer.echo(f"{done.rejected} invalid row(s) skipped: {done.errors}", err=True)
 
 
 def _parse_extra_options(definition: object, args: list[str]) -> dict[str, object]:

@@ -322,7 +322,13 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
             ]
         )
     present = [c for c in columns if c.code in table.columns]
-    pairs = [_parse(c, table.schema[c.code]) for c in present]
+    clean = _clean_integer_flags(table, present)
+    pairs = [
+        (pl.col(c.code).cast(pl.Boolean), pl.lit(None, pl.Utf8).alias(c.code))
+        if c.code in clean
+        else _parse(c, table.schema[c.code])
+        for c in present
+    ]
     parsed = table.select([p for p, _ in pairs]) if pairs else pl.DataFrame(schema={})
     flagged = table.select([r.is_not_null().any() for _, r in pairs]).row(0) if pairs else ()
     bad_columns = [reason for (_, reason), bad in zip(pairs, flagged, strict=True) if bad]
@@ -338,6 +344,26 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
     bad_rows = sorted({p.row - 1 for p in problems if p.row is not None})
     valid = ~typed[ROW].is_in(bad_rows) if bad_rows else pl.repeat(True, table.height, eager=True)
     return Validated(typed, valid, problems)
+
+
+def _clean_integer_flags(table: pl.DataFrame, present: Sequence[Column]) -> set[str]:
+    """Yes/no columns stored as integers whose values are all 0, 1 or missing (the bulk case):
+    found with one min/max pass, they are cast without the per-row checks."""
+    candidates = [
+        c.code for c in present if c.kind == "bool" and not c.required and table.schema[c.code].is_integer()
+    ]
+    if not candidates or table.height == 0:
+        return set()
+    bounds = table.select(
+        *[pl.col(c).min().alias(f"{i}_min") for i, c in enumerate(candidates)],
+        *[pl.col(c).max().alias(f"{i}_max") for i, c in enumerate(candidates)],
+    ).row(0)
+    lows, highs = bounds[: len(candidates)], bounds[len(candidates) :]
+    return {
+        code
+        for code, low, high in zip(candidates, lows, highs, strict=True)
+        if low is None or (low >= 0 and high <= 1)
+    }
 
 
 def _collect_problems(table: pl.DataFrame, reasons: pl.DataFrame) -> list[Problem]:

@@ -3,6 +3,7 @@
 from remission.store.db import connect, current_revision, migrate, resolve_url
 from remission.store.repository import (
     assessment_table,
+    bulk_insert,
     read_table,
     save_cohort,
     save_scores,
@@ -11,6 +12,7 @@ from remission.store.repository import (
 
 __all__ = [
     "assessment_table",
+    "bulk_insert",
     "connect",
     "current_revision",
     "migrate",
