@@ -45,6 +45,7 @@ def test_index_is_documented(definition: IndexDefinition) -> None:
     assert (module is not None and module.__doc__ and "Source" in module.__doc__) or definition.source
     assert definition.outputs and definition.columns
     assert all(c.code.isidentifier() for c in definition.columns)
+    assert 0 < len(definition.version) <= 32  # stored in scores.rule_version, VARCHAR(32)
     assert definition.scalar.__doc__ and ">>>" in definition.scalar.__doc__  # a runnable example
 
 

@@ -52,7 +52,8 @@ GRADES = ("A", "B", "C", "D", "E")
 #: Numeric conversion of Yee 2010.
 NUMERIC: dict[str, int] = {"A": 12, "B": 8, "C": 1, "D": 0, "E": 0}
 #: Version of the item-level rules, recorded with every computed grade.
-RULES_VERSION = "draft-1 (bilag2004-grading.md, form revision 1 Sep 2009)"
+#: Draft 1 of the rules in bilag2004-grading.md, for the BILAG-2004 form revision of 1 Sep 2009.
+RULES_VERSION = "draft-1-form-2009"
 
 ACTIVE = frozenset({2, 3, 4})
 IMPROVING = frozenset({1})
