@@ -28,7 +28,7 @@ def count(engine: Engine, table: str) -> int:
 
 
 def test_migrated_schema_matches_the_tables_exactly(engine: Engine) -> None:
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     with engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), schema.metadata)
     assert diffs == []
