@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 #: Modules under remission.cli that add commands with ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = ("store_cmds",)
+COMMAND_MODULES: tuple[str, ...] = ("store_cmds", "web")
 
 DbOption = Annotated[
     str | None,
