@@ -258,21 +258,29 @@ def add_assessment(
     )
 
 
-@router.post("/patients/{patient_id}/{kind}", status_code=201, tags=["patients"], responses=ERRORS)
-def add_record(
-    request: Request, patient_id: str, kind: str, user: UserDep, body: dict[str, Any], if_match: IfMatch = None
-) -> dict[str, Any]:
-    """Add an infusion, lab, medication or adverse event (``kind`` = infusions, labs, medications,
-    adverse_events); If-Match/``version`` optional (409 when stale)."""
-    data = {k: v for k, v in body.items() if k != "version"}
-    return services.add_record(engine_of(request), user, patient_id, kind, data, _version(if_match, body.get("version")))
+def _add_record_route(kind: str) -> None:
+    def add_record(
+        request: Request, patient_id: str, user: UserDep, body: dict[str, Any], if_match: IfMatch = None
+    ) -> dict[str, Any]:
+        data = {k: v for k, v in body.items() if k != "version"}
+        version = _version(if_match, body.get("version"))
+        return services.add_record(engine_of(request), user, patient_id, kind, data, version)
+
+    add_record.__name__ = f"add_{kind}"
+    add_record.__doc__ = f"Add one record to the patient's {kind}; If-Match/``version`` optional (409 when stale)."
+    router.post(f"/patients/{{patient_id}}/{kind}", status_code=201, tags=["patients"], responses=ERRORS)(add_record)
+
+
+for _kind in ("infusions", "labs", "medications", "adverse_events"):
+    _add_record_route(_kind)
 
 
 @router.delete("/patients/{patient_id}/{kind}/{record_id}", status_code=204, tags=["patients"], responses=ERRORS)
 def delete_record(
     request: Request, patient_id: str, kind: str, record_id: int, user: UserDep, if_match: IfMatch = None
 ) -> Response:
-    """Delete one record of a patient; needs If-Match with the patient's version (409 when stale)."""
+    """Delete one record of a patient (``kind`` = infusions, assessments, labs, medications,
+    adverse_events); needs If-Match with the patient's version (409 when stale)."""
     services.delete_record(engine_of(request), user, patient_id, kind, record_id, _version(if_match, None))
     return Response(status_code=204)
 

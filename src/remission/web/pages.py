@@ -42,7 +42,7 @@ def _render(request: Request, name: str, status: int = 200, **context: Any) -> H
 
 
 def render_error(request: Request, status: int, message: str, problems: Sequence[Problem] = ()) -> HTMLResponse:
-    return _render(request, "error.html", status, status=status, message=message, problems=problems)
+    return _render(request, "error.html", status, code=status, message=message, problems=problems)
 
 
 def _safe_next(target: str | None) -> str:
