@@ -28,8 +28,15 @@ def test_health_answers_ok_without_login(client: Any) -> None:
 
 def test_openapi_lists_the_api_and_its_error_shape(client: Any) -> None:
     spec = client.get("/openapi.json").json()
-    for path in ("/api/health", "/api/auth/token", "/api/patients", "/api/patients/{patient_id}",
-                 "/api/patients/{patient_id}/assessments", "/api/score/{index}", "/api/indices"):
+    for path in (
+        "/api/health",
+        "/api/auth/token",
+        "/api/patients",
+        "/api/patients/{patient_id}",
+        "/api/patients/{patient_id}/assessments",
+        "/api/score/{index}",
+        "/api/indices",
+    ):
         assert path in spec["paths"], path
     assert "ErrorResponse" in spec["components"]["schemas"]
     assert not any(p.startswith("/patients") for p in spec["paths"]), "pages are not part of the API schema"
@@ -75,20 +82,45 @@ VISIT = {"index": "sledai2k", "date": "2024-04-10", "visit": "month 3", "items":
 MATRIX: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("GET", "/api/patients", None, {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 200, "stat": 403}),
     ("GET", "/api/patients/SLE-A1", None, {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 404, "stat": 403}),
-    ("GET", "/api/patients/SLE-A1/audit", None,
-     {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 404, "stat": 403}),
-    ("POST", "/api/patients/SLE-A1/assessments", VISIT,
-     {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 404, "stat": 403}),
-    ("POST", "/api/patients/SLE-A1/labs",
-     {"date": "2024-02-10", "day": 31, "analyte": "crp_mg_l", "value": 3.0, "unit": "mg/L"},
-     {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 404, "stat": 403}),
-    ("POST", "/api/patients",
-     {"patient_id": "SLE-A2", "site_id": "A", "disease": "SLE", "sex": "male", "birth_year": 1980, "diagnosis_year": 2001},
-     {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 403, "stat": 403}),
+    (
+        "GET",
+        "/api/patients/SLE-A1/audit",
+        None,
+        {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 404, "stat": 403},
+    ),
+    (
+        "POST",
+        "/api/patients/SLE-A1/assessments",
+        VISIT,
+        {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 404, "stat": 403},
+    ),
+    (
+        "POST",
+        "/api/patients/SLE-A1/labs",
+        {"date": "2024-02-10", "day": 31, "analyte": "crp_mg_l", "value": 3.0, "unit": "mg/L"},
+        {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 404, "stat": 403},
+    ),
+    (
+        "POST",
+        "/api/patients",
+        {
+            "patient_id": "SLE-A2",
+            "site_id": "A",
+            "disease": "SLE",
+            "sex": "male",
+            "birth_year": 1980,
+            "diagnosis_year": 2001,
+        },
+        {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 403, "stat": 403},
+    ),
     ("GET", "/api/export/patients", None, {"admin": 200, "monitor": 200, "nurse_a": 403, "nurse_b": 403, "stat": 200}),
     ("GET", "/api/indices", None, {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 200, "stat": 200}),
-    ("POST", "/api/score/sledai2k", {"rows": [{"rash": 1}], "missing": "absent"},
-     {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 200, "stat": 200}),
+    (
+        "POST",
+        "/api/score/sledai2k",
+        {"rows": [{"rash": 1}], "missing": "absent"},
+        {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 200, "stat": 200},
+    ),
 ]
 
 
@@ -149,10 +181,14 @@ def test_score_endpoint_follows_the_cli_contract(client: Any) -> None:
 def test_score_endpoint_skips_bad_rows_on_request(client: Any) -> None:
     rows = [{"rash": 1}, {"rash": 5}]
     body = client.post(
-        "/api/score/sledai2k", headers=bearer(client, "admin"), json={"rows": rows, "missing": "absent", "on_error": "skip"}
+        "/api/score/sledai2k",
+        headers=bearer(client, "admin"),
+        json={"rows": rows, "missing": "absent", "on_error": "skip"},
     ).json()
     assert [r["sledai2k"] for r in body["rows"]] == [2]
-    assert body["problems"] == [{"row": 2, "column": "rash", "value": "5", "reason": "must be 0 or 1 (also true/false, yes/no)"}]
+    assert body["problems"] == [
+        {"row": 2, "column": "rash", "value": "5", "reason": "must be 0 or 1 (also true/false, yes/no)"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -166,11 +202,25 @@ def test_score_endpoint_skips_bad_rows_on_request(client: Any) -> None:
         ("POST", "/api/score/no-such-index", {"json": {"rows": [{"rash": 1}]}}, 422, "invalid_input"),
         ("POST", "/api/score/sledai2k", {"json": {"rows": []}}, 422, "invalid_input"),
         ("POST", "/api/patients/SLE-A1/assessments", {"json": {"index": "sledai2k"}}, 422, "invalid_input"),
-        ("POST", "/api/score/sledai2k", {"content": b"{not json", "headers": {"content-type": "application/json"}},
-         400, "bad_request"),
+        (
+            "POST",
+            "/api/score/sledai2k",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            400,
+            "bad_request",
+        ),
     ],
-    ids=["unknown-patient", "unknown-route", "wrong-method", "delete-health", "out-of-range", "unknown-index",
-         "no-rows", "missing-fields", "malformed-json"],
+    ids=[
+        "unknown-patient",
+        "unknown-route",
+        "wrong-method",
+        "delete-health",
+        "out-of-range",
+        "unknown-index",
+        "no-rows",
+        "missing-fields",
+        "malformed-json",
+    ],
 )
 def test_every_api_error_has_the_one_shape(
     client: Any, method: str, path: str, kwargs: dict[str, Any], status: int, code: str
@@ -181,9 +231,13 @@ def test_every_api_error_has_the_one_shape(
 
 
 def test_out_of_range_value_names_row_column_value_reason(client: Any) -> None:
-    response = client.post("/api/score/sledai2k", headers=bearer(client, "admin"), json={"rows": [{"rash": 0}, {"rash": 7}]})
+    response = client.post(
+        "/api/score/sledai2k", headers=bearer(client, "admin"), json={"rows": [{"rash": 0}, {"rash": 7}]}
+    )
     error = assert_error(response, 422, "invalid_input")
-    assert error["problems"] == [{"row": 2, "column": "rash", "value": "7", "reason": "must be 0 or 1 (also true/false, yes/no)"}]
+    assert error["problems"] == [
+        {"row": 2, "column": "rash", "value": "7", "reason": "must be 0 or 1 (also true/false, yes/no)"}
+    ]
 
 
 def test_unexpected_failure_answers_500_in_the_error_shape(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:

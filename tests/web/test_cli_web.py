@@ -25,8 +25,11 @@ def _db(tmp_path: Path) -> str:
 
 def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
     url = _db(tmp_path)
-    result = runner.invoke(app, ["user", "add", "--username", "ina", "--role", "investigator", "--site", "A", "--db", url],
-                           input="a-long-password\n")
+    result = runner.invoke(
+        app,
+        ["user", "add", "--username", "ina", "--role", "investigator", "--site", "A", "--db", url],
+        input="a-long-password\n",
+    )
     assert result.exit_code == 0, result.output
     user = authenticate(connect(url), "ina", "a-long-password")
     assert user is not None and (user.role, user.site_id) == ("investigator", "A")
@@ -34,8 +37,9 @@ def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
 
 def test_user_add_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
     url = _db(tmp_path)
-    result = runner.invoke(app, ["user", "add", "--username", "x", "--role", "boss", "--site", "Z", "--db", url],
-                           input="short\n")
+    result = runner.invoke(
+        app, ["user", "add", "--username", "x", "--role", "boss", "--site", "Z", "--db", url], input="short\n"
+    )
     assert result.exit_code == 2
     assert "column role: value boss: expected one of admin, investigator, monitor, statistician" in result.output
     assert "column site: value Z: no such site" in result.output

@@ -19,7 +19,8 @@ def test_pages_redirect_to_login_when_logged_out(client: Any) -> None:
 def test_session_cookie_is_httponly_and_samesite_lax(client: Any) -> None:
     token = csrf_of(client.get("/login").text)
     response = client.post(
-        "/login", data={"username": "nurse_a", "password": PASSWORDS["nurse_a"], "csrf_token": token},
+        "/login",
+        data={"username": "nurse_a", "password": PASSWORDS["nurse_a"], "csrf_token": token},
         follow_redirects=False,
     )
     cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("remission_session="))
@@ -47,13 +48,19 @@ def test_forms_of_a_cookie_session_need_the_csrf_token(client: Any, token: str |
     assert client.post("/patients/SLE-A1/visit/sledai2k/preview", data=data).status_code == 403
     assert client.post("/logout", data=data, follow_redirects=False).status_code == 403
     # A cookie is not enough for the JSON API either: it needs the X-CSRF-Token header.
-    assert client.post("/api/patients/SLE-A1/assessments",
-                       json={"index": "sledai2k", "date": "2024-04-10", "items": {"rash": 1}}).status_code == 403
+    assert (
+        client.post(
+            "/api/patients/SLE-A1/assessments", json={"index": "sledai2k", "date": "2024-04-10", "items": {"rash": 1}}
+        ).status_code
+        == 403
+    )
 
 
 def test_csrf_header_is_accepted_for_htmx_requests(client: Any) -> None:
     csrf = page_login(client, "nurse_a")
-    response = client.post("/patients/SLE-A1/visit/sledai2k/preview", data={"rash": "1"}, headers={"X-CSRF-Token": csrf})
+    response = client.post(
+        "/patients/SLE-A1/visit/sledai2k/preview", data={"rash": "1"}, headers={"X-CSRF-Token": csrf}
+    )
     assert response.status_code == 200
 
 
@@ -103,14 +110,26 @@ def test_saving_a_visit_stores_the_assessment_score_and_explanation(client: Any,
     csrf = page_login(client, "nurse_a")
     response = client.post(
         "/patients/SLE-A1/visit/sledai2k",
-        data={"csrf_token": csrf, "version": "1", "date": "2024-02-09", "visit": "month 1",
-              "unticked": "absent", "proteinuria": "1", "fever": "1"},
+        data={
+            "csrf_token": csrf,
+            "version": "1",
+            "date": "2024-02-09",
+            "visit": "month 1",
+            "unticked": "absent",
+            "proteinuria": "1",
+            "fever": "1",
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303 and response.headers["location"].startswith("/patients/SLE-A1#assessment-")
     with app_engine.connect() as connection:
         row = connection.execute(
-            select(schema.assessments.c.day, schema.assessments.c["items"], schema.scores.c["values"], schema.scores.c.explain)
+            select(
+                schema.assessments.c.day,
+                schema.assessments.c["items"],
+                schema.scores.c["values"],
+                schema.scores.c.explain,
+            )
             .join(schema.scores)
             .where(schema.assessments.c.visit == "month 1")
         ).one()
@@ -147,7 +166,8 @@ def test_unticked_items_can_be_recorded_as_not_assessed(client: Any, app_engine:
     )
     with app_engine.connect() as connection:
         items, values = connection.execute(
-            select(schema.assessments.c["items"], schema.scores.c["values"]).join(schema.scores)
+            select(schema.assessments.c["items"], schema.scores.c["values"])
+            .join(schema.scores)
             .where(schema.assessments.c.visit == "partial")
         ).one()
     assert items == {"rash": 1}
@@ -157,7 +177,10 @@ def test_unticked_items_can_be_recorded_as_not_assessed(client: Any, app_engine:
 def test_stale_visit_form_answers_409_and_keeps_the_entry(client: Any) -> None:
     csrf = page_login(client, "nurse_a")
     data = {"csrf_token": csrf, "version": "1", "date": "2024-02-09", "unticked": "absent"}
-    assert client.post("/patients/SLE-A1/visit/sledai2k", data=data | {"visit": "v1"}, follow_redirects=False).status_code == 303
+    assert (
+        client.post("/patients/SLE-A1/visit/sledai2k", data=data | {"visit": "v1"}, follow_redirects=False).status_code
+        == 303
+    )
     stale = client.post("/patients/SLE-A1/visit/sledai2k", data=data | {"visit": "v2", "rash": "1"})
     assert stale.status_code == 409
     assert "changed since version 1" in stale.text and 'name="rash" value="1" checked' in stale.text
@@ -166,8 +189,16 @@ def test_stale_visit_form_answers_409_and_keeps_the_entry(client: Any) -> None:
 def test_timeline_shows_course_curves_and_tables(client: Any) -> None:
     page_login(client, "monitor")
     html = client.get("/patients/SLE-B1").text
-    for part in ('<svg class="lanes"', "prednisone", "AE: cytokine release syndrome", "data:image/png;base64,",
-                 "Visits and scores", "Laboratory values", "car_t_cells_ul", "Audit trail"):
+    for part in (
+        '<svg class="lanes"',
+        "prednisone",
+        "AE: cytokine release syndrome",
+        "data:image/png;base64,",
+        "Visits and scores",
+        "Laboratory values",
+        "car_t_cells_ul",
+        "Audit trail",
+    ):
         assert part in html, part
     assert "Enter a visit" not in html, "monitors read only"
 

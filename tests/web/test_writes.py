@@ -19,7 +19,9 @@ def audit_rows(engine: Engine) -> list[Any]:
 
 def test_update_with_the_current_version_bumps_it(client: Any) -> None:
     headers = bearer(client, "nurse_a")
-    response = client.patch("/api/patients/SLE-A1", headers=headers | {"If-Match": '"1"'}, json={"diagnosis_year": 2016})
+    response = client.patch(
+        "/api/patients/SLE-A1", headers=headers | {"If-Match": '"1"'}, json={"diagnosis_year": 2016}
+    )
     assert response.status_code == 200
     assert response.json()["version"] == 2 and response.json()["diagnosis_year"] == 2016
     assert response.headers["ETag"] == '"2"'
@@ -51,9 +53,12 @@ def test_update_without_a_version_answers_428(client: Any) -> None:
 def test_stale_assessment_save_answers_409(client: Any) -> None:
     headers = bearer(client, "nurse_a")
     visit = {"index": "sledai2k", "date": "2024-02-09", "items": {"rash": 1}}
-    assert client.post("/api/patients/SLE-A1/assessments", headers=headers, json=visit | {"version": 1}).status_code == 201
-    again = client.post("/api/patients/SLE-A1/assessments", headers=headers | {"If-Match": "1"},
-                        json=visit | {"visit": "other"})
+    assert (
+        client.post("/api/patients/SLE-A1/assessments", headers=headers, json=visit | {"version": 1}).status_code == 201
+    )
+    again = client.post(
+        "/api/patients/SLE-A1/assessments", headers=headers | {"If-Match": "1"}, json=visit | {"visit": "other"}
+    )
     assert again.status_code == 409
 
 
@@ -65,8 +70,9 @@ def test_duplicate_visit_answers_409(client: Any) -> None:
 
 
 def test_invalid_patient_update_answers_422_with_problems(client: Any) -> None:
-    response = client.patch("/api/patients/SLE-A1", headers=bearer(client, "admin"),
-                            json={"birth_year": 1800, "version": 1})
+    response = client.patch(
+        "/api/patients/SLE-A1", headers=bearer(client, "admin"), json={"birth_year": 1800, "version": 1}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["problems"][0]["column"] == "birth_year"
 
@@ -74,14 +80,30 @@ def test_invalid_patient_update_answers_422_with_problems(client: Any) -> None:
 def test_every_write_appends_an_audit_record(client: Any, app_engine: Engine) -> None:
     headers = bearer(client, "nurse_a")
     before = len(audit_rows(app_engine))
-    lab = client.post("/api/patients/SLE-A1/labs", headers=headers,
-                      json={"date": "2024-02-10", "day": 31, "analyte": "crp_mg_l", "value": 3.0, "unit": "mg/L"}).json()
-    client.post("/api/patients/SLE-A1/assessments", headers=headers,
-                json={"index": "sledai2k", "date": "2024-02-09", "items": {"rash": 1}})
+    lab = client.post(
+        "/api/patients/SLE-A1/labs",
+        headers=headers,
+        json={"date": "2024-02-10", "day": 31, "analyte": "crp_mg_l", "value": 3.0, "unit": "mg/L"},
+    ).json()
+    client.post(
+        "/api/patients/SLE-A1/assessments",
+        headers=headers,
+        json={"index": "sledai2k", "date": "2024-02-09", "items": {"rash": 1}},
+    )
     client.patch("/api/patients/SLE-A1", headers=headers, json={"diagnosis_year": 2016, "version": 3})
     client.delete(f"/api/patients/SLE-A1/labs/{lab['id']}", headers=headers | {"If-Match": "4"})
-    client.post("/api/patients", headers=headers, json={"patient_id": "SLE-A2", "site_id": "A", "disease": "SLE",
-                                                        "sex": "male", "birth_year": 1980, "diagnosis_year": 2001})
+    client.post(
+        "/api/patients",
+        headers=headers,
+        json={
+            "patient_id": "SLE-A2",
+            "site_id": "A",
+            "disease": "SLE",
+            "sex": "male",
+            "birth_year": 1980,
+            "diagnosis_year": 2001,
+        },
+    )
     rows = audit_rows(app_engine)[before:]
     writes = [(r.actor, r.action, r.entity) for r in rows if r.action not in ("login", "login_failed")]
     assert writes == [
@@ -113,7 +135,10 @@ def test_audit_records_hold_no_passwords_and_no_route_changes_them(client: Any, 
 
 def test_refused_write_changes_nothing_and_audits_nothing(client: Any, app_engine: Engine) -> None:
     before = len(audit_rows(app_engine))
-    response = client.post("/api/patients/SLE-A1/assessments", headers=bearer(client, "nurse_a"),
-                           json={"index": "sledai2k", "date": "2024-02-09", "items": {"rash": 9}})
+    response = client.post(
+        "/api/patients/SLE-A1/assessments",
+        headers=bearer(client, "nurse_a"),
+        json={"index": "sledai2k", "date": "2024-02-09", "items": {"rash": 9}},
+    )
     assert response.status_code == 422
     assert [r.action for r in audit_rows(app_engine)[before:]] == ["login"]

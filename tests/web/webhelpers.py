@@ -30,7 +30,8 @@ def page_login(client: Any, username: str) -> str:
     """Log in through the login page; return the session's CSRF token (from the patient list)."""
     token = csrf_of(client.get("/login").text)
     response = client.post(
-        "/login", data={"username": username, "password": PASSWORDS[username], "csrf_token": token, "next": "/dashboard"},
+        "/login",
+        data={"username": username, "password": PASSWORDS[username], "csrf_token": token, "next": "/dashboard"},
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text

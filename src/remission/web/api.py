@@ -88,7 +88,9 @@ def _version(if_match: str | None, body_version: int | None) -> int | None:
         try:
             return int(text)
         except ValueError as exc:
-            raise InvalidInputError([Problem(None, "If-Match", if_match, "expected the patient's version number")]) from exc
+            raise InvalidInputError(
+                [Problem(None, "If-Match", if_match, "expected the patient's version number")]
+            ) from exc
     return body_version
 
 
@@ -164,7 +166,12 @@ def indices(user: UserDep) -> dict[str, Any]:
 def _text_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """JSON rows as an all-text table, as a CSV is read (each index types its own columns)."""
     codes = list(dict.fromkeys(k for r in rows for k in r))
-    problems = [Problem(i + 1, k, str(v)[:80], "expected a scalar") for i, r in enumerate(rows) for k, v in r.items() if isinstance(v, dict | list)]
+    problems = [
+        Problem(i + 1, k, str(v)[:80], "expected a scalar")
+        for i, r in enumerate(rows)
+        for k, v in r.items()
+        if isinstance(v, dict | list)
+    ]
     if problems:
         raise InvalidInputError(problems)
 
@@ -195,12 +202,16 @@ def score_rows(index: str, body: ScoreRequest, user: UserDep) -> dict[str, Any]:
         "index": index,
         "rows": outcome.scored.to_dicts(),
         "rejected": outcome.rejected.to_dicts(),
-        "problems": [{"row": p.row, "column": p.column, "value": p.value, "reason": p.reason} for p in outcome.problems],
+        "problems": [
+            {"row": p.row, "column": p.column, "value": p.value, "reason": p.reason} for p in outcome.problems
+        ],
     }
 
 
 @router.get("/patients", tags=["patients"], responses=ERRORS)
-def list_patients(request: Request, user: UserDep, site: str | None = None, disease: str | None = None) -> dict[str, Any]:
+def list_patients(
+    request: Request, user: UserDep, site: str | None = None, disease: str | None = None
+) -> dict[str, Any]:
     """The patients this user may read (investigators: their own site), with their status."""
     items = services.list_patients(engine_of(request), user, site=site, disease=disease)
     return {"items": items, "total": len(items)}
@@ -303,4 +314,3 @@ def export_table(request: Request, table: str, user: UserDep) -> dict[str, Any]:
         frame = frame.with_columns(age_at_diagnosis=pl.col("diagnosis_year") - pl.col("birth_year"))
     frame = frame.drop([c for c in frame.columns if c in _EXPORT_DROP or c == "prior_treatments"])
     return {"table": table, "items": frame.to_dicts() if not frame.is_empty() else [], "total": frame.height}
-

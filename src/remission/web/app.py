@@ -22,7 +22,7 @@ def create_app(engine: Engine | str | None = None, *, secret_key: str | bytes | 
 
     The database must be initialised (``remission init``). The token signing key is
     ``secret_key``, else ``$REMISSION_SECRET_KEY``, else a key file created next to the SQLite
-    database (see :func:`remission.web.security.resolve_secret`).    """
+    database (see :func:`remission.web.security.resolve_secret`)."""
     from remission.web import api, pages
 
     eng = engine if isinstance(engine, Engine) else connect(engine)
@@ -31,7 +31,7 @@ def create_app(engine: Engine | str | None = None, *, secret_key: str | bytes | 
         title="remission",
         version=__version__,
         description="CAR-T registry: patients, visits scored on entry, cohort endpoints. "
-        "Every error answers {\"error\": {\"code\", \"message\", \"problems\": [{row, column, value, reason}]}}.",
+        'Every error answers {"error": {"code", "message", "problems": [{row, column, value, reason}]}}.',
     )
     app.state.engine = eng
     app.state.signer = TokenSigner(resolve_secret(eng.url.render_as_string(hide_password=False), secret_key))

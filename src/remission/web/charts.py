@@ -113,11 +113,21 @@ def lanes(patient: Mapping[str, Any]) -> Lanes:
         bars.append(Bar(m["drug"], m["start_day"], stop, dose, ORANGE, ongoing))
     for ae in patient["adverse_events"]:
         stop = ae["resolution_day"] if ae["resolution_day"] is not None else last
-        bars.append(Bar("AE: " + ae["term"], ae["onset_day"], stop, f"grade {ae['grade']}", PURPLE, ae["resolution_day"] is None))
+        bars.append(
+            Bar(
+                "AE: " + ae["term"], ae["onset_day"], stop, f"grade {ae['grade']}", PURPLE, ae["resolution_day"] is None
+            )
+        )
     order = ["remission", "drug-free"]
     order += list(dict.fromkeys(b.lane for b in bars if b.lane not in order))
     used = [lane for lane in order if any(b.lane == lane for b in bars)]
     marks = [(a["day"], a["visit"]) for a in patient["assessments"]]
     days = [b.start for b in bars] + [b.stop for b in bars] + [d for d, _ in marks] + [0, last]
     first = max(min(days), -120)  # long pre-treatment courses are cut at day −120
-    return Lanes(used, [Bar(b.lane, max(b.start, first), b.stop, b.label, b.colour, b.ongoing) for b in bars], marks, first, max(days))
+    return Lanes(
+        used,
+        [Bar(b.lane, max(b.start, first), b.stop, b.label, b.colour, b.ongoing) for b in bars],
+        marks,
+        first,
+        max(days),
+    )

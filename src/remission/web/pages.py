@@ -74,7 +74,9 @@ async def login(request: Request) -> Response:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     user = authenticate(engine, username, password)
     with engine.begin() as connection:
-        services.audit(connection, username[:64], "login" if user else "login_failed", "session", "page", {"via": "page"})
+        services.audit(
+            connection, username[:64], "login" if user else "login_failed", "session", "page", {"via": "page"}
+        )
     if user is None:
         return _render(
             request,
@@ -213,14 +215,29 @@ async def visit_save(request: Request, patient_id: str, index: str, user: UserDe
             problems = err.problems
         except Conflict as err:
             return _render(
-                request, "visit.html", 409, **context, values=values, unticked=values.get("unticked", "absent"),
-                today=values.get("date", ""), problems=err.problems, errors={}, conflict=err.message,
+                request,
+                "visit.html",
+                409,
+                **context,
+                values=values,
+                unticked=values.get("unticked", "absent"),
+                today=values.get("date", ""),
+                problems=err.problems,
+                errors={},
+                conflict=err.message,
             )
         else:
             return RedirectResponse(f"/patients/{patient_id}#assessment-{saved['id']}", status_code=303)
     return _render(
-        request, "visit.html", 422, **context, values=values, unticked=values.get("unticked", "absent"),
-        today=values.get("date", ""), problems=problems, errors=_problems_by_code(problems),
+        request,
+        "visit.html",
+        422,
+        **context,
+        values=values,
+        unticked=values.get("unticked", "absent"),
+        today=values.get("date", ""),
+        problems=problems,
+        errors=_problems_by_code(problems),
     )
 
 

@@ -85,7 +85,11 @@ def add_user(engine: Engine, username: str, password: str, role: str, site_id: s
     if role == "investigator" and not site_id:
         problems.append(Problem(None, "site", "", "an investigator needs --site"))
     with engine.begin() as connection:
-        if site_id and connection.execute(select(schema.sites.c.site_id).where(schema.sites.c.site_id == site_id)).first() is None:
+        if (
+            site_id
+            and connection.execute(select(schema.sites.c.site_id).where(schema.sites.c.site_id == site_id)).first()
+            is None
+        ):
             problems.append(Problem(None, "site", site_id, "no such site"))
         if connection.execute(select(schema.users.c.username).where(schema.users.c.username == username)).first():
             problems.append(Problem(None, "username", username, "already exists"))
@@ -98,7 +102,11 @@ def add_user(engine: Engine, username: str, password: str, role: str, site_id: s
         )
         connection.execute(
             schema.audit_log.insert().values(
-                actor="cli", action="create", entity="user", entity_id=username, detail={"role": role, "site_id": site_id}
+                actor="cli",
+                action="create",
+                entity="user",
+                entity_id=username,
+                detail={"role": role, "site_id": site_id},
             )
         )
 

@@ -63,10 +63,18 @@ RECORD_KINDS: dict[str, tuple[Table, type[BaseModel]]] = {
     "medications": (schema.medications, Medication),
     "adverse_events": (schema.adverse_events, AdverseEvent),
 }
-_ORDER = {"infusions": "date", "assessments": "day", "labs": "day", "medications": "start_day", "adverse_events": "onset_day"}
+_ORDER = {
+    "infusions": "date",
+    "assessments": "day",
+    "labs": "day",
+    "medications": "start_day",
+    "adverse_events": "onset_day",
+}
 
 
-def audit(connection: Connection, actor: str, action: str, entity: str, entity_id: str, detail: Mapping[str, Any]) -> None:
+def audit(
+    connection: Connection, actor: str, action: str, entity: str, entity_id: str, detail: Mapping[str, Any]
+) -> None:
     """Append one audit record (the audit table is never updated or deleted by the application)."""
     connection.execute(
         schema.audit_log.insert().values(
@@ -185,7 +193,9 @@ def _status_facts(connection: Connection, patient_ids: Sequence[str]) -> dict[st
     a, lab = schema.assessments, schema.labs
     for table, day in ((a, a.c.day), (lab, lab.c.day)):
         for pid, last in connection.execute(
-            select(table.c.patient_id, func.max(day)).where(table.c.patient_id.in_(patient_ids)).group_by(table.c.patient_id)
+            select(table.c.patient_id, func.max(day))
+            .where(table.c.patient_id.in_(patient_ids))
+            .group_by(table.c.patient_id)
         ):
             f = facts[pid]
             f.last_day = last if f.last_day is None else max(f.last_day, last)
@@ -213,7 +223,9 @@ def _status_facts(connection: Connection, patient_ids: Sequence[str]) -> dict[st
     return facts
 
 
-def _latest_remission(pid: str, latest: Mapping[tuple[str, str], tuple[int, Any]]) -> tuple[str, bool | None, int | None] | None:
+def _latest_remission(
+    pid: str, latest: Mapping[tuple[str, str], tuple[int, Any]]
+) -> tuple[str, bool | None, int | None] | None:
     for rules in REMISSION_RULES.values():
         for index_name, output, yes, label in rules:
             if (pid, index_name) in latest:
@@ -327,7 +339,10 @@ def create_patient(engine: Engine, user: User, data: Mapping[str, Any]) -> dict[
         raise Forbidden(f"you cannot create patients at site {record.site_id}")
     row = record.model_dump(mode="json") | {"version": 1}
     with engine.begin() as connection:
-        if connection.execute(select(schema.sites.c.site_id).where(schema.sites.c.site_id == record.site_id)).first() is None:
+        if (
+            connection.execute(select(schema.sites.c.site_id).where(schema.sites.c.site_id == record.site_id)).first()
+            is None
+        ):
             raise InvalidInputError([Problem(None, "site_id", record.site_id, "no such site")])
         if connection.execute(
             select(schema.patients.c.patient_id).where(schema.patients.c.patient_id == record.patient_id)
@@ -368,9 +383,20 @@ def update_patient(
                 .values(**{k: new[k] for k in diff})
             )
         audit(
-            connection, user.username, "update", "patient", patient_id, {"version": [patient["version"], version], "changes": diff}
+            connection,
+            user.username,
+            "update",
+            "patient",
+            patient_id,
+            {"version": [patient["version"], version], "changes": diff},
         )
     return patient_record(engine, user, patient_id)
+
+
+def _insert(connection: Connection, table: Table, row: Mapping[str, Any]) -> int:
+    key = connection.execute(table.insert().values(**row)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def add_record(
@@ -392,7 +418,7 @@ def add_record(
         keys = schema.NATURAL_KEYS[table.name]
         if connection.execute(select(table.c.id).where(*[table.c[k] == row[k] for k in keys])).first():
             raise Conflict(f"a {kind} record with the same {', '.join(keys)} exists already")
-        new_id = connection.execute(table.insert().values(**row)).inserted_primary_key[0]
+        new_id = _insert(connection, table, row)
         _bump(connection, patient)
         audit(connection, user.username, "create", kind, str(new_id), {"patient_id": patient_id, "new": row})
         stored = connection.execute(select(table).where(table.c.id == new_id)).one()
@@ -432,7 +458,9 @@ class VisitScore:
     explain: str
 
 
-def score_one(definition: IndexDefinition, items: Mapping[str, Any], *, patient_id: str = "", day: int = 0) -> VisitScore:
+def score_one(
+    definition: IndexDefinition, items: Mapping[str, Any], *, patient_id: str = "", day: int = 0
+) -> VisitScore:
     """Score one visit with :func:`remission.score` (the same validation and rules as a table)."""
     from remission.api import score
 
@@ -443,7 +471,9 @@ def score_one(definition: IndexDefinition, items: Mapping[str, Any], *, patient_
     scored = score(definition.name, frame).row(0, named=True)
     explain_col = next((c for c in definition.outputs if c.endswith("_explain")), None)
     values = {c: scored[c] for c in definition.outputs if c != explain_col}
-    return VisitScore(definition.name, definition.version, values, (scored.get(explain_col) or "") if explain_col else "")
+    return VisitScore(
+        definition.name, definition.version, values, (scored.get(explain_col) or "") if explain_col else ""
+    )
 
 
 def _typed_items(definition: IndexDefinition, items: Mapping[str, Any], patient_id: str, day: int) -> dict[str, Any]:
@@ -490,7 +520,12 @@ def save_assessment(
         forms = INDEX_FORMS.get(index) or (index,)
         try:
             record = Assessment(
-                patient_id=patient_id, date=when, day=day, visit=visit or f"{index} day {day}", form=forms[0], items=clean
+                patient_id=patient_id,
+                date=when,
+                day=day,
+                visit=visit or f"{index} day {day}",
+                form=forms[0],
+                items=clean,
             )
         except ValidationError as exc:
             raise InvalidInputError(_problems_from_validation(exc)) from exc
@@ -504,7 +539,7 @@ def save_assessment(
         ).first()
         if exists:
             raise Conflict(f"patient {patient_id} already has a visit '{record.visit}' on {when.isoformat()}")
-        assessment_id = connection.execute(schema.assessments.insert().values(**row)).inserted_primary_key[0]
+        assessment_id = _insert(connection, schema.assessments, row)
         upsert(
             connection,
             schema.scores,
@@ -536,7 +571,12 @@ def save_assessment(
         "form": record.form,
         "items": clean,
         "patient_version": version,
-        "score": {"index": index, "rule_version": result.rule_version, "values": result.values, "explain": result.explain},
+        "score": {
+            "index": index,
+            "rule_version": result.rule_version,
+            "values": result.values,
+            "explain": result.explain,
+        },
     }
 
 
