@@ -8,6 +8,7 @@ tests: open a page, run JavaScript in it, wait for loads, take screenshots.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -144,10 +145,8 @@ class Browser:
         path.write_bytes(base64.b64decode(data))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
             self.call("Browser.close", timeout=5)
-        except (RuntimeError, TimeoutError, OSError):
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
