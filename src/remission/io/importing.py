@@ -598,12 +598,10 @@ def _write_scores(
 
 def require_current_schema(engine: Engine) -> None:
     """Refuse a database that is not initialised or not migrated to the code's schema (head)."""
-    from alembic.script import ScriptDirectory
-
-    from remission.store.db import alembic_config, current_revision, require_schema
+    from remission.store.db import current_revision, head_revision, require_schema
 
     require_schema(engine)
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    head = head_revision()
     at = current_revision(engine)
     if at != head:
         raise InvalidInputError(

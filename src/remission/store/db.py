@@ -84,6 +84,17 @@ def current_revision(engine: Engine) -> str | None:
     return None if row is None else str(row[0])
 
 
+def head_revision() -> str:
+    """The schema revision this code needs (the newest migration)."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 def require_schema(engine: Engine) -> None:
     """Raise a clear error when the database has not been initialised (``remission init``)."""
     if current_revision(engine) is None:

@@ -165,6 +165,29 @@ audit_log = Table(
     Column("detail", JSON, nullable=False, default=dict),
 )
 
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("site_id", String(64), ForeignKey("sites.site_id"), nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+)
+
+#: Web sessions and API tokens: the signed token names its row, so a logout revokes it at once.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("username", String(64), ForeignKey("users.username", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
 #: Natural key of each record table: what makes an import idempotent.
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "sites": ("site_id",),

@@ -1,0 +1,63 @@
+"""Web commands: ``remission serve`` (the web application) and ``remission user add``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from remission.cli.main import EXIT_INVALID, DbOption
+
+user_app = typer.Typer(help="Manage users of the web application.", no_args_is_help=True)
+
+
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+) -> None:
+    """Start the web application and REST API (uvicorn); API docs at /docs, schema at /openapi.json."""
+    import uvicorn
+
+    from remission.errors import InvalidInputError
+    from remission.web import create_app
+
+    try:
+        app = create_app(db)
+    except InvalidInputError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(EXIT_INVALID) from err
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@user_app.command("add")
+def add(
+    username: Annotated[str, typer.Option("--username", help="Login name (letters, digits, . _ -).")],
+    role: Annotated[str, typer.Option("--role", help="admin, investigator, monitor or statistician.")],
+    site: Annotated[str | None, typer.Option("--site", help="Site of an investigator.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a user; the password is read from standard input (first line), never from the command line."""
+    from remission.errors import InvalidInputError
+    from remission.store import connect
+    from remission.store.db import require_schema
+    from remission.web.security import add_user
+
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    engine = connect(db)
+    try:
+        require_schema(engine)
+        add_user(engine, username, password, role, site)
+    except InvalidInputError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(EXIT_INVALID) from err
+    typer.echo(f"user {username} ({role}{', site ' + site if site else ''}) created")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.add_typer(user_app, name="user")

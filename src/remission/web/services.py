@@ -1,0 +1,592 @@
+"""What the web shell does with the store: site-filtered reads, versioned writes, audit records.
+
+Every read takes the :class:`~remission.web.security.User` and answers only what that user may
+see: a patient of another site is *not found* (never *forbidden*, which would confirm that it
+exists). Every write runs in one transaction with its audit record and the patient's version bump
+(optimistic locking: a write that names an older version is refused with a conflict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, Engine, Table, delete, func, select, update
+
+from remission.errors import InvalidInputError, Problem
+from remission.indices import get_index
+from remission.indices._base import IndexDefinition, record_to_frame, validate_record
+from remission.model import AdverseEvent, Assessment, Infusion, LabResult, Medication, Patient
+from remission.pipeline import INDEX_FORMS
+from remission.store import schema
+from remission.store.repository import upsert
+from remission.web.security import User
+
+
+class WebError(Exception):
+    """An error the web layer answers with an HTTP status and the one error shape."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems)
+
+
+class NotFound(WebError):
+    status, code = 404, "not_found"
+
+
+class Forbidden(WebError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(WebError):
+    status, code = 409, "conflict"
+
+
+class PreconditionRequired(WebError):
+    status, code = 428, "precondition_required"
+
+
+#: Record kinds a patient has, with their table and model (the REST collection names).
+RECORD_KINDS: dict[str, tuple[Table, type[BaseModel]]] = {
+    "infusions": (schema.infusions, Infusion),
+    "assessments": (schema.assessments, Assessment),
+    "labs": (schema.labs, LabResult),
+    "medications": (schema.medications, Medication),
+    "adverse_events": (schema.adverse_events, AdverseEvent),
+}
+_ORDER = {
+    "infusions": "date",
+    "assessments": "day",
+    "labs": "day",
+    "medications": "start_day",
+    "adverse_events": "onset_day",
+}
+
+
+def audit(
+    connection: Connection, actor: str, action: str, entity: str, entity_id: str, detail: Mapping[str, Any]
+) -> None:
+    """Append one audit record (the audit table is never updated or deleted by the application)."""
+    connection.execute(
+        schema.audit_log.insert().values(
+            actor=actor, action=action, entity=entity, entity_id=str(entity_id), detail=_jsonable(dict(detail))
+        )
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {k: v for k, v in r._mapping.items() if k != "synthetic"} | {"synthetic": bool(r._mapping.get("synthetic"))}
+
+
+# --------------------------------------------------------------------------------------------
+# Reads
+# --------------------------------------------------------------------------------------------
+
+
+def _site_filter(user: User, query: Any) -> Any:
+    if not user.can_read_patients():
+        raise Forbidden(f"role {user.role} cannot read patient records")
+    if user.all_sites:
+        return query
+    return query.where(schema.patients.c.site_id == (user.site_id or ""))
+
+
+def patient_row(connection: Connection, user: User, patient_id: str) -> dict[str, Any]:
+    """The patient row if ``user`` may read it; NotFound otherwise (whether absent or elsewhere)."""
+    query = _site_filter(user, select(schema.patients).where(schema.patients.c.patient_id == patient_id))
+    row = connection.execute(query).first()
+    if row is None:
+        raise NotFound(f"no patient {patient_id}")
+    return _row(row)
+
+
+def list_patients(
+    engine: Engine, user: User, *, site: str | None = None, disease: str | None = None
+) -> list[dict[str, Any]]:
+    """The patients ``user`` may read (optionally of one site/disease), each with its status."""
+    query = _site_filter(user, select(schema.patients).order_by(schema.patients.c.patient_id))
+    if site:
+        query = query.where(schema.patients.c.site_id == site)
+    if disease:
+        query = query.where(schema.patients.c.disease == disease)
+    with engine.connect() as connection:
+        patients = [_row(r) for r in connection.execute(query)]
+        ids = [p["patient_id"] for p in patients]
+        facts = _status_facts(connection, ids)
+    for p in patients:
+        p["status"] = derive_status(p["disease"], facts.get(p["patient_id"], _Facts()))
+    return patients
+
+
+def patient_record(engine: Engine, user: User, patient_id: str) -> dict[str, Any]:
+    """One patient with every record, the scores of each assessment and its status."""
+    with engine.connect() as connection:
+        patient = patient_row(connection, user, patient_id)
+        for kind, (table, _model) in RECORD_KINDS.items():
+            order = table.c[_ORDER[kind]]
+            rows = connection.execute(select(table).where(table.c.patient_id == patient_id).order_by(order, table.c.id))
+            patient[kind] = [_row(r) for r in rows]
+        score_rows = connection.execute(
+            select(schema.scores)
+            .join(schema.assessments)
+            .where(schema.assessments.c.patient_id == patient_id)
+            .order_by(schema.scores.c.index_name)
+        )
+        by_assessment: dict[int, list[dict[str, Any]]] = {}
+        for s in score_rows:
+            by_assessment.setdefault(s.assessment_id, []).append(
+                {"index": s.index_name, "rule_version": s.rule_version, "values": s.values, "explain": s.explain}
+            )
+        facts = _status_facts(connection, [patient_id]).get(patient_id, _Facts())
+    for a in patient["assessments"]:
+        a["scores"] = by_assessment.get(a["id"], [])
+    patient["status"] = derive_status(patient["disease"], facts)
+    patient["periods"] = remission_periods(patient)
+    return patient
+
+
+# --------------------------------------------------------------------------------------------
+# Status: follow-up day, remission, drug-free
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Facts:
+    last_day: int | None = None
+    remission: tuple[str, bool | None, int | None] | None = None  # (rule, latest flag, its day)
+    drug_free_day: int | None = None
+    ongoing_drugs: int = 0
+
+
+#: How remission is read from stored scores, most specific first: (index, output, value meaning yes, label).
+REMISSION_RULES: dict[str, tuple[tuple[str, str, int, str], ...]] = {
+    "SLE": (
+        ("doris", "doris_remission", 1, "DORIS remission"),
+        ("sledai2k", "clinical_sledai", 0, "clinical SLEDAI-2K = 0"),
+    ),
+}
+
+
+def _status_facts(connection: Connection, patient_ids: Sequence[str]) -> dict[str, _Facts]:
+    facts: dict[str, _Facts] = {pid: _Facts() for pid in patient_ids}
+    if not patient_ids:
+        return facts
+    a, lab = schema.assessments, schema.labs
+    for table, day in ((a, a.c.day), (lab, lab.c.day)):
+        for pid, last in connection.execute(
+            select(table.c.patient_id, func.max(day))
+            .where(table.c.patient_id.in_(patient_ids))
+            .group_by(table.c.patient_id)
+        ):
+            f = facts[pid]
+            f.last_day = last if f.last_day is None else max(f.last_day, last)
+    m = schema.medications
+    for pid, stop_day in connection.execute(
+        select(m.c.patient_id, m.c.stop_day).where(m.c.patient_id.in_(patient_ids))
+    ):
+        f = facts[pid]
+        if stop_day is None:
+            f.ongoing_drugs += 1
+        else:
+            f.drug_free_day = stop_day if f.drug_free_day is None else max(f.drug_free_day, stop_day)
+    indices = {rule[0] for rules in REMISSION_RULES.values() for rule in rules}
+    rows = connection.execute(
+        select(a.c.patient_id, a.c.day, schema.scores.c.index_name, schema.scores.c["values"])
+        .join(schema.scores, schema.scores.c.assessment_id == a.c.id)
+        .where(a.c.patient_id.in_(patient_ids), schema.scores.c.index_name.in_(indices))
+        .order_by(a.c.patient_id, a.c.day)
+    )
+    latest: dict[tuple[str, str], tuple[int, Any]] = {}
+    for pid, day, index_name, values in rows:
+        latest[(pid, index_name)] = (day, values)
+    for pid in patient_ids:
+        facts[pid].remission = _latest_remission(pid, latest)
+    return facts
+
+
+def _latest_remission(
+    pid: str, latest: Mapping[tuple[str, str], tuple[int, Any]]
+) -> tuple[str, bool | None, int | None] | None:
+    for rules in REMISSION_RULES.values():
+        for index_name, output, yes, label in rules:
+            if (pid, index_name) in latest:
+                day, values = latest[(pid, index_name)]
+                value = values.get(output)
+                return (label, None if value is None else int(value) == yes, day)
+    return None
+
+
+def derive_status(disease: str, facts: Any) -> dict[str, Any]:
+    """The list page's status of one patient: follow-up day, remission (by the most specific
+    stored rule of its disease), and the day from which no medication course runs."""
+    remission = facts.remission if disease in REMISSION_RULES else None
+    drug_free = facts.drug_free_day if facts.ongoing_drugs == 0 else None
+    return {
+        "follow_up_day": facts.last_day,
+        "remission": None if remission is None else remission[1],
+        "remission_rule": None if remission is None else remission[0],
+        "remission_day": None if remission is None else remission[2],
+        "drug_free_from_day": drug_free,
+    }
+
+
+def remission_periods(patient: Mapping[str, Any]) -> dict[str, list[tuple[int, int]]]:
+    """Day intervals of remission (consecutive assessments meeting the disease's rule) and the
+    drug-free period (from the last stop of any medication course to the last follow-up day)."""
+    rules = REMISSION_RULES.get(patient["disease"], ())
+    periods: dict[str, list[tuple[int, int]]] = {"remission": [], "drug_free": []}
+    for index_name, output, yes, _label in rules:
+        flags = [
+            (a["day"], s["values"].get(output))
+            for a in patient["assessments"]
+            for s in a["scores"]
+            if s["index"] == index_name
+        ]
+        if not flags:
+            continue
+        start: int | None = None
+        previous = None
+        for day, value in sorted(flags):
+            met = value is not None and int(value) == yes
+            if met and start is None:
+                start = day
+            if not met and start is not None:
+                periods["remission"].append((start, previous if previous is not None else start))
+                start = None
+            previous = day
+        if start is not None:
+            periods["remission"].append((start, previous if previous is not None else start))
+        break
+    status = patient.get("status") or {}
+    if status.get("drug_free_from_day") is not None and status.get("follow_up_day") is not None:
+        periods["drug_free"].append((status["drug_free_from_day"], status["follow_up_day"]))
+    return periods
+
+
+# --------------------------------------------------------------------------------------------
+# Writes
+# --------------------------------------------------------------------------------------------
+
+
+def _problems_from_validation(exc: ValidationError, row: int | None = None) -> list[Problem]:
+    return [
+        Problem(row, ".".join(str(p) for p in e["loc"]) or "record", str(e.get("input", ""))[:80], e["msg"])
+        for e in exc.errors()
+    ]
+
+
+def _check_version(patient: Mapping[str, Any], expected: int | None, *, required: bool) -> None:
+    if expected is None:
+        if required:
+            raise PreconditionRequired(
+                "this update needs the patient's version (If-Match header or a version field)",
+                [Problem(None, "version", "", "missing; read the patient first and send its version")],
+            )
+        return
+    if int(expected) != int(patient["version"]):
+        raise Conflict(
+            f"patient {patient['patient_id']} changed since version {expected} (now {patient['version']}); "
+            "reload it and apply your change again",
+            [Problem(None, "version", str(expected), f"stale; current version is {patient['version']}")],
+        )
+
+
+def _bump(connection: Connection, patient: Mapping[str, Any]) -> int:
+    new = int(patient["version"]) + 1
+    result = connection.execute(
+        update(schema.patients)
+        .where(schema.patients.c.patient_id == patient["patient_id"], schema.patients.c.version == patient["version"])
+        .values(version=new, updated_at=func.current_timestamp())
+    )
+    if result.rowcount != 1:  # another writer got in between the read and this update
+        raise Conflict(f"patient {patient['patient_id']} changed meanwhile; reload it and apply your change again")
+    return new
+
+
+def _writable(connection: Connection, user: User, patient_id: str) -> dict[str, Any]:
+    patient = patient_row(connection, user, patient_id)
+    if not user.can_write_site(patient["site_id"]):
+        raise Forbidden(f"role {user.role} cannot change patient records")
+    return patient
+
+
+def create_patient(engine: Engine, user: User, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Create a patient of a site the user may write; answers the stored row (version 1)."""
+    try:
+        record = Patient.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidInputError(_problems_from_validation(exc)) from exc
+    if not user.can_write_site(record.site_id):
+        raise Forbidden(f"you cannot create patients at site {record.site_id}")
+    row = record.model_dump(mode="json") | {"version": 1}
+    with engine.begin() as connection:
+        if (
+            connection.execute(select(schema.sites.c.site_id).where(schema.sites.c.site_id == record.site_id)).first()
+            is None
+        ):
+            raise InvalidInputError([Problem(None, "site_id", record.site_id, "no such site")])
+        if connection.execute(
+            select(schema.patients.c.patient_id).where(schema.patients.c.patient_id == record.patient_id)
+        ).first():
+            raise Conflict(f"patient {record.patient_id} already exists")
+        connection.execute(schema.patients.insert().values(**row))
+        audit(connection, user.username, "create", "patient", record.patient_id, {"new": row})
+    return patient_record(engine, user, record.patient_id)
+
+
+_PATIENT_FIELDS = ("site_id", "disease", "sex", "birth_year", "diagnosis_year", "prior_treatments")
+
+
+def update_patient(
+    engine: Engine, user: User, patient_id: str, changes: Mapping[str, Any], expected_version: int | None
+) -> dict[str, Any]:
+    """Change fields of a patient, given the version the change was based on (409 when stale)."""
+    unknown = sorted(set(changes) - set(_PATIENT_FIELDS))
+    if unknown:
+        raise InvalidInputError([Problem(None, k, str(changes[k]), "not a changeable field") for k in unknown])
+    with engine.begin() as connection:
+        patient = _writable(connection, user, patient_id)
+        _check_version(patient, expected_version, required=True)
+        merged = {k: patient[k] for k in ("patient_id", *_PATIENT_FIELDS)} | dict(changes)
+        try:
+            record = Patient.model_validate(merged)
+        except ValidationError as exc:
+            raise InvalidInputError(_problems_from_validation(exc)) from exc
+        if not user.can_write_site(record.site_id):
+            raise Forbidden(f"you cannot move patients to site {record.site_id}")
+        new = record.model_dump(mode="json")
+        diff = {k: [patient[k], new[k]] for k in _PATIENT_FIELDS if patient[k] != new[k]}
+        version = _bump(connection, patient)
+        if diff:
+            connection.execute(
+                update(schema.patients)
+                .where(schema.patients.c.patient_id == patient_id)
+                .values(**{k: new[k] for k in diff})
+            )
+        audit(
+            connection,
+            user.username,
+            "update",
+            "patient",
+            patient_id,
+            {"version": [patient["version"], version], "changes": diff},
+        )
+    return patient_record(engine, user, patient_id)
+
+
+def _insert(connection: Connection, table: Table, row: Mapping[str, Any]) -> int:
+    key = connection.execute(table.insert().values(**row)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def add_record(
+    engine: Engine, user: User, patient_id: str, kind: str, data: Mapping[str, Any], expected_version: int | None = None
+) -> dict[str, Any]:
+    """Add one record (infusion, lab, medication, adverse event; assessments go through
+    :func:`save_assessment`) to a patient; answers the stored row."""
+    if kind not in RECORD_KINDS or kind == "assessments":
+        raise NotFound(f"no record kind {kind}")
+    table, model = RECORD_KINDS[kind]
+    try:
+        record = model.model_validate({**dict(data), "patient_id": patient_id})
+    except ValidationError as exc:
+        raise InvalidInputError(_problems_from_validation(exc)) from exc
+    row = record.model_dump(mode="python")
+    with engine.begin() as connection:
+        patient = _writable(connection, user, patient_id)
+        _check_version(patient, expected_version, required=False)
+        keys = schema.NATURAL_KEYS[table.name]
+        if connection.execute(select(table.c.id).where(*[table.c[k] == row[k] for k in keys])).first():
+            raise Conflict(f"a {kind} record with the same {', '.join(keys)} exists already")
+        new_id = _insert(connection, table, row)
+        _bump(connection, patient)
+        audit(connection, user.username, "create", kind, str(new_id), {"patient_id": patient_id, "new": row})
+        stored = connection.execute(select(table).where(table.c.id == new_id)).one()
+    return _row(stored)
+
+
+def delete_record(
+    engine: Engine, user: User, patient_id: str, kind: str, record_id: int, expected_version: int | None
+) -> None:
+    """Delete one record of a patient, given the patient's version (409 when stale)."""
+    if kind not in RECORD_KINDS:
+        raise NotFound(f"no record kind {kind}")
+    table, _model = RECORD_KINDS[kind]
+    with engine.begin() as connection:
+        patient = _writable(connection, user, patient_id)
+        _check_version(patient, expected_version, required=True)
+        old = connection.execute(select(table).where(table.c.id == record_id, table.c.patient_id == patient_id)).first()
+        if old is None:
+            raise NotFound(f"no {kind} record {record_id} for patient {patient_id}")
+        connection.execute(delete(table).where(table.c.id == record_id))
+        _bump(connection, patient)
+        audit(connection, user.username, "delete", kind, str(record_id), {"patient_id": patient_id, "old": _row(old)})
+
+
+# --------------------------------------------------------------------------------------------
+# Assessments: score one visit, store it with its scores and explanation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisitScore:
+    """The outputs of one index for one visit, split into values and explanation."""
+
+    index: str
+    rule_version: str
+    values: dict[str, Any]
+    explain: str
+
+
+def score_one(
+    definition: IndexDefinition, items: Mapping[str, Any], *, patient_id: str = "", day: int = 0
+) -> VisitScore:
+    """Score one visit with :func:`remission.score` (the same validation and rules as a table)."""
+    from remission.api import score
+
+    row = dict(items)
+    if definition.layout != "wide":
+        row = {"patient_id": patient_id, "day": day, **row}
+    frame = record_to_frame(row) if row else pl.DataFrame({"__empty": [""]})
+    scored = score(definition.name, frame).row(0, named=True)
+    explain_col = next((c for c in definition.outputs if c.endswith("_explain")), None)
+    values = {c: scored[c] for c in definition.outputs if c != explain_col}
+    return VisitScore(
+        definition.name, definition.version, values, (scored.get(explain_col) or "") if explain_col else ""
+    )
+
+
+def _typed_items(definition: IndexDefinition, items: Mapping[str, Any], patient_id: str, day: int) -> dict[str, Any]:
+    """Items as the spec types them (bool → 0/1, numbers as numbers), for storage."""
+    keys = {"patient_id": patient_id, "day": day} if definition.layout != "wide" else {}
+    typed = validate_record({**keys, **items}, definition)
+    out: dict[str, Any] = {}
+    for code, raw in items.items():
+        value = typed.get(code, raw) if code in typed else raw
+        out[code] = int(value) if isinstance(value, bool) else value
+    return out
+
+
+def save_assessment(
+    engine: Engine,
+    user: User,
+    patient_id: str,
+    index: str,
+    *,
+    when: date,
+    visit: str,
+    items: Mapping[str, Any],
+    expected_version: int | None = None,
+    day: int | None = None,
+) -> dict[str, Any]:
+    """Validate and score one visit of ``index``, then store the assessment, its score and
+    explanation, the audit record and the patient's new version in one transaction."""
+    definition = get_index(index)
+    if definition.layout == "per_patient":
+        raise InvalidInputError([Problem(None, "index", index, "is computed per patient, not entered per visit")])
+    clean = {k: v for k, v in items.items() if v is not None and v != ""}
+    with engine.begin() as connection:
+        patient = _writable(connection, user, patient_id)
+        _check_version(patient, expected_version, required=False)
+        infusion = connection.execute(
+            select(func.min(schema.infusions.c.date)).where(schema.infusions.c.patient_id == patient_id)
+        ).scalar()
+        if day is None:
+            if infusion is None:
+                raise InvalidInputError([Problem(None, "day", "", "the patient has no infusion date: give the day")])
+            day = (when - infusion).days
+        result = score_one(definition, clean, patient_id=patient_id, day=day)
+        clean = _typed_items(definition, clean, patient_id, day)
+        forms = INDEX_FORMS.get(index) or (index,)
+        try:
+            record = Assessment(
+                patient_id=patient_id,
+                date=when,
+                day=day,
+                visit=visit or f"{index} day {day}",
+                form=forms[0],
+                items=clean,
+            )
+        except ValidationError as exc:
+            raise InvalidInputError(_problems_from_validation(exc)) from exc
+        row = record.model_dump(mode="python")
+        exists = connection.execute(
+            select(schema.assessments.c.id).where(
+                schema.assessments.c.patient_id == patient_id,
+                schema.assessments.c.date == when,
+                schema.assessments.c.visit == record.visit,
+            )
+        ).first()
+        if exists:
+            raise Conflict(f"patient {patient_id} already has a visit '{record.visit}' on {when.isoformat()}")
+        assessment_id = _insert(connection, schema.assessments, row)
+        upsert(
+            connection,
+            schema.scores,
+            [
+                {
+                    "assessment_id": assessment_id,
+                    "index_name": index,
+                    "rule_version": result.rule_version,
+                    "values": _jsonable(result.values),
+                    "explain": result.explain,
+                }
+            ],
+        )
+        version = _bump(connection, patient)
+        audit(
+            connection,
+            user.username,
+            "create",
+            "assessment",
+            str(assessment_id),
+            {"patient_id": patient_id, "index": index, "day": day, "items": sorted(clean), "score": result.values},
+        )
+    return {
+        "id": assessment_id,
+        "patient_id": patient_id,
+        "date": when.isoformat(),
+        "day": day,
+        "visit": record.visit,
+        "form": record.form,
+        "items": clean,
+        "patient_version": version,
+        "score": {
+            "index": index,
+            "rule_version": result.rule_version,
+            "values": result.values,
+            "explain": result.explain,
+        },
+    }
+
+
+def audit_entries(engine: Engine, user: User, patient_id: str) -> list[dict[str, Any]]:
+    """The audit records about one patient (its own and those of its records), newest first."""
+    with engine.connect() as connection:
+        patient_row(connection, user, patient_id)
+        rows = connection.execute(select(schema.audit_log).order_by(schema.audit_log.c.id.desc()))
+        return [
+            _row(r)
+            for r in rows
+            if (r.entity == "patient" and r.entity_id == patient_id) or (r.detail or {}).get("patient_id") == patient_id
+        ]
