@@ -211,7 +211,7 @@ def test_dashboard_embeds_the_cohort_report_for_monitors(client: Any, app_engine
     assert 'src="/dashboard/report.html"' in client.get("/dashboard").text
     report = client.get("/dashboard/report.html")
     assert report.status_code == 200 and "SLEDAI-2K" in report.text
-    assert client.get("/dashboard/tables/sledai2k_by_visit.csv").text.startswith("patient_id,day,sledai2k")
+    assert client.get("/dashboard/tables/cohort_characteristics.csv").text.startswith("characteristic,")
     assert client.get("/dashboard/tables/..%2Freport.html").status_code == 404
 
 
