@@ -115,7 +115,9 @@ FIELD_SECTIONS = ("Parameters", "Returns", "Raises", "Yields", "Attributes", "Ot
 
 
 def _is_section(line: str, nxt: str) -> bool:
-    return bool(line.strip()) and bool(re.fullmatch(r"-{3,}", nxt.strip())) and len(nxt.strip()) >= len(line.strip()) - 1
+    return (
+        bool(line.strip()) and bool(re.fullmatch(r"-{3,}", nxt.strip())) and len(nxt.strip()) >= len(line.strip()) - 1
+    )
 
 
 def _field_list(lines: list[str], i: int, out: list[str]) -> int:
@@ -247,7 +249,7 @@ def index_page(name: str) -> str:
     module = index_module(d)
     parts = [f"# {name}\n", f"**{d.title}**\n"]
     parts.append(
-        "!!! info \"Generated page\"\n"
+        '!!! info "Generated page"\n'
         f"    Written at build time from `{module.__name__}`: its `IndexDefinition`, criteria tables and\n"
         "    docstrings. The code and this page cannot disagree.\n"
     )
@@ -305,7 +307,8 @@ def index_page(name: str) -> str:
     parts.append(_cli_example(name))
     parts.append("## Validation\n")
     parts.append(
-        f"The tests this index is checked against are listed in [validation evidence](../../concepts/validation.md#{name}).\n"
+        "The tests this index is checked against are listed in "
+        f"[validation evidence](../../concepts/validation.md#{name}).\n"
     )
     return "\n".join(parts)
 
@@ -368,9 +371,8 @@ def _cli_example(name: str) -> str:
     out = pl.read_csv(expected.encode(), infer_schema_length=None)
     return "\n".join(
         [
-            f"Rows of the synthetic demo cohort that `{name}` scores, as `example.csv` (only the "
-            "non-empty columns):\n",
-            "```csv title=\"example.csv\"",
+            f"Rows of the synthetic demo cohort that `{name}` scores, as `example.csv` (only the non-empty columns):\n",
+            '```csv title="example.csv"',
             given.rstrip("\n"),
             "```\n",
             "```sh",
@@ -417,7 +419,7 @@ def python_indices_page() -> str:
             "    options:\n"
             "      show_root_heading: true\n"
             "      members_order: source\n"
-            "      filters: [\"!^_\", \"!^compute\", \"!^INDEX\"]\n"
+            '      filters: ["!^_", "!^compute", "!^INDEX"]\n'
         )
     return "\n".join(parts)
 
@@ -429,18 +431,17 @@ def python_indices_page() -> str:
 
 def cli_commands() -> Iterator[tuple[list[str], Any]]:
     """Every command of the typer app as (path of names, click command), depth first."""
-    import click
     import typer
 
     from remission.cli.main import app
 
     root = typer.main.get_command(app)
 
-    def walk(command: click.Command, path: list[str]) -> Iterator[tuple[list[str], click.Command]]:
+    def walk(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
+        # typer vendors its own click: a group is whatever has sub-commands
         yield path, command
-        if isinstance(command, click.Group):
-            for sub in command.commands:
-                yield from walk(command.commands[sub], [*path, sub])
+        for sub, child in (getattr(command, "commands", None) or {}).items():
+            yield from walk(child, [*path, sub])
 
     yield from walk(root, [])
 
@@ -451,7 +452,9 @@ def cli_help(path: list[str]) -> str:
 
     from remission.cli.main import app
 
-    result = CliRunner().invoke(app, [*path, "--help"], prog_name="remission", env={"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"})
+    result = CliRunner().invoke(
+        app, [*path, "--help"], prog_name="remission", env={"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
+    )
     if result.exit_code != 0:
         raise RuntimeError(f"remission {' '.join(path)} --help exited {result.exit_code}: {result.output}")
     return "\n".join(line.rstrip() for line in result.output.strip("\n").splitlines())
@@ -460,7 +463,7 @@ def cli_help(path: list[str]) -> str:
 def cli_page() -> str:
     parts = [
         "# Command line\n",
-        "!!! info \"Generated page\"\n"
+        '!!! info "Generated page"\n'
         "    The `--help` of every command of `remission`, captured from the program at build time.\n",
         "Exit codes: 0 success; 2 invalid input (every problem listed on stderr as "
         "`row N, column C: value V: reason`, nothing written). The database is "
@@ -510,7 +513,7 @@ def data_model_page() -> str:
 
     parts = [
         "# Data model\n",
-        "!!! info \"Generated page\"\n"
+        '!!! info "Generated page"\n'
         "    Read at build time from the pydantic models of `remission.model` and the SQLAlchemy tables "
         "of `remission.store.schema`.\n",
         "Records are frozen pydantic v2 models that refuse unknown fields. Every dated record also "
@@ -536,8 +539,14 @@ def data_model_page() -> str:
             if info.default_factory is not None:
                 default = f"{info.default_factory.__name__}()"
             rows.append(
-                [code(field), code(_type_name(info.annotation)), "yes" if required else "", default,
-                 _constraints(info), info.description or ""]
+                [
+                    code(field),
+                    code(_type_name(info.annotation)),
+                    "yes" if required else "",
+                    default,
+                    _constraints(info),
+                    info.description or "",
+                ]
             )
         parts.append(table(["field", "type", "required", "default", "constraints", "description"], rows))
     if enums:
@@ -553,8 +562,13 @@ def data_model_page() -> str:
     for tab in schema.metadata.sorted_tables:
         parts.append(f"### `{tab.name}`\n")
         rows = [
-            [code(c.name), str(c.type), "yes" if c.primary_key else "", "" if c.nullable else "yes",
-             ", ".join(fk.target_fullname for fk in c.foreign_keys)]
+            [
+                code(c.name),
+                str(c.type),
+                "yes" if c.primary_key else "",
+                "" if c.nullable else "yes",
+                ", ".join(fk.target_fullname for fk in c.foreign_keys),
+            ]
             for c in tab.columns
         ]
         parts.append(table(["column", "type", "primary key", "not null", "references"], rows))
@@ -570,11 +584,13 @@ def versions_page() -> str:
     rows = []
     for name, d in registry().items():
         choices = [f"{o.flag}: {', '.join(o.choices)} (default {o.default})" for o in d.options if o.choices]
-        rows.append([f"[{name}](../reference/indices/{name}.md)", d.version, d.source, _doi_link(d.doi), "; ".join(choices)])
+        rows.append(
+            [f"[{name}](../reference/indices/{name}.md)", d.version, d.source, _doi_link(d.doi), "; ".join(choices)]
+        )
     return "\n".join(
         [
             "# Versions of criteria\n",
-            "!!! info \"Generated page\"\n    Read from `remission.indices.registry()` at build time.\n",
+            '!!! info "Generated page"\n    Read from `remission.indices.registry()` at build time.\n',
             "Every index carries a `version`, stored with each score (`scores.index_version`), so a "
             "result can always be traced to the criteria that produced it. Grading systems that are "
             "revised (ASTCT, EHA/EBMT, protocols) are data: a new version is a new entry in the "
@@ -707,7 +723,7 @@ def evidence_files(name: str) -> list[Path]:
 def validation_page() -> str:
     parts = [
         "# Validation evidence\n",
-        "!!! info \"Generated page\"\n"
+        '!!! info "Generated page"\n'
         "    Read from the test files under `tests/indices/` at build time: every test function of "
         "each index, the comment that says where its expected values come from, and its cases.\n",
         "Expected values in the tests come from outside the code: published worked examples, the "
@@ -733,8 +749,10 @@ def validation_page() -> str:
             parts.append(
                 table(
                     ["test", "checks", "cases", "where the expected values come from / what it checks"],
-                    [[code(c.name), "oracle" if c.is_oracle else "rule", ", ".join(c.ids) or "", c.comment]
-                     for c in ordered],
+                    [
+                        [code(c.name), "oracle" if c.is_oracle else "rule", ", ".join(c.ids) or "", c.comment]
+                        for c in ordered
+                    ],
                 )
             )
     return "\n".join(parts)

@@ -51,14 +51,32 @@ def on_config(config: Any) -> Any:
     for item in nav:
         if isinstance(item, dict) and "Reference" in item:
             item["Reference"].append({"Python API: index modules": "reference/python-indices.md"})
-        if isinstance(item, dict) and "Project" in item and (HERE / "performance.md").exists():
-            item["Project"].append({"Performance": "performance.md"})
     return config
 
 
+def _listed(nav: Any) -> set[str]:
+    if isinstance(nav, str):
+        return {nav}
+    if isinstance(nav, dict):
+        return set().union(*(_listed(v) for v in nav.values()))
+    if isinstance(nav, list):
+        return set().union(*(_listed(v) for v in nav)) if nav else set()
+    return set()
+
+
 def on_files(files: Any, config: Any) -> Any:
+    """Add the generated pages; list under "Concepts" any page that the nav does not name.
+
+    Other work adds pages to docs/ (performance.md, kinetics.md, …): they join the site at once
+    instead of failing the strict build as pages left out of the nav.
+    """
     from mkdocs.structure.files import File
 
     for rel, write in gen_pages.pages().items():
         files.append(File.generated(config, rel, content=write()))
+    listed = _listed(config["nav"])
+    extra = sorted(f.src_uri for f in files.documentation_pages() if f.src_uri not in listed)
+    for item in config["nav"]:
+        if isinstance(item, dict) and "Concepts" in item:
+            item["Concepts"] += [{_title(HERE / uri): uri} for uri in extra if (HERE / uri).exists()]
     return files

@@ -152,9 +152,7 @@ def states(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PageS
                 "COLUMNS": "100",
             }
             env.pop("REMISSION_DB_URL", None)
-            if os.environ.get("REMISSION_TEST_PG_URL") and any(
-                "postgres" in b.markers for b in page_blocks(page)
-            ):
+            if os.environ.get("REMISSION_TEST_PG_URL") and any("postgres" in b.markers for b in page_blocks(page)):
                 env["REMISSION_DB_URL"] = _throwaway_database(cleanups)
             state = PageState(folder, {"__name__": "__docs__"}, None, env)
             self[page] = state
