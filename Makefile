@@ -19,12 +19,16 @@ demo: $(STAMP)
 	$(BIN)/remission demo --db $(DB) --out out
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench docs
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test: that is a failure of the suite, not a pass.
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+# The documentation site, built strictly (any warning is an error); `make test` builds it too.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

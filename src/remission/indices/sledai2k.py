@@ -146,6 +146,8 @@ NOT_PRESENT_REST: dict[str, int] = {}
 def category_of(score: int) -> str:
     """The activity category of a SLEDAI-2K score (Mikdashi & Nived).
 
+    Examples
+    --------
     >>> [category_of(s) for s in (0, 1, 5, 6, 10, 11, 19, 20)]
     ['none', 'mild', 'mild', 'moderate', 'moderate', 'high', 'high', 'very_high']
     """
