@@ -90,7 +90,11 @@ RECORD_COLUMNS: tuple[Column, ...] = (
     Column("patient_id", "text", "pseudonymous patient identifier", required=True),
     Column("drug", "text", "drug name or synonym (drug table)", required=True),
     Column("dose", "float", "dose per administration", "mg", 0, 1e6),
-    Column("unit", "category", "unit of dose", choices=tuple(UNITS)),
+    Column(
+        "unit",
+        "text",
+        "unit of dose (mg or g convert; another unit, e.g. mg/kg, leaves a glucocorticoid's dose unknown)",
+    ),
     Column("frequency", "category", "administrations", choices=tuple(FREQUENCIES)),
     Column("route", "text", "route of administration (empty = systemic)"),
     Column("start_day", "int", "first day taken", "day", -36500, 36500, required=True),
@@ -116,7 +120,9 @@ _RECORDS = IndexDefinition(
 def validate_medications(medications: pl.DataFrame, table: DrugTable | None = None) -> pl.DataFrame:
     """Type and check medication records; raise one InvalidInputError listing every problem.
 
-    Unit empty = mg; frequency empty = unknown (the record's prednisone equivalent is empty).
+    Unit empty = mg; frequency empty = unknown (the record's prednisone equivalent is empty); a
+    unit other than mg or g (e.g. mg/kg for tocilizumab) only matters for glucocorticoids, whose
+    prednisone equivalent is then unknown rather than guessed.
     Adds ``drug_class``, ``prednisone_mg_day`` (per record: dose × unit × per-day frequency ×
     5 / equivalent for systemic glucocorticoids; 0 for local routes; empty when the dose,
     frequency or equivalent is unknown) and ``last_day`` (stop, start for single doses, or
@@ -155,7 +161,9 @@ def validate_medications(medications: pl.DataFrame, table: DrugTable | None = No
 def _record_prednisone() -> pl.Expr:
     per_day = pl.col("frequency").replace_strict(FREQUENCIES, return_dtype=pl.Float64, default=None)
     per_day = pl.when(pl.col("frequency").is_in(SINGLE_DOSE)).then(1.0).otherwise(per_day)
-    unit = pl.col("unit").fill_null("mg").replace_strict(UNITS, return_dtype=pl.Float64)
+    unit = (
+        pl.col("unit").fill_null("mg").str.to_lowercase().replace_strict(UNITS, return_dtype=pl.Float64, default=None)
+    )
     route = pl.col("route").str.to_lowercase()
     daily = pl.col("dose") * unit * per_day * PREDNISONE_REFERENCE_MG / pl.col("__equivalent")
     return (
@@ -182,9 +190,7 @@ def _last_day() -> pl.Expr:
 def _check_visits(visits: pl.DataFrame) -> None:
     missing = [c for c in ("patient_id", "day") if c not in visits.columns]
     if missing:
-        raise InvalidInputError(
-            [Problem(None, c, "", "required column is missing from visits") for c in missing]
-        )
+        raise InvalidInputError([Problem(None, c, "", "required column is missing from visits") for c in missing])
 
 
 def derive_medication_exposure(
@@ -211,9 +217,7 @@ def derive_medication_exposure(
     """
     _check_visits(visits)
     records = validate_medications(medications, table)
-    keyed = visits.with_row_index("__visit").select(
-        "__visit", "patient_id", pl.col("day").cast(pl.Int64)
-    )
+    keyed = visits.with_row_index("__visit").select("__visit", "patient_id", pl.col("day").cast(pl.Int64))
     covered = keyed.join(records, on="patient_id", how="inner").filter(
         (pl.col("start_day") <= pl.col("day")) & (pl.col("day") <= pl.col("last_day"))
     )
@@ -223,23 +227,15 @@ def derive_medication_exposure(
         .then(None)
         .otherwise(pl.col("prednisone_mg_day").fill_null(0.0).sum())
         .alias("prednisone_mg_day"),
-        *[
-            pl.col("drug_class").is_in(classes).any().cast(pl.Int8).alias(name)
-            for name, classes in FLAGS.items()
-        ],
+        *[pl.col("drug_class").is_in(classes).any().cast(pl.Int8).alias(name) for name, classes in FLAGS.items()],
         pl.lit(True).alias("__covered"),
     )
     joined = keyed.join(per_visit, on="__visit", how="left").sort("__visit")
     added = joined.select(
-        pl.when(pl.col("__covered"))
-        .then(pl.col("prednisone_mg_day"))
-        .otherwise(0.0)
-        .alias("prednisone_mg_day"),
+        pl.when(pl.col("__covered")).then(pl.col("prednisone_mg_day")).otherwise(0.0).alias("prednisone_mg_day"),
         *[pl.col(name).fill_null(0).cast(pl.Int8) for name in FLAGS],
     )
-    return pl.concat(
-        [visits.drop([c for c in added.columns if c in visits.columns]), added], how="horizontal"
-    )
+    return pl.concat([visits.drop([c for c in added.columns if c in visits.columns]), added], how="horizontal")
 
 
 def derive_drug_free_days(
@@ -290,12 +286,8 @@ def derive_drug_free_days(
     records = validate_medications(medications, table).with_columns(
         local=pl.col("route").str.to_lowercase().is_in(LOCAL_ROUTES).fill_null(False)
     )
-    keyed = visits.with_row_index("__visit").select(
-        "__visit", "patient_id", pl.col("day").cast(pl.Int64)
-    )
-    started = keyed.join(records, on="patient_id", how="inner").filter(
-        pl.col("start_day") <= pl.col("day")
-    )
+    keyed = visits.with_row_index("__visit").select("__visit", "patient_id", pl.col("day").cast(pl.Int64))
+    started = keyed.join(records, on="patient_id", how="inner").filter(pl.col("start_day") <= pl.col("day"))
     last = pl.min_horizontal("last_day", "day")
     systemic_gc = (pl.col("drug_class") == "glucocorticoid") & ~pl.col("local")
     local_gc = (pl.col("drug_class") == "glucocorticoid") & pl.col("local")
@@ -311,6 +303,4 @@ def derive_drug_free_days(
         .sort("__visit")
         .select("last_glucocorticoid_day", "immunosuppression_stop_day", "drug_free_days")
     )
-    return pl.concat(
-        [visits.drop([c for c in added.columns if c in visits.columns]), added], how="horizontal"
-    )
+    return pl.concat([visits.drop([c for c in added.columns if c in visits.columns]), added], how="horizontal")
