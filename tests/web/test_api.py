@@ -225,6 +225,7 @@ def test_score_endpoint_skips_bad_rows_on_request(client: Any) -> None:
 def test_every_api_error_has_the_one_shape(
     client: Any, method: str, path: str, kwargs: dict[str, Any], status: int, code: str
 ) -> None:
+    kwargs = dict(kwargs)  # the parametrize dict is shared by the SQLite and PostgreSQL runs
     headers = {**bearer(client, "admin"), **kwargs.pop("headers", {})}
     error = assert_error(client.request(method, path, headers=headers, **kwargs), status, code)
     assert error["message"]
