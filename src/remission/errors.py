@@ -22,7 +22,22 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"row {self.row}, " if self.row is not None else ""
-        return f"{where}column {self.column}: value {self.value}: {self.reason}"
+        return f"{where}column {_one_line(self.column)}: value {_one_line(self.value)}: {_one_line(self.reason)}"
+
+
+def _one_line(text: object) -> str:
+    """``text`` with line breaks and other unprintable characters escaped (``\\n``, ``\\x00``).
+
+    A problem is one line on stderr or in a log, whatever the cell held: a value with a newline
+    must not be read as two problems (or forge a log line).
+
+    >>> print(_one_line("a\\nb\\x00"))
+    a\\nb\\x00
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 class InvalidInputError(ValueError):

@@ -53,13 +53,13 @@ def score(
     explain: Annotated[bool, typer.Option("--explain/--no-explain", help="Write *_explain columns.")] = True,
 ) -> None:
     from remission.api import score_table
-    from remission.errors import InvalidInputError
+    from remission.errors import InvalidInputError, Problem
     from remission.indices import get_index
 
     try:
         options = _parse_extra_options(get_index(index), ctx.args)
         if on_error not in ("raise", "skip"):
-            fail(f"--on-error: value {on_error}: expected 'raise' or 'skip'")
+            raise InvalidInputError([Problem(None, "--on-error", on_error, "expected 'raise' or 'skip'")])
         outcome = score_table(index, input, missing=missing, explain=explain, **options)
     except InvalidInputError as err:
         fail(str(err))

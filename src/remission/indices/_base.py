@@ -87,7 +87,7 @@ class Option:
                 return int(value)
             if self.kind == "float":
                 return float(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidInputError(
                 [Problem(None, f"option {self.name}", str(value), f"expected {self.kind}")]
             ) from exc
@@ -322,6 +322,7 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
             ]
         )
     present = [c for c in columns if c.code in table.columns]
+    _check_cell_types(table, present, definition)
     pairs = [_parse(c, table.schema[c.code]) for c in present]
     parsed = table.select([p for p, _ in pairs]) if pairs else pl.DataFrame(schema={})
     flagged = table.select([r.is_not_null().any() for _, r in pairs]).row(0) if pairs else ()
@@ -338,6 +339,23 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
     bad_rows = sorted({p.row - 1 for p in problems if p.row is not None})
     valid = ~typed[ROW].is_in(bad_rows) if bad_rows else pl.repeat(True, table.height, eager=True)
     return Validated(typed, valid, problems)
+
+
+_SCALAR_TYPES = frozenset(
+    {pl.Boolean, pl.String, pl.Categorical, pl.Enum, pl.Null, pl.Date, pl.Datetime, pl.Time, pl.Binary}
+)
+
+
+def _check_cell_types(table: pl.DataFrame, present: Sequence[Column], definition: IndexDefinition) -> None:
+    """Refuse columns whose cells are not single values (lists, structs, Python objects, durations)."""
+    bad = [
+        c.code
+        for c in present
+        if not (table.schema[c.code].is_numeric() or table.schema[c.code].base_type() in _SCALAR_TYPES)
+    ]
+    reason = f"cells must be text, numbers or booleans ({definition.name})"
+    if bad:
+        raise InvalidInputError([Problem(None, code, str(table.schema[code]), reason) for code in bad])
 
 
 def _collect_problems(table: pl.DataFrame, reasons: pl.DataFrame) -> list[Problem]:
