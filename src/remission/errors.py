@@ -55,3 +55,24 @@ class InvalidInputError(ValueError):
             problems = [Problem(None, record or "input", "", problems)]
         self.problems: list[Problem] = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class StaleVersionError(InvalidInputError):
+    """A write based on a version of a record that another writer has changed since (optimistic
+    concurrency): reload the record and apply the change again. The web layer answers HTTP 409.
+
+    Examples
+    --------
+    >>> err = StaleVersionError("P1", expected=3, current=4)
+    >>> print(err)
+    column version: value 3: patient P1 is at version 4 now; reload it and apply the change again
+    >>> isinstance(err, InvalidInputError), err.current
+    (True, 4)
+    """
+
+    def __init__(self, patient_id: str, *, expected: int, current: int) -> None:
+        self.patient_id = patient_id
+        self.expected = expected
+        self.current = current
+        reason = f"patient {patient_id} is at version {current} now; reload it and apply the change again"
+        super().__init__([Problem(None, "version", str(expected), reason)])

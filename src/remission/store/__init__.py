@@ -7,6 +7,7 @@ from remission.store.repository import (
     save_cohort,
     save_scores,
     scores_table,
+    update_patient,
 )
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "save_cohort",
     "save_scores",
     "scores_table",
+    "update_patient",
 ]

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, Text, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from remission.model import Cohort
+from remission.errors import InvalidInputError, Problem, StaleVersionError
+from remission.model import Cohort, Patient
 from remission.store import schema
 
 _RECORD_TABLES: tuple[tuple[str, Table], ...] = (
@@ -29,7 +30,11 @@ _RECORD_TABLES: tuple[tuple[str, Table], ...] = (
 
 
 def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], chunk: int = 5000) -> None:
-    """Insert ``rows`` into ``table``, updating rows whose natural key already exists."""
+    """Insert ``rows`` into ``table``, updating rows whose natural key already exists.
+
+    A patient row that changes gets ``version + 1`` (optimistic concurrency, see
+    :func:`update_patient`); re-saving identical values leaves it as it is.
+    """
     if not rows:
         return
     keys = schema.NATURAL_KEYS[table.name]
@@ -38,13 +43,22 @@ def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         statement = insert(table)
-        updates = {c: statement.excluded[c] for c in part[0] if c not in keys}
-        statement = (
-            statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
-            if updates
-            else statement.on_conflict_do_nothing(index_elements=list(keys))
-        )
+        updates: dict[str, Any] = {c: statement.excluded[c] for c in part[0] if c not in keys}
+        if updates and table.name == "patients":
+            changed = or_(*(_text(table.c[c]) != _text(statement.excluded[c]) for c in updates))
+            updates["version"] = table.c.version + 1
+            updates["updated_at"] = func.current_timestamp()
+            statement = statement.on_conflict_do_update(index_elements=list(keys), set_=updates, where=changed)
+        elif updates:
+            statement = statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=list(keys))
         connection.execute(statement, list(part))
+
+
+def _text(column: Any) -> Any:
+    """A column compared as text: PostgreSQL's ``json`` type has no equality operator."""
+    return cast(column, Text)
 
 
 def _rows(records: Iterable[Any]) -> list[dict[str, Any]]:
@@ -62,10 +76,7 @@ def save_cohort(engine: Engine, cohort: Cohort, *, actor: str = "system") -> dic
             rows = _rows(getattr(cohort, name))
             if name == "patients":
                 for row in rows:
-                    row["prior_treatments"] = [
-                        {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in t.items()}
-                        for t in row["prior_treatments"]
-                    ]
+                    row["prior_treatments"] = _json_treatments(row["prior_treatments"])
             upsert(connection, table, rows)
             counts[name] = len(rows)
         connection.execute(
@@ -73,6 +84,91 @@ def save_cohort(engine: Engine, cohort: Cohort, *, actor: str = "system") -> dic
             [{"actor": actor, "action": "import", "entity": "cohort", "entity_id": "-", "detail": counts}],
         )
     return counts
+
+
+#: Patient fields that :func:`update_patient` may change (the id is the record's identity).
+PATIENT_FIELDS = ("site_id", "disease", "sex", "birth_year", "diagnosis_year", "prior_treatments", "synthetic")
+
+
+def update_patient(
+    engine: Engine, patient_id: str, changes: Mapping[str, Any], expected_version: int, *, actor: str = "system"
+) -> int:
+    """Change fields of one patient if it is still at ``expected_version``; return the new version.
+
+    Optimistic concurrency: the write is one ``UPDATE ... WHERE version = expected_version``
+    with its audit_log row in the same transaction, so of two writers that read the same version
+    one wins and the other gets :class:`~remission.errors.StaleVersionError` (nothing lost,
+    nothing written twice).
+
+    Raises
+    ------
+    StaleVersionError
+        Another writer changed the patient since ``expected_version`` was read.
+    InvalidInputError
+        Unknown patient, unknown field, or a value the :class:`~remission.model.Patient` model refuses.
+
+    Examples
+    --------
+    >>> from remission.store import connect, migrate, save_cohort
+    >>> from remission.model import Cohort, Patient, Site
+    >>> engine = connect("sqlite:///:memory:"); migrate(engine)
+    >>> p = Patient(patient_id="P1", site_id="S1", disease="SLE", sex="female", birth_year=1990, diagnosis_year=2015)
+    >>> _ = save_cohort(engine, Cohort(sites=(Site(site_id="S1"),), patients=(p,)))
+    >>> update_patient(engine, "P1", {"diagnosis_year": 2016}, expected_version=1)
+    2
+    >>> update_patient(engine, "P1", {"diagnosis_year": 2017}, expected_version=1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    remission.errors.StaleVersionError: column version: value 1: patient P1 is at version 2 now; ...
+    """
+    unknown = sorted(set(changes) - set(PATIENT_FIELDS))
+    if unknown:
+        reason = "not a field update_patient can change"
+        raise InvalidInputError([Problem(None, c, str(changes[c]), reason) for c in unknown])
+    table = schema.patients
+    with engine.connect() as connection:
+        current = connection.execute(select(table).where(table.c.patient_id == patient_id)).first()
+    if current is None:
+        raise InvalidInputError([Problem(None, "patient_id", str(patient_id), "no such patient")])
+    if current.version != expected_version:
+        raise StaleVersionError(patient_id, expected=expected_version, current=current.version)
+    values = _validated_patient(dict(current._mapping), changes)
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(table)
+            .where(table.c.patient_id == patient_id, table.c.version == expected_version)
+            .values(**values, version=table.c.version + 1, updated_at=func.current_timestamp())
+        )
+        if result.rowcount != 1:
+            now = connection.execute(select(table.c.version).where(table.c.patient_id == patient_id)).scalar_one()
+            raise StaleVersionError(patient_id, expected=expected_version, current=now)
+        detail = {"changes": sorted(changes), "version": expected_version + 1}
+        connection.execute(
+            schema.audit_log.insert(),
+            [{"actor": actor, "action": "update", "entity": "patient", "entity_id": patient_id, "detail": detail}],
+        )
+    return expected_version + 1
+
+
+def _validated_patient(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    merged = {k: current[k] for k in ("patient_id", *PATIENT_FIELDS)} | dict(changes)
+    try:
+        patient = Patient.model_validate(merged)
+    except ValidationError as err:
+        problems = [
+            Problem(None, ".".join(str(x) for x in e["loc"]) or "patient", str(e.get("input", "")), e["msg"])
+            for e in err.errors()
+        ]
+        raise InvalidInputError(problems) from err
+    row = _rows([patient])[0]
+    row["prior_treatments"] = _json_treatments(row["prior_treatments"])
+    return {k: row[k] for k in changes}
+
+
+def _json_treatments(treatments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in t.items()} for t in treatments]
 
 
 def read_table(engine: Engine, name: str) -> pl.DataFrame:
