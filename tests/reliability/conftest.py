@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from remission.store import connect, migrate
 from remission.store.db import downgrade
@@ -35,3 +35,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with engine.begin() as connection:
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
         engine.dispose()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Engine]:
+    """An Engine on :func:`db_url`, disposed after the test (no connection left open)."""
+    engine = connect(db_url)
+    yield engine
+    engine.dispose()
