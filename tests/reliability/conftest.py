@@ -43,3 +43,21 @@ def store(db_url: str) -> Iterator[Engine]:
     engine = connect(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def fresh_pg_url(pg_server_url: str) -> Iterator[str]:
+    """A second, empty PostgreSQL database (restore target), dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    admin_url = pg_server_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"remission_restore_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield pg_server_url.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 #: Modules under remission.cli that add commands with ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = ("store_cmds", "redcap", "regimen")
+COMMAND_MODULES: tuple[str, ...] = ("store_cmds", "redcap", "regimen", "backup")
 
 DbOption = Annotated[
     str | None,
