@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Table, Text, cast, func, or_, select, update
+from sqlalchemy import Connection, Engine, String, Table, Text, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from remission.errors import InvalidInputError, Problem, StaleVersionError
@@ -61,6 +61,27 @@ def _text(column: Any) -> Any:
     return cast(column, Text)
 
 
+def _text_problems(name: str, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    """Refuse text that one backend would store and another refuse: longer than the column
+    (SQLite ignores VARCHAR lengths, PostgreSQL enforces them) or holding NUL (PostgreSQL text
+    cannot). Checked before anything is written, so the import stays all or nothing."""
+    limits = {c.name: getattr(c.type, "length", None) for c in table.columns if isinstance(c.type, String)}
+    problems: list[Problem] = []
+    for n, row in enumerate(rows, start=1):
+        for column, limit in limits.items():
+            value = row.get(column)
+            if not isinstance(value, str):
+                continue
+            if limit is not None and len(value) > limit:
+                problems.append(Problem(n, f"{name}.{column}", value[:40], f"longer than {limit} characters"))
+            elif "\x00" in value:
+                problems.append(Problem(n, f"{name}.{column}", value[:40], "contains a NUL character"))
+        for key, value in (row.get("items") or {}).items():
+            if isinstance(value, str) and "\x00" in value:
+                problems.append(Problem(n, f"{name}.items.{key}", value[:40], "contains a NUL character"))
+    return problems
+
+
 def _rows(records: Iterable[Any]) -> list[dict[str, Any]]:
     return [r.model_dump(mode="python") for r in records]
 
@@ -68,15 +89,23 @@ def _rows(records: Iterable[Any]) -> list[dict[str, Any]]:
 def save_cohort(engine: Engine, cohort: Cohort, *, actor: str = "system") -> dict[str, int]:
     """Store every record of ``cohort`` in one transaction; re-saving the same cohort is a no-op.
 
-    Returns the number of records written per table.
+    Text that a backend would refuse (longer than its column, NUL) is refused first, for every
+    table at once, with :class:`InvalidInputError`. Returns the number of records written per table.
     """
+    tables: list[tuple[str, Table, list[dict[str, Any]]]] = []
+    problems: list[Problem] = []
+    for name, table in _RECORD_TABLES:
+        rows = _rows(getattr(cohort, name))
+        if name == "patients":
+            for row in rows:
+                row["prior_treatments"] = _json_treatments(row["prior_treatments"])
+        problems += _text_problems(name, table, rows)
+        tables.append((name, table, rows))
+    if problems:
+        raise InvalidInputError(problems)
     counts: dict[str, int] = {}
     with engine.begin() as connection:
-        for name, table in _RECORD_TABLES:
-            rows = _rows(getattr(cohort, name))
-            if name == "patients":
-                for row in rows:
-                    row["prior_treatments"] = _json_treatments(row["prior_treatments"])
+        for name, table, rows in tables:
             upsert(connection, table, rows)
             counts[name] = len(rows)
         connection.execute(
