@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= sqlite:///out/remission.db
 
-.PHONY: install demo test lint bench docs lock clean check-examples
+.PHONY: install demo test fuzz lint bench docs lock clean check-examples
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test: that is a failure of the suite, not a pass.
+# `make test` runs the hypothesis profile "ci" (fast); `make fuzz` the reliability suite with the
+# "thorough" profile (docs/reliability.md).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
+
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest tests/reliability tests/test_index_contract.py --timeout=3600
 
 # The documentation site, built strictly (any warning is an error); `make test` builds it too.
 docs: $(STAMP)

@@ -36,14 +36,45 @@ def read_table(source: Any) -> pl.DataFrame:
         path = Path(source)
         if not path.exists():
             raise InvalidInputError([Problem(None, "input", str(path), "no such file")])
+        if not path.is_file():
+            raise InvalidInputError([Problem(None, "input", str(path), "is not a file (a folder?)")])
         if path.suffix.lower() in (".parquet", ".pq"):
-            return pl.read_parquet(path)
+            return _read_parquet(path)
         return _read_csv(path)
     if type(source).__module__.startswith("pandas"):
-        return pl.from_pandas(source, nan_to_null=True)
+        return _from_pandas(source)
     raise InvalidInputError(
         [Problem(None, "table", type(source).__name__, "expected a polars or pandas DataFrame, or a CSV/Parquet path")]
     )
+
+
+def _from_pandas(source: Any) -> pl.DataFrame:
+    """A pandas table as polars; object columns that mix types (str and float, as
+    ``read_excel`` gives) become text, typed later by the index's column specs like CSV cells."""
+    try:
+        return pl.from_pandas(source, nan_to_null=True)
+    except (TypeError, ValueError, pl.exceptions.PolarsError):
+        pass
+    columns: dict[str, pl.Series] = {}
+    for name in source.columns:
+        values = source[name]
+        if values.dtype == object:
+            cells = [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in values]
+            columns[str(name)] = pl.Series(str(name), cells, dtype=pl.Utf8)
+        else:
+            try:
+                columns[str(name)] = pl.from_pandas(values.to_frame(str(name)), nan_to_null=True).to_series()
+            except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+                problem = Problem(None, str(name), str(values.dtype), f"unsupported column type ({exc})")
+                raise InvalidInputError([problem]) from exc
+    return pl.DataFrame(list(columns.values()))
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InvalidInputError([Problem(None, "input", str(path), f"not a readable Parquet file ({exc})")]) from exc
 
 
 def _read_csv(path: Path) -> pl.DataFrame:

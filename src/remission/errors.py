@@ -22,7 +22,22 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"row {self.row}, " if self.row is not None else ""
-        return f"{where}column {self.column}: value {self.value}: {self.reason}"
+        return f"{where}column {_one_line(self.column)}: value {_one_line(self.value)}: {_one_line(self.reason)}"
+
+
+def _one_line(text: object) -> str:
+    """``text`` with line breaks and other unprintable characters escaped (``\\n``, ``\\x00``).
+
+    A problem is one line on stderr or in a log, whatever the cell held: a value with a newline
+    must not be read as two problems (or forge a log line).
+
+    >>> print(_one_line("a\\nb\\x00"))
+    a\\nb\\x00
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 class InvalidInputError(ValueError):
@@ -40,3 +55,24 @@ class InvalidInputError(ValueError):
             problems = [Problem(None, record or "input", "", problems)]
         self.problems: list[Problem] = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class StaleVersionError(InvalidInputError):
+    """A write based on a version of a record that another writer has changed since (optimistic
+    concurrency): reload the record and apply the change again. The web layer answers HTTP 409.
+
+    Examples
+    --------
+    >>> err = StaleVersionError("P1", expected=3, current=4)
+    >>> print(err)
+    column version: value 3: patient P1 is at version 4 now; reload it and apply the change again
+    >>> isinstance(err, InvalidInputError), err.current
+    (True, 4)
+    """
+
+    def __init__(self, patient_id: str, *, expected: int, current: int) -> None:
+        self.patient_id = patient_id
+        self.expected = expected
+        self.current = current
+        reason = f"patient {patient_id} is at version {current} now; reload it and apply the change again"
+        super().__init__([Problem(None, "version", str(expected), reason)])

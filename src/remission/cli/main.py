@@ -64,15 +64,15 @@ def score(
     ] = None,
 ) -> None:
     from remission.api import score_table
-    from remission.errors import InvalidInputError
+    from remission.errors import InvalidInputError, Problem
     from remission.indices import get_index
 
     try:
         options = _parse_extra_options(get_index(index), ctx.args)
         if on_error not in ("raise", "skip"):
-            fail(f"--on-error: value {on_error}: expected 'raise' or 'skip'")
+            raise InvalidInputError([Problem(None, "--on-error", on_error, "expected 'raise' or 'skip'")])
         if engine not in ("memory", "dask"):
-            fail(f"--engine: value {engine}: expected 'memory' or 'dask'")
+            raise InvalidInputError([Problem(None, "--engine", engine, "expected 'memory' or 'dask'")])
         if engine == "dask":
             _score_with_dask(index, str(input), output, scheduler, missing, on_error, explain, options)
             return

@@ -35,6 +35,6 @@ def registry() -> dict[str, IndexDefinition]:
 def get_index(name: str) -> IndexDefinition:
     """The index called ``name``, or an InvalidInputError that lists the known ones."""
     known = registry()
-    if name not in known:
-        raise InvalidInputError([Problem(None, "index", name, "unknown index; known: " + ", ".join(known))])
+    if not isinstance(name, str) or name not in known:
+        raise InvalidInputError([Problem(None, "index", str(name), "unknown index; known: " + ", ".join(known))])
     return known[name]

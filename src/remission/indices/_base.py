@@ -87,7 +87,7 @@ class Option:
                 return int(value)
             if self.kind == "float":
                 return float(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidInputError(
                 [Problem(None, f"option {self.name}", str(value), f"expected {self.kind}")]
             ) from exc
@@ -322,6 +322,7 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
             ]
         )
     present = [c for c in columns if c.code in table.columns]
+    _check_cell_types(table, present, definition)
     clean = _clean_integer_flags(table, present)
     pairs = [
         (pl.col(c.code).cast(pl.Boolean), pl.lit(None, pl.Utf8).alias(c.code))
@@ -349,9 +350,7 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
 def _clean_integer_flags(table: pl.DataFrame, present: Sequence[Column]) -> set[str]:
     """Yes/no columns stored as integers whose values are all 0, 1 or missing (the bulk case):
     found with one min/max pass, they are cast without the per-row checks."""
-    candidates = [
-        c.code for c in present if c.kind == "bool" and not c.required and table.schema[c.code].is_integer()
-    ]
+    candidates = [c.code for c in present if c.kind == "bool" and not c.required and table.schema[c.code].is_integer()]
     if not candidates or table.height == 0:
         return set()
     bounds = table.select(
@@ -360,10 +359,25 @@ def _clean_integer_flags(table: pl.DataFrame, present: Sequence[Column]) -> set[
     ).row(0)
     lows, highs = bounds[: len(candidates)], bounds[len(candidates) :]
     return {
-        code
-        for code, low, high in zip(candidates, lows, highs, strict=True)
-        if low is None or (low >= 0 and high <= 1)
+        code for code, low, high in zip(candidates, lows, highs, strict=True) if low is None or (low >= 0 and high <= 1)
     }
+
+
+_SCALAR_TYPES = frozenset(
+    {pl.Boolean, pl.String, pl.Categorical, pl.Enum, pl.Null, pl.Date, pl.Datetime, pl.Time, pl.Binary}
+)
+
+
+def _check_cell_types(table: pl.DataFrame, present: Sequence[Column], definition: IndexDefinition) -> None:
+    """Refuse columns whose cells are not single values (lists, structs, Python objects, durations)."""
+    bad = [
+        c.code
+        for c in present
+        if not (table.schema[c.code].is_numeric() or table.schema[c.code].base_type() in _SCALAR_TYPES)
+    ]
+    reason = f"cells must be text, numbers or booleans ({definition.name})"
+    if bad:
+        raise InvalidInputError([Problem(None, code, str(table.schema[code]), reason) for code in bad])
 
 
 def _collect_problems(table: pl.DataFrame, reasons: pl.DataFrame) -> list[Problem]:

@@ -51,9 +51,9 @@ from remission.indices._sle import all3, any3
 GRADES = ("A", "B", "C", "D", "E")
 #: Numeric conversion of Yee 2010.
 NUMERIC: dict[str, int] = {"A": 12, "B": 8, "C": 1, "D": 0, "E": 0}
-#: Version of the item-level rules, recorded with every computed grade.
-#: Draft 1 of the rules in bilag2004-grading.md, for the BILAG-2004 form revision of 1 Sep 2009.
-RULES_VERSION = "draft-1-form-2009"
+#: Version of the item-level rules (bilag2004-grading.md, form revision of 1 Sep 2009), recorded
+#: with every computed grade; at most 32 characters (``scores.rule_version``).
+RULES_VERSION = "draft-1 (form 2009-09-01)"
 
 ACTIVE = frozenset({2, 3, 4})
 IMPROVING = frozenset({1})

@@ -41,6 +41,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -159,8 +160,11 @@ class FhirTables:
 
 def _date(text: str | None) -> str | None:
     """``YYYY-MM-DD`` when ``text`` is complete to the day, else None (partial stays partial)."""
-    if text and len(text) >= 10 and text[4] == "-" and text[7] == "-":
-        return text[:10]
+    if isinstance(text, str) and len(text) >= 10 and text[4] == "-" and text[7] == "-":
+        try:
+            return dt.date.fromisoformat(text[:10]).isoformat()
+        except ValueError:  # "2024-02-30" in a free-text onsetString: not a date
+            return None
     return None
 
 
@@ -212,7 +216,7 @@ class _Walker:
             return None, None
         text = ref["reference"]
         if text.startswith("#") and container is not None:
-            hit = next((c for c in container.get("contained", []) if c.get("id") == text[1:]), None)
+            hit = next((c for c in container.get("contained") or [] if c.get("id") == text[1:]), None)
             return hit, text[1:]
         hit = self.by_url.get(text) or self.by_url.get("/".join(text.split("/")[-2:]))
         return hit, text.rsplit("/", 1)[-1].removeprefix("urn:uuid:")
@@ -251,7 +255,7 @@ class _Walker:
             deceased=True if deceased_text else deceased,
             deceased_text=deceased_text,
             family=name.get("family"),
-            given=" ".join(name.get("given", [])) or None,
+            given=" ".join(name.get("given") or []) or None,
         )
 
     def _observation(self, res: Json) -> None:
@@ -430,8 +434,8 @@ def _dose(dosage: Json | None) -> tuple[float | None, str | None, str | None]:
 def _flatten(res: Json, full_url: str | None = None) -> Iterator[tuple[str | None, Json]]:
     yield full_url, res
     if res.get("resourceType") == "Bundle":
-        for entry in res.get("entry", []):
-            if isinstance(entry.get("resource"), dict):
+        for entry in res.get("entry") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                 yield from _flatten(entry["resource"], entry.get("fullUrl"))
 
 
@@ -466,18 +470,48 @@ def _validate(res: Json, source: str) -> None:
         ) from err
 
 
+#: What walking JSON of the wrong shape raises (a list where an object belongs, a number for a
+#: reference, …): with ``validate=False`` nothing has checked the shape before the walker.
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, ValueError, IndexError, OverflowError)
+
+
 def read_fhir_json(resource: Json, source: str = "<json>", *, validate: bool = True) -> FhirTables:
-    """Tabulate one resource or Bundle given as parsed JSON."""
+    """Tabulate one resource or Bundle given as parsed JSON.
+
+    JSON that is not shaped as FHIR R4 (caught by validation, or met by the walker when
+    ``validate=False``) raises :class:`InvalidInputError` naming the resource.
+    """
+    import polars as pl
+
+    if not isinstance(resource, dict):
+        what = type(resource).__name__
+        raise InvalidInputError([Problem(None, source, what, "expected a JSON object (a FHIR resource)")])
     if validate:
         _validate(resource, source)
     walker = _Walker(source)
-    resources = list(_flatten(resource))
-    walker.index(resources)
+    try:
+        resources = list(_flatten(resource))
+        walker.index(resources)
+    except _SHAPE_ERRORS as err:
+        raise _shape_error(source, resource, err) from err
     for _, res in resources:
         if res.get("resourceType") == "Bundle":
             continue
-        walker.add(res)
-    return FhirTables(_frames(walker.rows), walker.skipped)
+        try:
+            walker.add(res)
+        except _SHAPE_ERRORS as err:
+            raise _shape_error(source, res, err) from err
+    try:
+        frames = _frames(walker.rows)
+    except (*_SHAPE_ERRORS, pl.exceptions.PolarsError) as err:
+        raise _shape_error(source, resource, err) from err
+    return FhirTables(frames, walker.skipped)
+
+
+def _shape_error(source: str, res: Json, err: Exception) -> InvalidInputError:
+    where = f"{source} {res.get('resourceType', '?')}/{res.get('id', '?')}"
+    reason = f"not shaped as a FHIR R4 resource ({type(err).__name__}: {err}); validate=True names the field"
+    return InvalidInputError([Problem(None, where, "", reason)])
 
 
 def _frames(rows: dict[str, list[Json]]) -> dict[str, pl.DataFrame]:

@@ -160,12 +160,10 @@ def load_mapping(source: str | Path, dictionary: DataDictionary) -> RecordMappin
     """
     import yaml
 
-    text = (
-        Path(source).read_text(encoding="utf-8")
-        if isinstance(source, Path)
-        or (isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml")))
-        else source
+    is_path = isinstance(source, Path) or (
+        isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
     )
+    text = _read_yaml_file(Path(source)) if is_path else source
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -213,6 +211,16 @@ def load_mapping(source: str | Path, dictionary: DataDictionary) -> RecordMappin
     if problems:
         raise InvalidInputError(problems)
     return RecordMapping(tuple(blocks))
+
+
+def _read_yaml_file(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except OSError as err:
+        raise InvalidInputError([Problem(None, "mapping", str(path), f"cannot be read: {err.strerror}")]) from err
+    except UnicodeDecodeError as err:
+        where = f"byte 0x{err.object[err.start : err.start + 1].hex()} at offset {err.start}"
+        raise InvalidInputError([Problem(None, "mapping", where, "is not UTF-8 (save the YAML as UTF-8)")]) from err
 
 
 def _block(  # noqa: C901 - one check per mapping key

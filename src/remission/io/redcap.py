@@ -408,7 +408,11 @@ def load_events(source: Source) -> list[Event]:
         )
     out = []
     for n, row in enumerate(rows[1:], start=1):
-        cells = dict(zip(header, row, strict=False))
+        if len(row) != len(header):
+            raise InvalidInputError(
+                [Problem(n, "events", f"{len(row)} cells", f"expected {len(header)} (truncated or broken CSV)")]
+            )
+        cells = dict(zip(header, row, strict=True))
         arm = cells.get("arm_num", "").strip()
         if not arm.isdigit():
             raise InvalidInputError([Problem(n, "arm_num", arm, "must be a whole number")])
@@ -500,8 +504,8 @@ def _check_columns(frame: pl.DataFrame, dictionary: DataDictionary) -> None:
             [
                 Problem(
                     None,
-                    c,
-                    c,
+                    c or '""',
+                    c or '""',
                     "is not a field of the data dictionary "
                     "(nor a redcap_* or <form>_complete column); "
                     "is the dictionary from the same project?",

@@ -148,11 +148,18 @@ def read_sdtm_csv(path: str | Path) -> pl.DataFrame:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("cp1252")
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError as err:
+            where = f"byte 0x{raw[err.start : err.start + 1].hex()} at offset {err.start}"
+            raise InvalidInputError([Problem(None, name, where, "is neither UTF-8 nor Windows-1252 text")]) from err
     rows = _csv_cells(text, name)
     if not rows:
         raise InvalidInputError([Problem(None, name, "", "is empty")])
     header = [v for v, _ in rows[0]]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise InvalidInputError([Problem(None, name, h or '""', "column appears more than once") for h in dupes])
     bad = [
         Problem(i, name, f"{len(r)} cells", f"expected {len(header)} (truncated or broken CSV)")
         for i, r in enumerate(rows[1:], start=1)
@@ -284,6 +291,14 @@ def reference_dates(dm: pl.DataFrame) -> pl.DataFrame:
     """Per ``USUBJID`` the study-day reference: RFXSTDTC when present, else RFSTDTC (day 0)."""
     import polars as pl
 
+    if "USUBJID" not in dm.columns:
+        head = ",".join(dm.columns[:5])
+        raise InvalidInputError([Problem(None, "DM", head, "has no USUBJID column: not an SDTM DM dataset")])
+    dupes = dm.filter(pl.col("USUBJID").is_duplicated())["USUBJID"].unique(maintain_order=True).to_list()
+    if dupes:
+        raise InvalidInputError(
+            [Problem(None, "DM.USUBJID", str(u), "appears more than once (DM has one row per subject)") for u in dupes]
+        )
     cols = [c for c in ("RFXSTDTC_DATE", "RFSTDTC_DATE") if c in dm.columns]
     if not cols:
         return dm.select("USUBJID", pl.lit(None, dtype=pl.Date).alias("REFDT"))
@@ -337,6 +352,9 @@ def merge_supp(parent: pl.DataFrame, supp: pl.DataFrame, name: str = "SUPP") -> 
                 )
             ]
         )
+    if "USUBJID" not in parent.columns:
+        head = ",".join(parent.columns[:5])
+        raise InvalidInputError([Problem(None, name, head, "parent domain has no USUBJID column to merge into")])
     clash = sorted(set(supp["QNAM"].drop_nulls().unique()) & set(parent.columns))
     if clash:
         raise InvalidInputError(

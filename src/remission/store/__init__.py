@@ -8,6 +8,7 @@ from remission.store.repository import (
     save_cohort,
     save_scores,
     scores_table,
+    update_patient,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "save_cohort",
     "save_scores",
     "scores_table",
+    "update_patient",
 ]

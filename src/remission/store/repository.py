@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import JSON, Connection, Engine, Table, select
+from sqlalchemy import JSON, Connection, Engine, String, Table, Text, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from remission.model import Cohort
+from remission.errors import InvalidInputError, Problem, StaleVersionError
+from remission.model import Cohort, Patient
 from remission.store import schema
 
 _RECORD_TABLES: tuple[tuple[str, Table], ...] = (
@@ -34,7 +35,11 @@ _RECORD_TABLES: tuple[tuple[str, Table], ...] = (
 
 
 def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], chunk: int = 5000) -> None:
-    """Insert ``rows`` into ``table``, updating rows whose natural key already exists."""
+    """Insert ``rows`` into ``table``, updating rows whose natural key already exists.
+
+    A patient row that changes gets ``version + 1`` (optimistic concurrency, see
+    :func:`update_patient`); re-saving identical values leaves it as it is.
+    """
     if not rows:
         return
     keys = schema.NATURAL_KEYS[table.name]
@@ -43,12 +48,16 @@ def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         statement = insert(table)
-        updates = {c: statement.excluded[c] for c in part[0] if c not in keys}
-        statement = (
-            statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
-            if updates
-            else statement.on_conflict_do_nothing(index_elements=list(keys))
-        )
+        updates: dict[str, Any] = {c: statement.excluded[c] for c in part[0] if c not in keys}
+        if updates and table.name == "patients":
+            changed = or_(*(_text(table.c[c]) != _text(statement.excluded[c]) for c in updates))
+            updates["version"] = table.c.version + 1
+            updates["updated_at"] = func.current_timestamp()
+            statement = statement.on_conflict_do_update(index_elements=list(keys), set_=updates, where=changed)
+        elif updates:
+            statement = statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=list(keys))
         connection.execute(statement, list(part))
 
 
@@ -260,6 +269,32 @@ def _executemany_sqlite(
     return count
 
 
+def _text(column: Any) -> Any:
+    """A column compared as text: PostgreSQL's ``json`` type has no equality operator."""
+    return cast(column, Text)
+
+
+def _text_problems(name: str, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    """Refuse text that one backend would store and another refuse: longer than the column
+    (SQLite ignores VARCHAR lengths, PostgreSQL enforces them) or holding NUL (PostgreSQL text
+    cannot). Checked before anything is written, so the import stays all or nothing."""
+    limits = {c.name: getattr(c.type, "length", None) for c in table.columns if isinstance(c.type, String)}
+    problems: list[Problem] = []
+    for n, row in enumerate(rows, start=1):
+        for column, limit in limits.items():
+            value = row.get(column)
+            if not isinstance(value, str):
+                continue
+            if limit is not None and len(value) > limit:
+                problems.append(Problem(n, f"{name}.{column}", value[:40], f"longer than {limit} characters"))
+            elif "\x00" in value:
+                problems.append(Problem(n, f"{name}.{column}", value[:40], "contains a NUL character"))
+        for key, value in (row.get("items") or {}).items():
+            if isinstance(value, str) and "\x00" in value:
+                problems.append(Problem(n, f"{name}.items.{key}", value[:40], "contains a NUL character"))
+    return problems
+
+
 def _rows(records: Iterable[Any]) -> list[dict[str, Any]]:
     return [r.model_dump(mode="python") for r in records]
 
@@ -267,18 +302,23 @@ def _rows(records: Iterable[Any]) -> list[dict[str, Any]]:
 def save_cohort(engine: Engine, cohort: Cohort, *, actor: str = "system") -> dict[str, int]:
     """Store every record of ``cohort`` in one transaction; re-saving the same cohort is a no-op.
 
-    Returns the number of records written per table.
+    Text that a backend would refuse (longer than its column, NUL) is refused first, for every
+    table at once, with :class:`InvalidInputError`. Returns the number of records written per table.
     """
+    tables: list[tuple[str, Table, list[dict[str, Any]]]] = []
+    problems: list[Problem] = []
+    for name, table in _RECORD_TABLES:
+        rows = _rows(getattr(cohort, name))
+        if name == "patients":
+            for row in rows:
+                row["prior_treatments"] = _json_treatments(row["prior_treatments"])
+        problems += _text_problems(name, table, rows)
+        tables.append((name, table, rows))
+    if problems:
+        raise InvalidInputError(problems)
     counts: dict[str, int] = {}
     with engine.begin() as connection:
-        for name, table in _RECORD_TABLES:
-            rows = _rows(getattr(cohort, name))
-            if name == "patients":
-                for row in rows:
-                    row["prior_treatments"] = [
-                        {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in t.items()}
-                        for t in row["prior_treatments"]
-                    ]
+        for name, table, rows in tables:
             upsert(connection, table, rows)
             counts[name] = len(rows)
         connection.execute(
@@ -286,6 +326,91 @@ def save_cohort(engine: Engine, cohort: Cohort, *, actor: str = "system") -> dic
             [{"actor": actor, "action": "import", "entity": "cohort", "entity_id": "-", "detail": counts}],
         )
     return counts
+
+
+#: Patient fields that :func:`update_patient` may change (the id is the record's identity).
+PATIENT_FIELDS = ("site_id", "disease", "sex", "birth_year", "diagnosis_year", "prior_treatments", "synthetic")
+
+
+def update_patient(
+    engine: Engine, patient_id: str, changes: Mapping[str, Any], expected_version: int, *, actor: str = "system"
+) -> int:
+    """Change fields of one patient if it is still at ``expected_version``; return the new version.
+
+    Optimistic concurrency: the write is one ``UPDATE ... WHERE version = expected_version``
+    with its audit_log row in the same transaction, so of two writers that read the same version
+    one wins and the other gets :class:`~remission.errors.StaleVersionError` (nothing lost,
+    nothing written twice).
+
+    Raises
+    ------
+    StaleVersionError
+        Another writer changed the patient since ``expected_version`` was read.
+    InvalidInputError
+        Unknown patient, unknown field, or a value the :class:`~remission.model.Patient` model refuses.
+
+    Examples
+    --------
+    >>> from remission.store import connect, migrate, save_cohort
+    >>> from remission.model import Cohort, Patient, Site
+    >>> engine = connect("sqlite:///:memory:"); migrate(engine)
+    >>> p = Patient(patient_id="P1", site_id="S1", disease="SLE", sex="female", birth_year=1990, diagnosis_year=2015)
+    >>> _ = save_cohort(engine, Cohort(sites=(Site(site_id="S1"),), patients=(p,)))
+    >>> update_patient(engine, "P1", {"diagnosis_year": 2016}, expected_version=1)
+    2
+    >>> update_patient(engine, "P1", {"diagnosis_year": 2017}, expected_version=1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    remission.errors.StaleVersionError: column version: value 1: patient P1 is at version 2 now; ...
+    """
+    unknown = sorted(set(changes) - set(PATIENT_FIELDS))
+    if unknown:
+        reason = "not a field update_patient can change"
+        raise InvalidInputError([Problem(None, c, str(changes[c]), reason) for c in unknown])
+    table = schema.patients
+    with engine.connect() as connection:
+        current = connection.execute(select(table).where(table.c.patient_id == patient_id)).first()
+    if current is None:
+        raise InvalidInputError([Problem(None, "patient_id", str(patient_id), "no such patient")])
+    if current.version != expected_version:
+        raise StaleVersionError(patient_id, expected=expected_version, current=current.version)
+    values = _validated_patient(dict(current._mapping), changes)
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(table)
+            .where(table.c.patient_id == patient_id, table.c.version == expected_version)
+            .values(**values, version=table.c.version + 1, updated_at=func.current_timestamp())
+        )
+        if result.rowcount != 1:
+            now = connection.execute(select(table.c.version).where(table.c.patient_id == patient_id)).scalar_one()
+            raise StaleVersionError(patient_id, expected=expected_version, current=now)
+        detail = {"changes": sorted(changes), "version": expected_version + 1}
+        connection.execute(
+            schema.audit_log.insert(),
+            [{"actor": actor, "action": "update", "entity": "patient", "entity_id": patient_id, "detail": detail}],
+        )
+    return expected_version + 1
+
+
+def _validated_patient(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    merged = {k: current[k] for k in ("patient_id", *PATIENT_FIELDS)} | dict(changes)
+    try:
+        patient = Patient.model_validate(merged)
+    except ValidationError as err:
+        problems = [
+            Problem(None, ".".join(str(x) for x in e["loc"]) or "patient", str(e.get("input", "")), e["msg"])
+            for e in err.errors()
+        ]
+        raise InvalidInputError(problems) from err
+    row = _rows([patient])[0]
+    row["prior_treatments"] = _json_treatments(row["prior_treatments"])
+    return {k: row[k] for k in changes}
+
+
+def _json_treatments(treatments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in t.items()} for t in treatments]
 
 
 def read_table(engine: Engine, name: str) -> pl.DataFrame:
