@@ -29,6 +29,7 @@ documented in docs/kinetics.md.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,8 @@ COARSE_STEP_DAYS = 1.0
 COMPACT_EVERY_DAYS = 8
 #: ``M`` below this: the plasmablast drive is over (its remaining effect on A < 1e-12).
 M_NEGLIGIBLE = 1e-15
+#: B cells below this level (cells/µL) are aplasia (as remission.kinetics.cohort).
+APLASIA_THRESHOLD = 1.0
 _COND = (-5.0, -2.0)
 
 
@@ -85,6 +88,16 @@ class _StepConstants:
         self.a_long = p["f_long"] * (1.0 - self.ed)
         self.a_short = p["_k_short"] * self.h6
 
+    def take(self, keep: Any) -> None:
+        """Keep the patients selected by ``keep`` (after finished ones are dropped)."""
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray):
+                setattr(self, name, value[keep])
+            elif isinstance(value, list):
+                setattr(self, name, [v[keep] for v in value])
+        jordan, b_row, eo = self.phi
+        self.phi = ([v[keep] for v in jordan], [v[keep] for v in b_row], eo[keep])
+
     @staticmethod
     def _phi(
         k_tr: FloatArray, k_out: FloatArray, m: int, h: float
@@ -116,197 +129,226 @@ def simulate_block(
 
     Returns the endpoint arrays of :data:`~remission.kinetics.cohort.ENDPOINTS` except the CAR-T
     peak (closed form, added by the caller), and ``cd19`` of shape ``(n, horizon + 1)`` or None.
+
+    Examples
+    --------
+    >>> from remission.kinetics import CarTBCellModel
+    >>> m = CarTBCellModel()
+    >>> ends, _ = simulate_block(m, m.typical_theta(1), 365, curves=False)
+    >>> float(ends["b_cell_aplasia_start_day"][0]), float(ends["b_cell_reappearance_day"][0])
+    (4.0, 107.0)
     """
-    p: dict[str, Any] = dict(model._prepare(theta))
-    n = int(p["b0"].size)
-    m = model.n_transit - 1  # CD19+ precursors P2..Pn
-    thr = 1.0  # APLASIA_THRESHOLD_CELLS_UL
-    out = {
-        k: np.full(n, np.nan)
-        for k in ("start", "back", "a0", "a90", "a180")
-    }
-    cd19 = np.empty((n, horizon + 1)) if curves else None
-    idx = np.arange(n)  # original positions of the active patients
-
-    # per-patient arrays that are compacted together
-    k_prod, k_tr = p["_k_prod"], p["k_tr"]
-    p_star = k_prod / k_tr
-    arrays: dict[str, FloatArray] = {
-        k: np.ascontiguousarray(p[k], dtype=np.float64)
-        for k in (
-            "k_tr", "k_out", "alpha", "beta", "k_kill", "ec50", "tmax", "_rho", "_r0",
-            "_c_effector", "_c_memory", "_k_cond", "_k_deg", "_k_short", "f_long",
-        )
-    }
-    arrays["s_star"] = k_prod.copy()  # k_tr · P1 at steady state
-    arrays["ec50"] = arrays["ec50"].copy()
-    P = [p_star.copy() for _ in range(m)]
-    B = p["b0"].astype(np.float64).copy()
-    M = np.ones(n)
-    A = np.ones(n)
-    S = k_prod.copy()  # source k_tr · P1 at the current time
-    D = np.zeros(n)  # k_tr · (P1 - P1*) after conditioning
-    Ce = np.empty(n)
-    Cm = np.empty(n)
-    started = np.zeros(n, dtype=bool)
-    back = np.zeros(n, dtype=bool)
-    switch = max(float(np.ceil(np.max(p["tmax"]))), FINE_UNTIL_DAY) if n else 0.0
+    block = _Block(model, theta, horizon, curves)
     grid = time_grid(horizon)
-    consts: dict[float, _StepConstants] = {}
-    tmp = np.empty(n)
-    kq = [np.zeros(n) for _ in range(5)]  # kill/k_kill at t0, t0+h/4, m, t0+3h/4, t1
-    have_k0 = False
-    recurrent = False
-
-    def kill_closed(t: float, buf: FloatArray) -> None:
-        if t < 0:
-            buf.fill(0.0)
-            return
-        a = arrays
-        tau = np.maximum(t - a["tmax"], 0.0)
-        c = a["_c_effector"] * np.exp(-a["alpha"] * tau) + a["_c_memory"] * np.exp(-a["beta"] * tau)
-        grow = a["_r0"] * np.exp(a["_rho"] * np.minimum(t, a["tmax"]))
-        c = np.where(t < a["tmax"], grow, c)
-        np.divide(c, a["ec50"] + c, out=buf)
-
-    def kill_rec(qa: FloatArray, qb: FloatArray, buf: FloatArray) -> None:
-        Ce.__imul__(qa)
-        Cm.__imul__(qb)
-        np.add(Ce, Cm, out=buf)
-        np.add(buf, arrays["ec50"], out=tmp)
-        np.divide(buf, tmp, out=buf)
-
-    next_compact = COMPACT_EVERY_DAYS
-    for t0, t1 in zip(grid[:-1], grid[1:], strict=True):
-        t0f, t1f = float(t0), float(t1)
-        if idx.size == 0:
+    for t0, t1 in pairwise(grid.tolist()):
+        if block.idx.size == 0:
             break
-        h = t1f - t0f
-        c = consts.get(h)
-        if c is None:
-            c = consts[h] = _StepConstants(arrays, m, h)
-        # --- loss integrals over the two half steps
-        conditioning = _COND[0] <= t0f < _COND[1]
-        if t0f < 0:
-            lam_a = lam_b = None
-        else:
-            if not have_k0:
-                kill_closed(t0f, kq[0])
-            if t0f >= switch and not recurrent:
-                tau = t0f - arrays["tmax"]
-                np.multiply(arrays["_c_effector"], np.exp(-arrays["alpha"] * tau), out=Ce)
-                np.multiply(arrays["_c_memory"], np.exp(-arrays["beta"] * tau), out=Cm)
-                recurrent = True
-            for j in range(1, 5):
-                if recurrent:
-                    kill_rec(c.qa, c.qb, kq[j])
-                else:
-                    kill_closed(t0f + j * h / 4, kq[j])
-            lam_a = kq[0] + 4.0 * kq[1]
-            lam_a += kq[2]
-            lam_a *= c.simpson  # = -∫ kill over the first half
-            lam_b = kq[2] + 4.0 * kq[3]
-            lam_b += kq[4]
-            lam_b *= c.simpson
-            kq[0], kq[4] = kq[4], kq[0]
-            have_k0 = True
-        if conditioning:
-            cond = -arrays["_k_cond"] * (h / 2)
-            lam_a = cond.copy() if lam_a is None else lam_a + cond
-            lam_b = cond.copy() if lam_b is None else lam_b + cond
-        if lam_a is None:
-            ea = eb = None
-        else:
-            ea = np.exp(lam_a, out=lam_a)
-            eb = np.exp(lam_b, out=lam_b)
-        # --- source k_tr·P1 at t0 (S), mid (Sm), t1 (S1)
-        if conditioning or t0f < _COND[0]:
-            Sm, S1 = _p1_source_conditioning(arrays, t0f + h / 2), _p1_source_conditioning(
-                arrays, t1f
-            )
-            if t1f == _COND[1]:
-                D = S1 - arrays["s_star"]
-        else:
-            D *= c.q_tr_half
-            Sm = D + arrays["s_star"]
-            D *= c.q_tr_half
-            S1 = D + arrays["s_star"]
-        # --- x = (P2..Pn, B): P[0] += h/6·S0, then E·Φ0(h) x, then mid and end sources
-        jordan, b_row, eo = c.phi
-        P[0] += c.h6 * S
-        B *= eo
-        for i in range(m):
-            B += b_row[i] * P[i]
-        for i in range(m - 1, -1, -1):
-            P[i] *= jordan[0]
-            for l in range(i):
-                P[i] += jordan[i - l] * P[l]
-        if ea is not None:
-            E = ea * eb
-            for x in (*P, B):
-                x *= E
-            np.multiply(Sm, eb, out=tmp)
-        else:
-            tmp[:] = Sm
-        for i in range(m):
-            P[i] += c.mid_col[i] * tmp
-        B += c.mid_col[m] * tmp
-        P[0] += c.h6 * S1
-        S = S1
-        # --- A (exact decay, Simpson for the M input) and M
-        a_in = c.ed * M
-        if ea is not None:
-            Mm = M * ea
-            a_in += c.ed_half4 * Mm
-            M *= E
-        else:
-            a_in += c.ed_half4 * M
-        a_in += M
-        A *= c.ed
-        A += c.a_long
-        A += c.a_short * a_in
-        # --- endpoints on integer days
-        if t1f >= 0 and t1f == math.floor(t1f):
-            day = int(t1f)
-            below = B < thr
-            new = below & ~started
-            if new.any():
-                out["start"][idx[new]] = day
-                started |= new
-            up = (B > thr) & started & ~back & ~new
-            if up.any():
-                out["back"][idx[up]] = day
-                back |= up
-            if day == 0:
-                out["a0"][idx] = A
-            elif day == 90:
-                out["a90"][idx] = A
-            elif day == 180:
-                out["a180"][idx] = A
-            if cd19 is not None:
-                cd19[idx, day] = B
-            if cd19 is None and day >= next_compact:
-                next_compact = day + COMPACT_EVERY_DAYS
-                done = back & (M < M_NEGLIGIBLE)
-                if done.any():
-                    _finish_antibody(out, idx[done], A[done], arrays, done, day, horizon)
-                    keep = ~done
-                    idx = idx[keep]
-                    arrays = {k: v[keep] for k, v in arrays.items()}
-                    P = [x[keep] for x in P]
-                    B, M, A, S, D = B[keep], M[keep], A[keep], S[keep], D[keep]
-                    Ce, Cm = Ce[keep], Cm[keep]
-                    kq = [x[keep] for x in kq]
-                    started, back = started[keep], back[keep]
-                    tmp = np.empty(idx.size)
-                    consts = {}
+        block.step(t0, t1)
+        if t1 >= 0 and t1 == math.floor(t1):
+            block.record(int(t1))
+    out = block.out
     return {
         "b_cell_aplasia_start_day": out["start"],
         "b_cell_reappearance_day": out["back"],
         "b_cell_aplasia_days": np.where(np.isnan(out["start"]), 0.0, out["back"] - out["start"]),
         "autoantibody_fraction_day_180": out["a180"] / out["a0"],
         "autoantibody_fraction_day_90": out["a90"] / out["a0"],
-    }, cd19
+    }, block.cd19
+
+
+_PER_PATIENT = (
+    "k_tr", "k_out", "alpha", "beta", "k_kill", "ec50", "tmax", "_rho", "_r0",
+    "_c_effector", "_c_memory", "_k_cond", "_k_deg", "_k_short", "f_long", "_k_prod",
+)  # fmt: skip
+
+
+class _Block:
+    """State of one block of patients, advanced in place step by step."""
+
+    def __init__(self, model: Any, theta: dict[str, FloatArray], horizon: int, curves: bool):
+        p = model._prepare(theta)
+        n = int(np.size(p["b0"]))
+        self.m = m = model.n_transit - 1  # CD19+ precursors P2..Pn
+        self.horizon = horizon
+        self.out = {k: np.full(n, np.nan) for k in ("start", "back", "a0", "a90", "a180")}
+        self.cd19 = np.empty((n, horizon + 1)) if curves else None
+        self.idx = np.arange(n)  # original positions of the active patients
+        a = {k: np.array(np.broadcast_to(p[k], (n,)), dtype=np.float64) for k in _PER_PATIENT}
+        a["s_star"] = a["_k_prod"]  # k_tr · P1 at steady state
+        self.a = a
+        p_star = a["_k_prod"] / a["k_tr"]
+        self.P = [p_star.copy() for _ in range(m)]
+        self.B = np.array(np.broadcast_to(p["b0"], (n,)), dtype=np.float64)
+        self.M = np.ones(n)
+        self.A = np.ones(n)
+        self.S = a["s_star"].copy()  # source k_tr · P1 at the current time
+        self.D = np.zeros(n)  # k_tr · (P1 - P1*) after conditioning
+        self.Ce = np.empty(n)
+        self.Cm = np.empty(n)
+        self.tmp = np.empty(n)
+        self.kq = [np.zeros(n) for _ in range(5)]  # kill/k_kill at t0 + j h/4
+        self.have_k0 = False
+        self.recurrent = False
+        self.switch = float(np.ceil(np.max(a["tmax"]))) if n else 0.0  # all past the peak
+        self.started = np.zeros(n, dtype=bool)
+        self.back = np.zeros(n, dtype=bool)
+        self.consts: dict[float, _StepConstants] = {}
+        self.next_compact = COMPACT_EVERY_DAYS
+
+    # ------------------------------------------------------------------ CAR-T killing
+    def _kill_closed(self, t: float, buf: FloatArray) -> None:
+        a = self.a
+        if t < 0:
+            buf.fill(0.0)
+            return
+        tau = np.maximum(t - a["tmax"], 0.0)
+        c = a["_c_effector"] * np.exp(-a["alpha"] * tau) + a["_c_memory"] * np.exp(
+            -a["beta"] * tau
+        )
+        grow = a["_r0"] * np.exp(a["_rho"] * np.minimum(t, a["tmax"]))
+        c = np.where(t < a["tmax"], grow, c)
+        np.divide(c, a["ec50"] + c, out=buf)
+
+    def _kill_recurrent(self, c: _StepConstants, buf: FloatArray) -> None:
+        self.Ce *= c.qa
+        self.Cm *= c.qb
+        np.add(self.Ce, self.Cm, out=buf)
+        np.add(buf, self.a["ec50"], out=self.tmp)
+        np.divide(buf, self.tmp, out=buf)
+
+    def _loss(self, t0: float, h: float, c: _StepConstants) -> tuple[Any, Any]:
+        """``-∫L`` over the two half steps (None where there is no loss)."""
+        a, kq = self.a, self.kq
+        lam_a: Any = None
+        lam_b: Any = None
+        if t0 >= 0:
+            if not self.have_k0:
+                self._kill_closed(t0, kq[0])
+                self.have_k0 = True
+            if t0 >= self.switch and not self.recurrent:
+                tau = t0 - a["tmax"]
+                np.multiply(a["_c_effector"], np.exp(-a["alpha"] * tau), out=self.Ce)
+                np.multiply(a["_c_memory"], np.exp(-a["beta"] * tau), out=self.Cm)
+                self.recurrent = True
+            for j in range(1, 5):
+                if self.recurrent:
+                    self._kill_recurrent(c, kq[j])
+                else:
+                    self._kill_closed(t0 + j * h / 4, kq[j])
+            lam_a = kq[0] + 4.0 * kq[1]
+            lam_a += kq[2]
+            lam_a *= c.simpson
+            lam_b = kq[2] + 4.0 * kq[3]
+            lam_b += kq[4]
+            lam_b *= c.simpson
+            kq[0], kq[4] = kq[4], kq[0]
+        if _COND[0] <= t0 < _COND[1]:
+            cond = -a["_k_cond"] * (h / 2)
+            lam_a = cond.copy() if lam_a is None else lam_a + cond
+            lam_b = cond.copy() if lam_b is None else lam_b + cond
+        return lam_a, lam_b
+
+    # ------------------------------------------------------------------ one step
+    def step(self, t0: float, t1: float) -> None:
+        h = t1 - t0
+        c = self.consts.get(h)
+        if c is None:
+            c = self.consts[h] = _StepConstants(self.a, self.m, h)
+        lam_a, lam_b = self._loss(t0, h, c)
+        if lam_a is not None:
+            ea, eb = np.exp(lam_a, out=lam_a), np.exp(lam_b, out=lam_b)
+        sm, s1 = self._source(t0, t1, c)
+        # x = (P2..Pn, B): P[0] += h/6·S0, then E·Φ0(h) x, then the mid and end sources
+        P, B, tmp, m = self.P, self.B, self.tmp, self.m
+        jordan, b_row, eo = c.phi
+        P[0] += c.h6 * self.S
+        B *= eo
+        for i in range(m):
+            B += b_row[i] * P[i]
+        for i in range(m - 1, -1, -1):
+            P[i] *= jordan[0]
+            for k in range(i):
+                P[i] += jordan[i - k] * P[k]
+        if lam_a is not None:
+            E = ea * eb
+            for x in (*P, B):
+                x *= E
+            np.multiply(sm, eb, out=tmp)
+        else:
+            tmp[:] = sm
+        for i in range(m):
+            P[i] += c.mid_col[i] * tmp
+        B += c.mid_col[m] * tmp
+        P[0] += c.h6 * s1
+        self.S = s1
+        # A: exact decay plus Simpson for the M input; M: exact given ∫L
+        M = self.M
+        a_in = c.ed * M
+        if lam_a is not None:
+            a_in += c.ed_half4 * (M * ea)
+            M *= E
+        else:
+            a_in += c.ed_half4 * M
+        a_in += M
+        self.A *= c.ed
+        self.A += c.a_long
+        self.A += c.a_short * a_in
+
+    def _source(self, t0: float, t1: float, c: _StepConstants) -> tuple[FloatArray, FloatArray]:
+        """``k_tr · P1`` at the mid-point and the end of the step (closed form)."""
+        a = self.a
+        if t0 < _COND[1]:
+            s1 = _p1_source_conditioning(a, t1)
+            if t1 == _COND[1]:
+                self.D = s1 - a["s_star"]
+            return _p1_source_conditioning(a, (t0 + t1) / 2), s1
+        self.D *= c.q_tr_half
+        sm = self.D + a["s_star"]
+        self.D *= c.q_tr_half
+        return sm, self.D + a["s_star"]
+
+    # ------------------------------------------------------------------ endpoints
+    def record(self, day: int) -> None:
+        """Endpoints at an integer day; drop finished patients every few days."""
+        B, idx, out = self.B, self.idx, self.out
+        new = (B < APLASIA_THRESHOLD) & ~self.started
+        if new.any():
+            out["start"][idx[new]] = day
+            self.started |= new
+        up = (B > APLASIA_THRESHOLD) & self.started & ~self.back & ~new
+        if up.any():
+            out["back"][idx[up]] = day
+            self.back |= up
+        for target, key in ((0, "a0"), (90, "a90"), (180, "a180")):
+            if day == target:
+                out[key][idx] = self.A
+        if self.cd19 is not None:
+            self.cd19[idx, day] = B
+        elif day >= self.next_compact:
+            self.next_compact = day + COMPACT_EVERY_DAYS
+            done = self.back & (self.M < M_NEGLIGIBLE)
+            if done.any():
+                self._finish(done, day)
+
+    def _finish(self, done: Any, day: int) -> None:
+        """A of finished patients in closed form (``f_long + (A - f_long) e^{-k_deg Δt}``)."""
+        a = self.a
+        for target, key in ((90, "a90"), (180, "a180")):
+            if day < target <= self.horizon:
+                f_long, k_deg = a["f_long"][done], a["_k_deg"][done]
+                self.out[key][self.idx[done]] = f_long + (self.A[done] - f_long) * np.exp(
+                    -k_deg * (target - day)
+                )
+        keep = ~done
+        self.idx = self.idx[keep]
+        self.a = {k: v[keep] for k, v in a.items()}
+        self.P = [x[keep] for x in self.P]
+        for name in ("B", "M", "A", "S", "D", "Ce", "Cm", "started", "back"):
+            setattr(self, name, getattr(self, name)[keep])
+        self.kq = [x[keep] for x in self.kq]
+        self.tmp = np.empty(self.idx.size)
+        for step in self.consts.values():
+            step.take(keep)
 
 
 def _p1_source_conditioning(a: dict[str, FloatArray], t: float) -> FloatArray:
@@ -316,19 +358,3 @@ def _p1_source_conditioning(a: dict[str, FloatArray], t: float) -> FloatArray:
     k = a["k_tr"] + a["_k_cond"]
     s_cond = a["s_star"] * a["k_tr"] / k  # k_tr · k_prod / (k_tr + k_cond)
     return s_cond + (a["s_star"] - s_cond) * np.exp(-k * (t - _COND[0]))
-
-
-def _finish_antibody(
-    out: dict[str, FloatArray],
-    where: Any,
-    A: FloatArray,
-    arrays: dict[str, FloatArray],
-    done: Any,
-    day: int,
-    horizon: int,
-) -> None:
-    """A after the plasmablast drive is over: ``f_long + (A - f_long) e^{-k_deg (t - day)}``."""
-    f_long, k_deg = arrays["f_long"][done], arrays["_k_deg"][done]
-    for target, key in ((90, "a90"), (180, "a180")):
-        if day < target <= horizon:
-            out[key][where] = f_long + (A - f_long) * np.exp(-k_deg * (target - day))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ def car_t_ode(
     """
     from scipy.integrate import solve_ivp
 
-    t = np.asarray(days, dtype=np.float64)
+    t, back = np.unique(np.asarray(days, dtype=np.float64), return_inverse=True)
     foldx, tmax, cmax = p["foldx"], p["tmax"], p["cmax"]
     alpha, fb, beta = p["alpha"], p["fb"], p["beta"]
     rho = math.log(foldx) / tmax
@@ -68,7 +69,7 @@ def car_t_ode(
             first_step=1e-3,
         )
         out[late] = sol.y[0] + sol.y[1]
-    return out
+    return out[back]
 
 
 def bcell_ivp(
@@ -113,7 +114,7 @@ def bcell_ivp(
     cd19 = np.full(t.size, b0)
     ab = np.ones(t.size)
     edges = [*_BREAKS, float(max(t.max(), 0.0))]
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in pairwise(edges):
         if hi <= lo:
             continue
         cond = k_cond if lo == _BREAKS[0] else 0.0

@@ -180,9 +180,9 @@ def simulate_cohort(
     )
 
 
-#: Patients per block of the exponential solver: the working set (about 40 arrays) fits the
-#: 2 MB L2 cache of the development machine.
-BLOCK_SIZE = 4096
+#: Patients per block of the exponential solver (fastest measured: 4096 pays more Python
+#: overhead per patient, 65536 falls out of the 2 MB L2 cache).
+BLOCK_SIZE = 16384
 
 
 def _simulate_exponential(
@@ -223,7 +223,7 @@ def _simulate_exponential(
         for c0 in range(0, n_patients, chunk_size):
             n = min(chunk_size, n_patients - c0)
             theta = model.sample(n, rng)
-            jobs = []
+            jobs: list[tuple[Any, int, dict[str, FloatArray] | None]] = []
             keep = min(n, max(curve_sample - c0, 0))
             if keep:  # the curve sample: full daily B cells, no early exit
                 sub = {k: v[:keep] for k, v in theta.items()}
@@ -231,12 +231,12 @@ def _simulate_exponential(
             for b0 in range(keep, n, BLOCK_SIZE):
                 sub = {k: v[b0 : b0 + BLOCK_SIZE] for k, v in theta.items()}
                 jobs.append((pool.submit(run, c0 + b0, sub, False), sub["b0"].size, None))
-            for job, size, sub in jobs:
+            for job, size, kept in jobs:
                 cd19 = job.result()
-                if cd19 is not None and sub is not None:
+                if cd19 is not None and kept is not None:
                     curves["cd19"] = np.concatenate([curves["cd19"], cd19])
                     car_t = model.car_t(
-                        {k: v[:, None] for k, v in sub.items()}, record[None, :]
+                        {k: v[:, None] for k, v in kept.items()}, record[None, :]
                     )
                     curves["car_t"] = np.concatenate([curves["car_t"], car_t])
                 if progress is not None:
