@@ -77,7 +77,7 @@ def _first_day_above_after_aplasia(b: np.ndarray) -> tuple[float, float]:
 
 
 def test_vectorised_cohort_equals_single_patient_simulation() -> None:
-    res = simulate_cohort(40, days=300, seed=9, chunk_size=16, curve_sample=40)
+    res = simulate_cohort(40, days=300, seed=9, chunk_size=16, curve_sample=40, solver="rk4")
     model = CarTBCellModel()
     theta = model.sample(16, np.random.default_rng(9))  # the first chunk's draws
     days = np.arange(0.0, 301.0)

@@ -461,7 +461,7 @@ class ODEKineticModel(KineticModel):
 
     start_day: ClassVar[float] = -5.0
     fine_step_days: ClassVar[float] = 0.25
-    coarse_step_days: ClassVar[float] = 1.0
+    coarse_step_days: ClassVar[float] = 0.5
     fine_until_day: ClassVar[float] = 42.0
 
     @abstractmethod

@@ -94,6 +94,8 @@ def simulate_cohort(
     curve_sample: int = 2000,
     backend: str = "numpy",
     progress: Callable[[float], None] | None = None,
+    solver: str = "exponential",
+    workers: int | None = None,
 ) -> CohortResult:
     """Simulate ``n_patients`` virtual patients after one CAR-T infusion.
 
@@ -118,6 +120,14 @@ def simulate_cohort(
         Array back-end (``jax`` only when installed).
     progress : callable, optional
         Called with the number of patient-equivalents completed since the previous call.
+    solver : {"exponential", "rk4"}, default "exponential"
+        ``"exponential"``: the fast structure-exploiting integrator of
+        :mod:`remission.kinetics._exact` (NumPy back-end only; endpoints within the tolerance
+        documented in docs/kinetics.md of the fine-step reference); ``"rk4"``: the generic
+        fixed-step RK4 of :class:`~remission.kinetics.ODEKineticModel` (also used by ``jax``).
+    workers : int, optional
+        Threads sharing the blocks of a chunk (NumPy releases the GIL in its loops); default
+        the number of CPUs (at most 8). The result does not depend on it.
 
     Returns
     -------
@@ -132,6 +142,15 @@ def simulate_cohort(
     True
     """
     _check(n_patients, days, chunk_size, curve_sample)
+    if solver not in ("exponential", "rk4"):
+        raise InvalidInputError(
+            [Problem(None, "solver", solver, "expected 'exponential' or 'rk4'")]
+        )
+    if solver == "exponential" and backend == "numpy":
+        return _simulate_exponential(
+            n_patients, days, seed, dose_per_kg, parameters, chunk_size, curve_sample,
+            progress, workers,
+        )
     model = CarTBCellModel(parameters, dose_per_kg=dose_per_kg, backend=backend)
     rng = np.random.default_rng(seed)
     record = np.arange(0, days + 1, dtype=np.float64)
@@ -153,6 +172,80 @@ def simulate_cohort(
         patients=patients,
         curve_days=record,
         curves={k: np.concatenate(v, axis=0) for k, v in curves.items()},
+        days=int(days),
+        seed=seed,
+        dose_per_kg=model.dose_per_kg,
+        parameter_set=model.parameters.name,
+        chunk_size=chunk_size,
+    )
+
+
+#: Patients per block of the exponential solver (fastest measured: 4096 pays more Python
+#: overhead per patient, 65536 falls out of the 2 MB L2 cache).
+BLOCK_SIZE = 16384
+
+
+def _simulate_exponential(
+    n_patients: int,
+    days: int,
+    seed: int | None,
+    dose_per_kg: float | None,
+    parameters: ParameterSet | str,
+    chunk_size: int,
+    curve_sample: int,
+    progress: Callable[[float], None] | None,
+    workers: int | None,
+) -> CohortResult:
+    """The fast path: chunks drawn in order from one RNG, blocks integrated by threads."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from remission.kinetics._exact import simulate_block
+
+    model = CarTBCellModel(parameters, dose_per_kg=dose_per_kg)
+    rng = np.random.default_rng(seed)
+    record = np.arange(0, days + 1, dtype=np.float64)
+    names = ENDPOINTS
+    patients = {k: np.empty(n_patients) for k in names}
+    curves = {"car_t": np.empty((0, record.size)), "cd19": np.empty((0, record.size))}
+    n_threads = workers or min(os.cpu_count() or 1, 8)
+
+    def run(start: int, theta: dict[str, FloatArray], with_curves: bool) -> FloatArray | None:
+        endpoints, cd19 = simulate_block(model, theta, days, with_curves)
+        n = theta["b0"].size
+        endpoints["car_t_peak_day"] = theta["tmax"]  # exact maximum of the closed form
+        endpoints["car_t_peak_cells_ul"] = theta["cmax"] * model.dose_factor(theta)
+        for k in names:
+            patients[k][start : start + n] = endpoints[k]
+        return cd19
+
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        for c0 in range(0, n_patients, chunk_size):
+            n = min(chunk_size, n_patients - c0)
+            theta = model.sample(n, rng)
+            jobs: list[tuple[Any, int, dict[str, FloatArray] | None]] = []
+            keep = min(n, max(curve_sample - c0, 0))
+            if keep:  # the curve sample: full daily B cells, no early exit
+                sub = {k: v[:keep] for k, v in theta.items()}
+                jobs.append((pool.submit(run, c0, sub, True), keep, sub))
+            for b0 in range(keep, n, BLOCK_SIZE):
+                sub = {k: v[b0 : b0 + BLOCK_SIZE] for k, v in theta.items()}
+                jobs.append((pool.submit(run, c0 + b0, sub, False), sub["b0"].size, None))
+            for job, size, kept in jobs:
+                cd19 = job.result()
+                if cd19 is not None and kept is not None:
+                    curves["cd19"] = np.concatenate([curves["cd19"], cd19])
+                    car_t = model.car_t(
+                        {k: v[:, None] for k, v in kept.items()}, record[None, :]
+                    )
+                    curves["car_t"] = np.concatenate([curves["car_t"], car_t])
+                if progress is not None:
+                    progress(float(size))
+    patients["patient"] = np.arange(1, n_patients + 1, dtype=np.float64)
+    return CohortResult(
+        patients=patients,
+        curve_days=record,
+        curves=curves,
         days=int(days),
         seed=seed,
         dose_per_kg=model.dose_per_kg,
