@@ -46,6 +46,14 @@ def test_demo_command_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["demo", "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    for headline in (
+        "SLEDAI-2K per patient",
+        "TIS response per patient",
+        "mRSS change",
+        "EUSTAR-AI change",
+        "CRS and ICANS",
+    ):
+        assert headline in result.output
     html = (out / "report.html").read_text()
     assert "SYNTHETIC DATA" in html
     assert "SLEDAI-2K" in html and "data:image/png;base64" in html

@@ -52,7 +52,45 @@ def demo(
         bar.update(task, advance=1, description="done")
     typer.echo(f"records: {counts}")
     typer.echo("scored: " + ", ".join(f"{r.index}={r.scored}" for r in runs))
+    _print_demo_summary(path.parent / "tables")
     typer.echo(f"report: {path}")
+
+
+#: What `remission demo` prints: (title, table file, value column or None for the table as is).
+DEMO_SUMMARY: tuple[tuple[str, str, str | None], ...] = (
+    ("SLE — SLEDAI-2K per patient (DORIS remission in the report)", "efficacy_sle_by_patient", "sledai2k"),
+    ("Myositis — ACR/EULAR TIS response per patient", "efficacy_iim_by_patient", "tis_response"),
+    ("SSc — mRSS change from baseline per patient", "efficacy_ssc_by_patient", "mrss_change"),
+    ("SSc — EUSTAR-AI change from baseline per patient", "efficacy_ssc_by_patient", "eustar_ai_change"),
+    ("Safety — CRS and ICANS, maximum grade per patient", "safety_crs_icans", None),
+    ("Safety — other endpoints", "safety_other", None),
+)
+
+
+def _print_demo_summary(tables: Path) -> None:
+    """Print the headline tables of the report (patients × time points) to the terminal."""
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for title, name, value in DEMO_SUMMARY:
+        path = tables / f"{name}.csv"
+        if not path.exists():
+            continue
+        frame = pl.read_csv(path, infer_schema=False)
+        if value is not None:
+            if value not in frame.columns:
+                continue
+            order = list(dict.fromkeys(frame["timepoint"].to_list()))
+            frame = frame.pivot(on="timepoint", index="patient_id", values=value, aggregate_function="first")
+            frame = frame.select("patient_id", *[t for t in order if t in frame.columns])
+        table = Table(title=title, title_justify="left")
+        for column in frame.columns:
+            table.add_column(column, justify="left" if column == frame.columns[0] else "right")
+        for row in frame.iter_rows():
+            table.add_row(*["" if v is None else str(v) for v in row])
+        console.print(table)
 
 
 def report(

@@ -299,10 +299,12 @@ def _lab_source(
 def _timepoint_table(sources: Sequence[pl.DataFrame], ctx: Context) -> pl.DataFrame:
     """Every source windowed to the report's time points and joined on (patient, time point)."""
     merged: pl.DataFrame | None = None
-    for k, source in enumerate(sources):
+    for source in sources:
         if source.is_empty():
             continue
-        part = derive_timepoints(source, ctx.months, ctx.rule).drop("month").rename({"day": f"day_{k}"})
+        # The day of the assessment each source took, named after the source's first value column.
+        first = next(c for c in source.columns if c not in ("patient_id", "day", "assessment_id"))
+        part = derive_timepoints(source, ctx.months, ctx.rule).drop("month").rename({"day": f"{first}_day"})
         merged = (
             part if merged is None else merged.join(part, on=["patient_id", "timepoint"], how="full", coalesce=True)
         )
