@@ -282,7 +282,7 @@ async def dashboard(request: Request, user: UserDep) -> Response:
             )
             g["n"] += 1
             g["remission"] += bool(p["status"]["remission"])
-            g["drug_free"] += p["status"]["drug_free_from_day"] is not None
+            g["drug_free"] += bool(p["status"]["drug_free"])
         summary = sorted(groups.values(), key=lambda g: (g["site"], g["disease"]))
     return _render(request, "dashboard.html", summary=summary, report=_may_see_cohort(user))
 
