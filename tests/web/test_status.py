@@ -52,10 +52,13 @@ def status_client(app_engine: Engine, client: Any) -> Any:
             )
     # IIM: mycophenolate runs on (not drug-free); SSc: fludarabine conditioning only (not maintenance,
     # docs/decisions/report.md), so drug-free although a course is recorded.
-    medications.append(Medication(
+    medications.append(
+        Medication(
             patient_id="IIM-A1", drug="mycophenolate mofetil", dose=1000, start_date=date(2023, 3, 16), start_day=-300
-        ))
-    medications.append(Medication(
+        )
+    )
+    medications.append(
+        Medication(
             patient_id="SSC-A1",
             drug="fludarabine",
             dose=30,
@@ -63,7 +66,8 @@ def status_client(app_engine: Engine, client: Any) -> Any:
             stop_date=date(2024, 1, 7),
             start_day=-5,
             stop_day=-3,
-        ))
+        )
+    )
     save_cohort(
         app_engine,
         Cohort(

@@ -490,6 +490,158 @@ def delete_record(
         audit(connection, user.username, "delete", kind, str(record_id), {"patient_id": patient_id, "old": _row(old)})
 
 
+def _record_fields(kind: str) -> tuple[str, ...]:
+    _table, model = RECORD_KINDS[kind]
+    return tuple(f for f in model.model_fields if f not in ("patient_id", "synthetic"))
+
+
+def update_record(
+    engine: Engine,
+    user: User,
+    patient_id: str,
+    kind: str,
+    record_id: int,
+    changes: Mapping[str, Any],
+    expected_version: int | None,
+) -> dict[str, Any]:
+    """Change fields of one record of a patient, given the patient's version (409 when stale).
+
+    The audit record lists each changed field as ``[old, new]``. An assessment whose items,
+    date or day change is scored again, in the same transaction, with every index stored for it
+    that is scored per visit (layout ``wide``); scores of other layouts are removed (they depend
+    on other visits: ``remission score-db`` recomputes them), and the audit says which.
+    """
+    if kind not in RECORD_KINDS:
+        raise NotFound(f"no record kind {kind}")
+    table, model = RECORD_KINDS[kind]
+    unknown = sorted(set(changes) - set(_record_fields(kind)))
+    if unknown:
+        raise InvalidInputError([Problem(None, k, str(changes[k])[:80], "not a changeable field") for k in unknown])
+    with engine.begin() as connection:
+        patient = _writable(connection, user, patient_id)
+        _check_version(patient, expected_version, required=True)
+        old_row = connection.execute(
+            select(table).where(table.c.id == record_id, table.c.patient_id == patient_id)
+        ).first()
+        if old_row is None:
+            raise NotFound(f"no {kind} record {record_id} for patient {patient_id}")
+        old = _row(old_row)
+        merged = {f: old[f] for f in (*_record_fields(kind), "patient_id") if f in old} | dict(changes)
+        try:
+            record = model.model_validate(merged)
+        except ValidationError as exc:
+            raise InvalidInputError(_problems_from_validation(exc)) from exc
+        new = record.model_dump(mode="python")
+        diff = {k: [old[k], new[k]] for k in _record_fields(kind) if k in old and old[k] != new[k]}
+        keys = schema.NATURAL_KEYS[table.name]
+        if (
+            any(k in diff for k in keys)
+            and connection.execute(
+                select(table.c.id).where(*[table.c[k] == new[k] for k in keys], table.c.id != record_id)
+            ).first()
+        ):
+            raise Conflict(f"a {kind} record with the same {', '.join(keys)} exists already")
+        detail: dict[str, Any] = {"patient_id": patient_id, "changes": diff}
+        if diff:
+            connection.execute(update(table).where(table.c.id == record_id).values(**{k: new[k] for k in diff}))
+            if kind == "assessments" and {"items", "day", "date"} & set(diff):
+                detail["scores"] = _rescore(connection, record_id, patient_id, new)
+        version = _bump(connection, patient)
+        detail["version"] = [patient["version"], version]
+        audit(connection, user.username, "update", kind, str(record_id), detail)
+        stored = _row(connection.execute(select(table).where(table.c.id == record_id)).one())
+    return stored | {"patient_version": version}
+
+
+def _rescore(
+    connection: Connection, assessment_id: int, patient_id: str, assessment: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Score a changed assessment again with each of its stored per-visit indices."""
+    s = schema.scores
+    changed: dict[str, Any] = {}
+    for row in connection.execute(select(s).where(s.c.assessment_id == assessment_id)).all():
+        definition = get_index(row.index_name)
+        if definition.layout != "wide":
+            connection.execute(delete(s).where(s.c.id == row.id))
+            changed[row.index_name] = [row.values, None]
+            continue
+        items = {k: v for k, v in (assessment["items"] or {}).items() if v is not None and v != ""}
+        result = score_one(definition, items, patient_id=patient_id, day=int(assessment["day"]))
+        values = _jsonable(result.values)
+        connection.execute(
+            update(s)
+            .where(s.c.id == row.id)
+            .values(values=values, explain=result.explain, rule_version=result.rule_version)
+        )
+        changed[row.index_name] = [row.values, values]
+    return changed
+
+
+def delete_patient(engine: Engine, user: User, patient_id: str, expected_version: int | None) -> None:
+    """Delete a patient with all its records and scores, given its version (409 when stale).
+
+    The audit record keeps the patient row and the number of records of each kind removed (the
+    records themselves were audited when written)."""
+    with engine.begin() as connection:
+        patient = _writable(connection, user, patient_id)
+        _check_version(patient, expected_version, required=True)
+        a = schema.assessments
+        connection.execute(
+            delete(schema.scores).where(
+                schema.scores.c.assessment_id.in_(select(a.c.id).where(a.c.patient_id == patient_id))
+            )
+        )
+        removed: dict[str, int] = {}
+        for kind, (table, _model) in RECORD_KINDS.items():
+            removed[kind] = connection.execute(delete(table).where(table.c.patient_id == patient_id)).rowcount
+        result = connection.execute(
+            delete(schema.patients).where(
+                schema.patients.c.patient_id == patient_id, schema.patients.c.version == patient["version"]
+            )
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"patient {patient_id} changed meanwhile; reload it and try again")
+        audit(connection, user.username, "delete", "patient", patient_id, {"old": patient, "records": removed})
+
+
+# --------------------------------------------------------------------------------------------
+# Cohort
+# --------------------------------------------------------------------------------------------
+
+
+def cohort_summary(engine: Engine, user: User) -> dict[str, Any]:
+    """Counts by site and disease: patients, in remission at their latest judged visit, drug-free.
+
+    Investigators count their own site; statisticians (no patient records) get the counts of
+    every site, which name no patient."""
+    reader = user if user.can_read_patients() else User(user.username, "monitor", None, user.session_id)
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for p in list_patients(engine, reader):
+        g = groups.setdefault(
+            (p["site_id"], p["disease"]),
+            {"site_id": p["site_id"], "disease": p["disease"], "patients": 0, "remission": 0, "drug_free": 0},
+        )
+        g["patients"] += 1
+        g["remission"] += bool(p["status"]["remission"])
+        g["drug_free"] += bool(p["status"]["drug_free"])
+    items = sorted(groups.values(), key=lambda g: (g["site_id"], g["disease"]))
+    return {"items": items, "total": sum(g["patients"] for g in items)}
+
+
+def cohort_milestones(engine: Engine) -> list[dict[str, Any]]:
+    """Per patient the day each milestone was reached, as the report's efficacy table
+    (:func:`remission.report.sections.patient_milestones`; empty = not reached)."""
+    from remission.report.data import ReportData
+    from remission.report.sections import patient_milestones, remission_visits
+
+    data = ReportData.load(engine)
+    if data.patients.is_empty():
+        return []
+    visits, _missing = remission_visits(data)
+    rows: list[dict[str, Any]] = patient_milestones(data, visits).to_dicts()
+    return rows
+
+
 # --------------------------------------------------------------------------------------------
 # Assessments: score one visit, store it with its scores and explanation
 # --------------------------------------------------------------------------------------------
