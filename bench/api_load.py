@@ -38,11 +38,9 @@ from typing import Any
 
 import httpx
 
-SLEDAI_ITEMS = (
-    "seizure psychosis organic_brain_syndrome visual_disturbance cranial_nerve_disorder lupus_headache cva "
-    "vasculitis arthritis myositis urinary_casts hematuria proteinuria pyuria rash alopecia mucosal_ulcers "
-    "pleurisy pericarditis low_complement increased_dna_binding fever thrombocytopenia leukopenia"
-).split()
+from remission.indices.sledai2k import CODES
+
+SLEDAI_ITEMS = tuple(CODES)  # the 24 SLEDAI-2K descriptors
 HOST = "127.0.0.1"
 PASSWORD = "bench-password-1"
 
@@ -166,7 +164,7 @@ def percentile(values: list[float], q: float) -> float:
 def report(result: dict[str, Any], rate: float, duration: float, workers: int) -> list[dict[str, Any]]:
     rows = []
     every = [v for values in result["latencies"].values() for v in values]
-    groups = sorted(result["latencies"].items()) + [("all", every)]
+    groups = [*sorted(result["latencies"].items()), ("all", every)]
     print(f"\nopen loop {rate:g} req/s for {duration:g} s, {workers} worker(s); load average {os.getloadavg()}")
     print(f"{'request':32} {'n':>6} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for kind, values in groups:
