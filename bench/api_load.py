@@ -12,6 +12,7 @@
    `POST /api/score/sledai2k` with one row of 24 random 0/1 descriptors, 40 %
    `GET /api/patients/{id}` (the patient's whole timeline as JSON: records, scores with their
    explanations, status, periods) and 10 % `GET /api/patients` (the list with statuses).
+   Before that, 3 s at 20 requests/s warm the server up (first-request imports), unmeasured.
 4. Latency = answer received − *scheduled* send time (so queueing inside the client or server
    counts; no coordinated omission). Prints p50/p95/p99/max per request kind and overall, the
    errors (non-2xx or no answer within 10 s) and the rate achieved, then stops the server.
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                     f"{base}/api/patients", headers={"Authorization": f"Bearer {token}"}, timeout=60
                 ).json()["items"]
             ]
+            # Warm-up, not measured: every worker imports and caches what its first requests need.
+            asyncio.run(drive(base, token, schedule(20, 3, args.seed + 1, patients)))
             plan = schedule(args.rate, args.duration, args.seed, patients)
             print(f"{len(patients)} patients; {len(plan)} requests planned")
             result = asyncio.run(drive(base, token, plan))
