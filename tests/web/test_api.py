@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, func, select
 from webhelpers import PASSWORDS, bearer
 
 ERROR_KEYS = {"code", "message", "problems"}
@@ -78,61 +80,124 @@ def test_logout_revokes_the_token(client: Any) -> None:
 
 VISIT = {"index": "sledai2k", "date": "2024-04-10", "visit": "month 3", "items": {"rash": 1, "arthritis": 0}}
 
-# (method, path, body) → expected status per user; the access matrix of the issue.
+READ_PATIENTS = {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 404, "stat": 403}
+WRITE_A = {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 404, "stat": 403}
+CHANGE_A = {"admin": 200, "monitor": 403, "nurse_a": 200, "nurse_b": 404, "stat": 403}
+DELETE_A = {"admin": 204, "monitor": 403, "nurse_a": 204, "nurse_b": 404, "stat": 403}
+EVERYONE = {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 200, "stat": 200}
+COHORT_WIDE = {"admin": 200, "monitor": 200, "nurse_a": 403, "nurse_b": 403, "stat": 200}
+NEW_PATIENT = {
+    "patient_id": "SLE-A2",
+    "site_id": "A",
+    "disease": "SLE",
+    "sex": "male",
+    "birth_year": 1980,
+    "diagnosis_year": 2001,
+}
+
+# (method, path, body) → expected status per user: the access matrix of the issue. Every request
+# carries If-Match "1" (the version of the conftest's patients); ``{kind}`` in a path is the id
+# of SLE-A1's first record of that kind. test_access_matrix_covers_every_api_route checks that
+# every API route is here.
 MATRIX: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
+    ("GET", "/api/health", None, EVERYONE),
+    ("GET", "/api/me", None, EVERYONE),
+    ("POST", "/api/auth/logout", None, {u: 204 for u in EVERYONE}),
+    ("GET", "/api/indices", None, EVERYONE),
+    ("POST", "/api/score/sledai2k", {"rows": [{"rash": 1}], "missing": "absent"}, EVERYONE),
     ("GET", "/api/patients", None, {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 200, "stat": 403}),
-    ("GET", "/api/patients/SLE-A1", None, {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 404, "stat": 403}),
-    (
-        "GET",
-        "/api/patients/SLE-A1/audit",
-        None,
-        {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 404, "stat": 403},
-    ),
+    ("POST", "/api/patients", NEW_PATIENT, {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 403, "stat": 403}),
+    ("GET", "/api/patients/SLE-A1", None, READ_PATIENTS),
+    ("PATCH", "/api/patients/SLE-A1", {"diagnosis_year": 2016}, CHANGE_A),
+    ("DELETE", "/api/patients/SLE-A1", None, DELETE_A),
+    ("GET", "/api/patients/SLE-A1/audit", None, READ_PATIENTS),
+    ("POST", "/api/patients/SLE-A1/assessments", VISIT, WRITE_A),
     (
         "POST",
-        "/api/patients/SLE-A1/assessments",
-        VISIT,
-        {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 404, "stat": 403},
+        "/api/patients/SLE-A1/infusions",
+        {"date": "2024-06-01", "cells_per_kg": 1e6, "product": "second dose"},
+        WRITE_A,
     ),
     (
         "POST",
         "/api/patients/SLE-A1/labs",
         {"date": "2024-02-10", "day": 31, "analyte": "crp_mg_l", "value": 3.0, "unit": "mg/L"},
-        {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 404, "stat": 403},
+        WRITE_A,
     ),
     (
         "POST",
-        "/api/patients",
-        {
-            "patient_id": "SLE-A2",
-            "site_id": "A",
-            "disease": "SLE",
-            "sex": "male",
-            "birth_year": 1980,
-            "diagnosis_year": 2001,
-        },
-        {"admin": 201, "monitor": 403, "nurse_a": 201, "nurse_b": 403, "stat": 403},
+        "/api/patients/SLE-A1/medications",
+        {"drug": "hydroxychloroquine", "dose": 200, "start_date": "2024-03-01", "start_day": 51},
+        WRITE_A,
     ),
-    ("GET", "/api/export/patients", None, {"admin": 200, "monitor": 200, "nurse_a": 403, "nurse_b": 403, "stat": 200}),
-    ("GET", "/api/indices", None, {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 200, "stat": 200}),
     (
         "POST",
-        "/api/score/sledai2k",
-        {"rows": [{"rash": 1}], "missing": "absent"},
-        {"admin": 200, "monitor": 200, "nurse_a": 200, "nurse_b": 200, "stat": 200},
+        "/api/patients/SLE-A1/adverse_events",
+        {"term": "neutropenia", "category": "cytopenia", "grade": 2, "onset_date": "2024-01-20", "onset_day": 10},
+        WRITE_A,
     ),
+    ("PATCH", "/api/patients/SLE-A1/infusions/{infusions}", {"cells_per_kg": 2e6}, CHANGE_A),
+    ("PATCH", "/api/patients/SLE-A1/assessments/{assessments}", {"items": {"arthritis": 1, "rash": 1}}, CHANGE_A),
+    ("PATCH", "/api/patients/SLE-A1/labs/{labs}", {"value": 60.0}, CHANGE_A),
+    ("PATCH", "/api/patients/SLE-A1/medications/{medications}", {"dose": 2.5}, CHANGE_A),
+    ("PATCH", "/api/patients/SLE-A1/adverse_events/{adverse_events}", {"grade": 2}, CHANGE_A),
+    ("DELETE", "/api/patients/SLE-A1/labs/{labs}", None, DELETE_A),
+    ("DELETE", "/api/patients/SLE-A1/assessments/{assessments}", None, DELETE_A),
+    ("GET", "/api/export/patients", None, COHORT_WIDE),
+    ("GET", "/api/cohort/summary", None, EVERYONE),
+    ("GET", "/api/cohort/milestones", None, COHORT_WIDE),
 ]
+#: Routes outside the matrix, and why.
+NOT_IN_MATRIX = {("POST", "/api/auth/token"): "logging in: test_token_for_right_password_and_401_for_wrong"}
+
+
+def _record_ids(engine: Engine, patient_id: str) -> dict[str, str]:
+    from remission.web.services import RECORD_KINDS
+
+    with engine.connect() as connection:
+        return {
+            kind: str(connection.execute(select(func.min(t.c.id)).where(t.c.patient_id == patient_id)).scalar())
+            for kind, (t, _model) in RECORD_KINDS.items()
+        }
 
 
 @pytest.mark.parametrize("user", sorted(PASSWORDS))
 @pytest.mark.parametrize(("method", "path", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
 def test_access_matrix(
-    client: Any, user: str, method: str, path: str, body: dict[str, Any] | None, expected: dict[str, int]
+    client: Any,
+    app_engine: Engine,
+    user: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    expected: dict[str, int],
 ) -> None:
-    response = client.request(method, path, headers=bearer(client, user), json=body)
+    url = path.format(**_record_ids(app_engine, "SLE-A1"))
+    headers = bearer(client, user) | {"If-Match": '"1"'}
+    response = client.request(method, url, headers=headers, json=body)
     assert response.status_code == expected[user], response.text
     if response.status_code >= 400:
         assert_error(response, expected[user], {403: "forbidden", 404: "not_found"}[expected[user]])
+
+
+def test_access_matrix_covers_every_api_route() -> None:
+    from fastapi.routing import APIRoute
+
+    from remission.web.api import router
+
+    def pattern(template: str) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
+
+    routes = {
+        (method, route.path) for route in router.routes if isinstance(route, APIRoute) for method in route.methods
+    }
+    assert len(routes) >= 22
+    uncovered = sorted(
+        (method, template)
+        for method, template in routes - set(NOT_IN_MATRIX)
+        if not any(m == method and pattern(template).match(p) for m, p, _, _ in MATRIX)
+    )
+    assert uncovered == []
 
 
 def test_investigator_lists_only_their_own_site(client: Any) -> None:

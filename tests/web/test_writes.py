@@ -142,3 +142,98 @@ def test_refused_write_changes_nothing_and_audits_nothing(client: Any, app_engin
     )
     assert response.status_code == 422
     assert [r.action for r in audit_rows(app_engine)[before:]] == ["login"]
+
+
+def _first_id(engine: Engine, table: Any, patient_id: str) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(table.c.id).where(table.c.patient_id == patient_id)).scalars().first())
+
+
+def test_record_update_audits_old_and_new_values(client: Any, app_engine: Engine) -> None:
+    headers = bearer(client, "nurse_a")
+    lab_id = _first_id(app_engine, schema.labs, "SLE-A1")
+    response = client.patch(f"/api/patients/SLE-A1/labs/{lab_id}", headers=headers, json={"value": 60.0, "version": 1})
+    assert response.status_code == 200, response.text
+    assert response.json()["value"] == 60.0 and response.json()["patient_version"] == 2
+    update = audit_rows(app_engine)[-1]
+    assert (update.actor, update.action, update.entity, update.entity_id) == ("nurse_a", "update", "labs", str(lab_id))
+    # conftest stores CAR-T 50.0 cells/µL on day 9.
+    assert update.detail == {"patient_id": "SLE-A1", "changes": {"value": [50.0, 60.0]}, "version": [1, 2]}
+    stale = client.patch(f"/api/patients/SLE-A1/labs/{lab_id}", headers=headers | {"If-Match": "1"}, json={"value": 1})
+    assert stale.status_code == 409
+    assert client.patch(f"/api/patients/SLE-A1/labs/{lab_id}", headers=headers, json={"value": 1}).status_code == 428
+
+
+def test_assessment_update_scores_the_visit_again(client: Any, app_engine: Engine) -> None:
+    headers = bearer(client, "nurse_a")
+    visit = {"index": "sledai2k", "date": "2024-04-10", "visit": "month 3", "items": {"rash": 1}}
+    saved = client.post("/api/patients/SLE-A1/assessments", headers=headers, json=visit).json()
+    # Other items are missing, so the total is empty; the explanation lists what counts:
+    # rash = 2 (Gladman 2002 weights).
+    assert saved["score"]["explain"] == "rash=2"
+    response = client.patch(
+        f"/api/patients/SLE-A1/assessments/{saved['id']}",
+        headers=headers | {"If-Match": str(saved["patient_version"])},
+        json={"items": {"rash": 1, "arthritis": 1}},
+    )
+    assert response.status_code == 200, response.text
+    detail = client.get("/api/patients/SLE-A1", headers=headers).json()
+    (score,) = next(a for a in detail["assessments"] if a["id"] == saved["id"])["scores"]
+    # arthritis 4 + rash 2 (Gladman 2002 weights).
+    assert score["explain"] == "arthritis=4; rash=2"
+    audit = audit_rows(app_engine)[-1]
+    assert audit.detail["changes"]["items"] == [{"rash": 1}, {"rash": 1, "arthritis": 1}]
+    assert set(audit.detail["scores"]) == {"sledai2k"} and len(audit.detail["scores"]["sledai2k"]) == 2
+
+
+def test_invalid_record_update_changes_nothing(client: Any, app_engine: Engine) -> None:
+    headers = bearer(client, "admin")
+    ae_id = _first_id(app_engine, schema.adverse_events, "SLE-A1")
+    before = len(audit_rows(app_engine))
+    response = client.patch(
+        f"/api/patients/SLE-A1/adverse_events/{ae_id}", headers=headers, json={"grade": 9, "version": 1}
+    )
+    assert response.status_code == 422 and response.json()["error"]["problems"][0]["column"] == "grade"
+    unknown = client.patch(
+        f"/api/patients/SLE-A1/adverse_events/{ae_id}", headers=headers, json={"id": 5, "version": 1}
+    )
+    assert unknown.status_code == 422
+    assert [r.action for r in audit_rows(app_engine)[before:]] == []
+    assert client.get("/api/patients/SLE-A1", headers=headers).json()["version"] == 1
+
+
+def test_patient_delete_removes_its_records_and_keeps_an_audit_record(client: Any, app_engine: Engine) -> None:
+    headers = bearer(client, "admin")
+    assert client.delete("/api/patients/SLE-A1", headers=headers | {"If-Match": "2"}).status_code == 409
+    assert client.delete("/api/patients/SLE-A1", headers=headers | {"If-Match": "1"}).status_code == 204
+    assert client.get("/api/patients/SLE-A1", headers=headers).status_code == 404
+    with app_engine.connect() as connection:
+        assert connection.execute(select(schema.labs).where(schema.labs.c.patient_id == "SLE-A1")).first() is None
+    deleted = audit_rows(app_engine)[-1]
+    assert (deleted.actor, deleted.action, deleted.entity, deleted.entity_id) == (
+        "admin",
+        "delete",
+        "patient",
+        "SLE-A1",
+    )
+    assert deleted.detail["old"]["birth_year"] == 1990
+    assert deleted.detail["records"] == {
+        "infusions": 1,
+        "assessments": 1,
+        "labs": 1,
+        "medications": 1,
+        "adverse_events": 1,
+    }
+
+
+def test_cohort_summary_counts_by_site_for_the_users_sites(client: Any) -> None:
+    # conftest: one SLE patient per site, prednisone stopped on day 51 (drug-free), no remission score.
+    expected_a = {"site_id": "A", "disease": "SLE", "patients": 1, "remission": 0, "drug_free": 1}
+    own = client.get("/api/cohort/summary", headers=bearer(client, "nurse_a")).json()
+    assert own == {"items": [expected_a], "total": 1}
+    every = client.get("/api/cohort/summary", headers=bearer(client, "stat")).json()
+    assert every["total"] == 2 and [g["site_id"] for g in every["items"]] == ["A", "B"]
+    milestones = client.get("/api/cohort/milestones", headers=bearer(client, "monitor")).json()
+    assert milestones["total"] == 2
+    row = next(r for r in milestones["items"] if r["patient_id"] == "SLE-A1")
+    assert row["drug_free_stop_day"] == 51

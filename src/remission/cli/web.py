@@ -16,8 +16,18 @@ def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Server processes (uvicorn workers) sharing the port.")
+    ] = 1,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level (info, warning, error).")] = "info",
 ) -> None:
-    """Start the web application and REST API (uvicorn); API docs at /docs, schema at /openapi.json."""
+    """Start the web application and REST API (uvicorn); API docs at /docs, schema at /openapi.json.
+
+    With ``--workers N`` uvicorn starts N processes that each build the app from
+    ``$REMISSION_DB_URL`` (set here from ``--db``) and share the port; the token key comes from
+    ``$REMISSION_SECRET_KEY`` or the key file, which all of them read."""
+    import os
+
     import uvicorn
 
     from remission.errors import InvalidInputError
@@ -28,7 +38,14 @@ def serve(
     except InvalidInputError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(EXIT_INVALID) from err
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        return
+    if db:
+        os.environ["REMISSION_DB_URL"] = db
+    uvicorn.run(
+        "remission.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+    )
 
 
 @user_app.command("add")

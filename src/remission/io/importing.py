@@ -622,6 +622,7 @@ def write_batch(
     *,
     on_error: OnError = "raise",
     progress: Progress | None = None,
+    actor: str = ACTOR,
 ) -> ImportReport:
     """Validate ``batch`` and store it in one transaction (see the module docstring).
 
@@ -637,6 +638,9 @@ def write_batch(
         one) are left out, the rest is written, problems are in :attr:`ImportReport.skipped`.
     progress : callable, optional
         Called as ``progress(step, done, total)`` after each step.
+    actor : str
+        Who imports (the web application's user; default ``import``): the actor of the import
+        event in ``audit_log``, written in the same transaction as the records.
 
     Returns
     -------
@@ -692,7 +696,7 @@ def write_batch(
             schema.audit_log.insert(),
             [
                 {
-                    "actor": ACTOR,
+                    "actor": actor,
                     "action": "import",
                     "entity": batch.source,
                     "entity_id": batch.digest[:64] or "-",

@@ -244,6 +244,14 @@ def update_patient(
     return record
 
 
+@router.delete("/patients/{patient_id}", status_code=204, tags=["patients"], responses=ERRORS)
+def delete_patient(request: Request, patient_id: str, user: UserDep, if_match: IfMatch = None) -> Response:
+    """Delete a patient with all its records and scores; needs If-Match with its version (409 when
+    stale, 428 without). The audit record keeps the deleted patient row."""
+    services.delete_patient(engine_of(request), user, patient_id, _version(if_match, None))
+    return Response(status_code=204)
+
+
 @router.get("/patients/{patient_id}/audit", tags=["patients"], responses=ERRORS)
 def patient_audit(request: Request, patient_id: str, user: UserDep) -> dict[str, Any]:
     """The audit trail of one patient, newest first (read-only: no route changes audit records)."""
@@ -286,6 +294,24 @@ for _kind in ("infusions", "labs", "medications", "adverse_events"):
     _add_record_route(_kind)
 
 
+@router.patch("/patients/{patient_id}/{kind}/{record_id}", tags=["patients"], responses=ERRORS)
+def update_record(
+    request: Request,
+    patient_id: str,
+    kind: str,
+    record_id: int,
+    user: UserDep,
+    body: dict[str, Any],
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    """Change fields of one record (``kind`` = infusions, assessments, labs, medications,
+    adverse_events); needs the patient's version (If-Match or ``version``; 409 when stale). A
+    changed assessment is scored again and its stored scores replaced in the same transaction."""
+    changes = {k: v for k, v in body.items() if k != "version"}
+    version = _version(if_match, body.get("version"))
+    return services.update_record(engine_of(request), user, patient_id, kind, record_id, changes, version)
+
+
 @router.delete("/patients/{patient_id}/{kind}/{record_id}", status_code=204, tags=["patients"], responses=ERRORS)
 def delete_record(
     request: Request, patient_id: str, kind: str, record_id: int, user: UserDep, if_match: IfMatch = None
@@ -294,6 +320,24 @@ def delete_record(
     adverse_events); needs If-Match with the patient's version (409 when stale)."""
     services.delete_record(engine_of(request), user, patient_id, kind, record_id, _version(if_match, None))
     return Response(status_code=204)
+
+
+@router.get("/cohort/summary", tags=["cohort"], responses=ERRORS)
+def cohort_summary(request: Request, user: UserDep) -> dict[str, Any]:
+    """Patients, in remission (latest judged visit, per disease rule) and drug-free, by site and
+    disease. Investigators: their own site; everyone else: every site (counts name no patient)."""
+    return services.cohort_summary(engine_of(request), user)
+
+
+@router.get("/cohort/milestones", tags=["cohort"], responses=ERRORS)
+def cohort_milestones(request: Request, user: UserDep) -> dict[str, Any]:
+    """Per patient the day each milestone was reached (remission, relapse, drug-free remission,
+    treatment stops, B-cell return, death), as the report's efficacy table. Cohort-wide roles
+    (admin, monitor, statistician), as the report itself."""
+    if user.role not in ("admin", "monitor", "statistician"):
+        raise Forbidden(f"role {user.role} cannot read the cohort-wide report tables")
+    items = services.cohort_milestones(engine_of(request))
+    return {"items": items, "total": len(items)}
 
 
 _EXPORT_DROP = {"date", "start_date", "stop_date", "onset_date", "resolution_date", "birth_year", "updated_at"}

@@ -24,6 +24,7 @@ def create_app(engine: Engine | str | None = None, *, secret_key: str | bytes | 
     ``secret_key``, else ``$REMISSION_SECRET_KEY``, else a key file created next to the SQLite
     database (see :func:`remission.web.security.resolve_secret`)."""
     from remission.web import api, pages
+    from remission.web.imports import ImportJobs
 
     eng = engine if isinstance(engine, Engine) else connect(engine)
     require_schema(eng)
@@ -34,6 +35,7 @@ def create_app(engine: Engine | str | None = None, *, secret_key: str | bytes | 
         'Every error answers {"error": {"code", "message", "problems": [{row, column, value, reason}]}}.',
     )
     app.state.engine = eng
+    app.state.import_jobs = ImportJobs()
     app.state.signer = TokenSigner(resolve_secret(eng.url.render_as_string(hide_password=False), secret_key))
     install_error_handlers(app)
     app.include_router(api.router)

@@ -44,6 +44,13 @@ async def _csrf_given(request: Request) -> str | None:
     return None
 
 
+async def close_form(request: Request) -> None:
+    """Close the uploaded files of a form parsed for this request (they are spooled to disk)."""
+    form = getattr(request, "_form", None)
+    if form is not None:
+        await form.close()
+
+
 async def current_user(request: Request) -> User:
     """The user of the bearer token (API) or of the session cookie (pages).
 
@@ -63,6 +70,7 @@ async def current_user(request: Request) -> User:
     if user is None:
         raise Unauthorized("the token is invalid, expired or revoked; log in again")
     if via_cookie and request.method in UNSAFE and not signer.csrf_ok(user.session_id, await _csrf_given(request)):
+        await close_form(request)
         raise Forbidden("missing or wrong CSRF token; reload the page and try again")
     request.state.user = user
     return user

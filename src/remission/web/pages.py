@@ -20,8 +20,18 @@ from remission.indices import get_index, registry
 from remission.pipeline import INDEX_FORMS
 from remission.store import schema
 from remission.web import charts, services
-from remission.web.deps import COOKIE, CSRF_FIELD, PRELOGIN_COOKIE, current_user, engine_of, optional_user, signer_of
+from remission.web.deps import (
+    COOKIE,
+    CSRF_FIELD,
+    PRELOGIN_COOKIE,
+    close_form,
+    current_user,
+    engine_of,
+    optional_user,
+    signer_of,
+)
 from remission.web.forms import fields_of, items_from_form
+from remission.web.imports import limit_upload
 from remission.web.security import User, authenticate
 from remission.web.services import Conflict, Forbidden, NotFound
 
@@ -282,7 +292,7 @@ async def dashboard(request: Request, user: UserDep) -> Response:
             )
             g["n"] += 1
             g["remission"] += bool(p["status"]["remission"])
-            g["drug_free"] += p["status"]["drug_free_from_day"] is not None
+            g["drug_free"] += bool(p["status"]["drug_free"])
         summary = sorted(groups.values(), key=lambda g: (g["site"], g["disease"]))
     return _render(request, "dashboard.html", summary=summary, report=_may_see_cohort(user))
 
@@ -303,3 +313,71 @@ async def dashboard_table(request: Request, name: str, user: UserDep) -> Respons
     if path.suffix != ".csv" or path.resolve().parent != folder.resolve() or not path.exists():
         raise NotFound(f"no table {name}")
     return FileResponse(path, media_type="text/csv", filename=name)
+
+
+# --------------------------------------------------------------------------------------------
+# Import (REDCap, SDTM, FHIR uploads; see remission.web.imports)
+# --------------------------------------------------------------------------------------------
+
+
+def _import_context(request: Request, user: User) -> dict[str, Any]:
+    from remission.web.imports import FIELDS, max_upload_mb, may_import
+
+    if not may_import(user):
+        raise Forbidden(f"role {user.role} cannot import")
+    with engine_of(request).connect() as connection:
+        sites = [r.site_id for r in connection.execute(select(schema.sites.c.site_id).order_by(schema.sites.c.site_id))]
+    return {"sources": FIELDS, "sites": sites, "max_mb": f"{max_upload_mb():g}"}
+
+
+@router.get("/import")
+async def import_page(request: Request, user: UserDep) -> Response:
+    return _render(request, "import.html", **_import_context(request, user), problems=[])
+
+
+@router.post("/import", dependencies=[Depends(limit_upload)])
+async def import_upload(request: Request, user: UserDep) -> Response:
+    """Save the uploads and start the import job; the job page polls its progress."""
+    from starlette.datastructures import UploadFile
+
+    from remission.web.imports import FIELDS, start_import
+
+    try:
+        context = _import_context(request, user)
+        form = await request.form()
+        source = str(form.get("source", ""))
+        uploads: dict[str, list[tuple[str, bytes]]] = {}
+        for name, *_rest in FIELDS.get(source, ()):
+            for item in form.getlist(name):
+                if isinstance(item, UploadFile) and item.filename:
+                    uploads.setdefault(name, []).append((item.filename, await item.read()))
+        options = {k: str(form.get(k, "")) for k in ("on_error", "disease", "site")}
+    finally:
+        await close_form(request)  # the spooled upload files (parsed once, also for the CSRF check)
+    if user.role != "admin":
+        options["site"] = user.site_id or ""
+    try:
+        job = start_import(engine_of(request), request.app.state.import_jobs, user, source, uploads, options)
+    except InvalidInputError as err:
+        return _render(request, "import.html", 422, **context, problems=err.problems)
+    return RedirectResponse(f"/import/jobs/{job.id}", status_code=303)
+
+
+def _job(request: Request, user: User, job_id: str) -> dict[str, Any]:
+    from remission.web.imports import job_view
+
+    job = request.app.state.import_jobs.get(job_id, user)
+    if job is None:
+        raise NotFound(f"no import job {job_id}")
+    return job_view(job)
+
+
+@router.get("/import/jobs/{job_id}")
+async def import_job(request: Request, job_id: str, user: UserDep) -> Response:
+    return _render(request, "import_job.html", **_job(request, user, job_id))
+
+
+@router.get("/import/jobs/{job_id}/progress")
+async def import_progress(request: Request, job_id: str, user: UserDep) -> Response:
+    """The progress fragment (htmx polls it every 500 ms while the job runs)."""
+    return _render(request, "_import_progress.html", **_job(request, user, job_id))

@@ -9,7 +9,7 @@ exists). Every write runs in one transaction with its audit record and the patie
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -172,18 +172,51 @@ def patient_record(engine: Engine, user: User, patient_id: str) -> dict[str, Any
 @dataclass
 class _Facts:
     last_day: int | None = None
-    remission: tuple[str, bool | None, int | None] | None = None  # (rule, latest flag, its day)
+    latest: dict[str, tuple[int, Any]] = field(default_factory=dict)  # index → (day, values) of its latest score
+    drug_free: bool | None = None
     drug_free_day: int | None = None
-    ongoing_drugs: int = 0
 
 
-#: How remission is read from stored scores, most specific first: (index, output, value meaning yes, label).
-REMISSION_RULES: dict[str, tuple[tuple[str, str, int, str], ...]] = {
-    "SLE": (
-        ("doris", "doris_remission", 1, "DORIS remission"),
-        ("sledai2k", "clinical_sledai", 0, "clinical SLEDAI-2K = 0"),
+def _flag(value: Any, yes: Any) -> bool | None:
+    return None if value is None else value == yes
+
+
+#: How remission is read from one stored score of an index: (flag, detail in words).
+_READERS: dict[str, tuple[Any, Any]] = {
+    "doris": (lambda v: _flag(v.get("doris_remission"), 1), lambda v: ""),
+    "sledai2k": (
+        lambda v: _flag(v.get("clinical_sledai"), 0),
+        lambda v: f"clinical SLEDAI-2K {v.get('clinical_sledai')}",
+    ),
+    "myositis-tis": (
+        lambda v: _flag(v.get("tis_response"), "major"),
+        lambda v: f"TIS {v.get('tis')}, {v.get('tis_response') or 'unknown'} response",
+    ),
+    "eustar-ai": (
+        lambda v: _flag(v.get("eustar_ai_active"), 0),
+        lambda v: "EUSTAR-AI {} ({})".format(
+            v.get("eustar_ai"),
+            "unknown" if v.get("eustar_ai_active") is None else ("≥ 2.5" if v.get("eustar_ai_active") else "< 2.5"),
+        ),
     ),
 }
+_FALLBACK_LABELS = {"sledai2k": "clinical SLEDAI-2K = 0"}
+
+
+def remission_rules() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Disease → (index, label) of the stored scores that say remission, most specific first.
+
+    The disease definitions are the report's (:data:`remission.report.sections.REMISSION_RULES`,
+    docs/decisions/report.md): SLE DORIS, myositis major TIS response, SSc EUSTAR-AI < 2.5. SLE
+    falls back to clinical SLEDAI-2K = 0 when no DORIS score is stored (visits entered on the
+    SLEDAI-2K form alone)."""
+    from remission.report.sections import REMISSION_RULES as REPORT_RULES
+
+    rules: dict[str, tuple[tuple[str, str], ...]] = {
+        disease: ((index, label),) for disease, (index, label) in REPORT_RULES.items()
+    }
+    rules["SLE"] = (*rules.get("SLE", ()), ("sledai2k", _FALLBACK_LABELS["sledai2k"]))
+    return rules
 
 
 def _status_facts(connection: Connection, patient_ids: Sequence[str]) -> dict[str, _Facts]:
@@ -199,64 +232,77 @@ def _status_facts(connection: Connection, patient_ids: Sequence[str]) -> dict[st
         ):
             f = facts[pid]
             f.last_day = last if f.last_day is None else max(f.last_day, last)
-    m = schema.medications
-    for pid, stop_day in connection.execute(
-        select(m.c.patient_id, m.c.stop_day).where(m.c.patient_id.in_(patient_ids))
-    ):
-        f = facts[pid]
-        if stop_day is None:
-            f.ongoing_drugs += 1
-        else:
-            f.drug_free_day = stop_day if f.drug_free_day is None else max(f.drug_free_day, stop_day)
-    indices = {rule[0] for rules in REMISSION_RULES.values() for rule in rules}
+    _drug_free_facts(connection, patient_ids, facts)
+    indices = set(_READERS)
     rows = connection.execute(
         select(a.c.patient_id, a.c.day, schema.scores.c.index_name, schema.scores.c["values"])
         .join(schema.scores, schema.scores.c.assessment_id == a.c.id)
         .where(a.c.patient_id.in_(patient_ids), schema.scores.c.index_name.in_(indices))
-        .order_by(a.c.patient_id, a.c.day)
+        .order_by(a.c.patient_id, a.c.day, a.c.id)
     )
-    latest: dict[tuple[str, str], tuple[int, Any]] = {}
     for pid, day, index_name, values in rows:
-        latest[(pid, index_name)] = (day, values)
-    for pid in patient_ids:
-        facts[pid].remission = _latest_remission(pid, latest)
+        facts[pid].latest[index_name] = (day, values or {})
     return facts
 
 
-def _latest_remission(
-    pid: str, latest: Mapping[tuple[str, str], tuple[int, Any]]
-) -> tuple[str, bool | None, int | None] | None:
-    for rules in REMISSION_RULES.values():
-        for index_name, output, yes, label in rules:
-            if (pid, index_name) in latest:
-                day, values = latest[(pid, index_name)]
-                value = values.get(output)
-                return (label, None if value is None else int(value) == yes, day)
+def _drug_free_facts(connection: Connection, patient_ids: Sequence[str], facts: dict[str, _Facts]) -> None:
+    """Drug-free status by the report's rule (:func:`remission.analysis.treatment.summarise_stop_days`:
+    every glucocorticoid, immunosuppressant, biologic and antimalarial course stopped;
+    conditioning and CRS treatment do not count)."""
+    from remission.analysis.treatment import summarise_stop_days
+
+    m = schema.medications
+    rows = connection.execute(
+        select(m.c.patient_id, m.c.drug, m.c.start_day, m.c.stop_day).where(m.c.patient_id.in_(patient_ids))
+    ).all()
+    medications = pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema={"patient_id": pl.String, "drug": pl.String, "start_day": pl.Int64, "stop_day": pl.Int64},
+        orient="row",
+    )
+    stops = summarise_stop_days(
+        medications, pl.DataFrame({"patient_id": list(patient_ids)}, schema={"patient_id": pl.String})
+    )
+    for pid, stopped, stop_day in stops.select("patient_id", "drug_free_stopped", "drug_free_stop_day").iter_rows():
+        facts[pid].drug_free = bool(stopped)
+        facts[pid].drug_free_day = None if stop_day is None else int(stop_day) + 1
+
+
+def _remission_of(
+    disease: str, latest: Mapping[str, tuple[int, Any]]
+) -> tuple[str, bool | None, int | None, str] | None:
+    for index_name, label in remission_rules().get(disease, ()):
+        if index_name in latest:
+            day, values = latest[index_name]
+            flag, detail = _READERS[index_name]
+            return (label, flag(values), day, detail(values))
     return None
 
 
 def derive_status(disease: str, facts: Any) -> dict[str, Any]:
     """The list page's status of one patient: follow-up day, remission (by the most specific
-    stored rule of its disease), and the day from which no medication course runs."""
-    remission = facts.remission if disease in REMISSION_RULES else None
-    drug_free = facts.drug_free_day if facts.ongoing_drugs == 0 else None
+    stored rule of its disease, with the latest value in words: TIS and its response category,
+    EUSTAR-AI and whether it is below 2.5), and drug-free (since which day)."""
+    remission = _remission_of(disease, facts.latest)
     return {
         "follow_up_day": facts.last_day,
         "remission": None if remission is None else remission[1],
         "remission_rule": None if remission is None else remission[0],
         "remission_day": None if remission is None else remission[2],
-        "drug_free_from_day": drug_free,
+        "remission_detail": None if remission is None else remission[3],
+        "drug_free": facts.drug_free,
+        "drug_free_from_day": facts.drug_free_day if facts.drug_free else None,
     }
 
 
 def remission_periods(patient: Mapping[str, Any]) -> dict[str, list[tuple[int, int]]]:
     """Day intervals of remission (consecutive assessments meeting the disease's rule) and the
-    drug-free period (from the last stop of any medication course to the last follow-up day)."""
-    rules = REMISSION_RULES.get(patient["disease"], ())
+    drug-free period (from the first day without any maintenance drug to the last follow-up day)."""
     periods: dict[str, list[tuple[int, int]]] = {"remission": [], "drug_free": []}
-    for index_name, output, yes, _label in rules:
+    for index_name, _label in remission_rules().get(patient["disease"], ()):
+        flag = _READERS[index_name][0]
         flags = [
-            (a["day"], s["values"].get(output))
+            (a["day"], flag(s["values"] or {}))
             for a in patient["assessments"]
             for s in a["scores"]
             if s["index"] == index_name
@@ -265,8 +311,7 @@ def remission_periods(patient: Mapping[str, Any]) -> dict[str, list[tuple[int, i
             continue
         start: int | None = None
         previous = None
-        for day, value in sorted(flags):
-            met = value is not None and int(value) == yes
+        for day, met in sorted(flags, key=lambda f: f[0]):
             if met and start is None:
                 start = day
             if not met and start is not None:
@@ -277,8 +322,10 @@ def remission_periods(patient: Mapping[str, Any]) -> dict[str, list[tuple[int, i
             periods["remission"].append((start, previous if previous is not None else start))
         break
     status = patient.get("status") or {}
-    if status.get("drug_free_from_day") is not None and status.get("follow_up_day") is not None:
-        periods["drug_free"].append((status["drug_free_from_day"], status["follow_up_day"]))
+    last = status.get("follow_up_day")
+    if status.get("drug_free") and last is not None:
+        begin = status.get("drug_free_from_day")
+        periods["drug_free"].append((begin if begin is not None else min(0, last), last))
     return periods
 
 
@@ -441,6 +488,158 @@ def delete_record(
         connection.execute(delete(table).where(table.c.id == record_id))
         _bump(connection, patient)
         audit(connection, user.username, "delete", kind, str(record_id), {"patient_id": patient_id, "old": _row(old)})
+
+
+def _record_fields(kind: str) -> tuple[str, ...]:
+    _table, model = RECORD_KINDS[kind]
+    return tuple(f for f in model.model_fields if f not in ("patient_id", "synthetic"))
+
+
+def update_record(
+    engine: Engine,
+    user: User,
+    patient_id: str,
+    kind: str,
+    record_id: int,
+    changes: Mapping[str, Any],
+    expected_version: int | None,
+) -> dict[str, Any]:
+    """Change fields of one record of a patient, given the patient's version (409 when stale).
+
+    The audit record lists each changed field as ``[old, new]``. An assessment whose items,
+    date or day change is scored again, in the same transaction, with every index stored for it
+    that is scored per visit (layout ``wide``); scores of other layouts are removed (they depend
+    on other visits: ``remission score-db`` recomputes them), and the audit says which.
+    """
+    if kind not in RECORD_KINDS:
+        raise NotFound(f"no record kind {kind}")
+    table, model = RECORD_KINDS[kind]
+    unknown = sorted(set(changes) - set(_record_fields(kind)))
+    if unknown:
+        raise InvalidInputError([Problem(None, k, str(changes[k])[:80], "not a changeable field") for k in unknown])
+    with engine.begin() as connection:
+        patient = _writable(connection, user, patient_id)
+        _check_version(patient, expected_version, required=True)
+        old_row = connection.execute(
+            select(table).where(table.c.id == record_id, table.c.patient_id == patient_id)
+        ).first()
+        if old_row is None:
+            raise NotFound(f"no {kind} record {record_id} for patient {patient_id}")
+        old = _row(old_row)
+        merged = {f: old[f] for f in (*_record_fields(kind), "patient_id") if f in old} | dict(changes)
+        try:
+            record = model.model_validate(merged)
+        except ValidationError as exc:
+            raise InvalidInputError(_problems_from_validation(exc)) from exc
+        new = record.model_dump(mode="python")
+        diff = {k: [old[k], new[k]] for k in _record_fields(kind) if k in old and old[k] != new[k]}
+        keys = schema.NATURAL_KEYS[table.name]
+        if (
+            any(k in diff for k in keys)
+            and connection.execute(
+                select(table.c.id).where(*[table.c[k] == new[k] for k in keys], table.c.id != record_id)
+            ).first()
+        ):
+            raise Conflict(f"a {kind} record with the same {', '.join(keys)} exists already")
+        detail: dict[str, Any] = {"patient_id": patient_id, "changes": diff}
+        if diff:
+            connection.execute(update(table).where(table.c.id == record_id).values(**{k: new[k] for k in diff}))
+            if kind == "assessments" and {"items", "day", "date"} & set(diff):
+                detail["scores"] = _rescore(connection, record_id, patient_id, new)
+        version = _bump(connection, patient)
+        detail["version"] = [patient["version"], version]
+        audit(connection, user.username, "update", kind, str(record_id), detail)
+        stored = _row(connection.execute(select(table).where(table.c.id == record_id)).one())
+    return stored | {"patient_version": version}
+
+
+def _rescore(
+    connection: Connection, assessment_id: int, patient_id: str, assessment: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Score a changed assessment again with each of its stored per-visit indices."""
+    s = schema.scores
+    changed: dict[str, Any] = {}
+    for row in connection.execute(select(s).where(s.c.assessment_id == assessment_id)).all():
+        definition = get_index(row.index_name)
+        if definition.layout != "wide":
+            connection.execute(delete(s).where(s.c.id == row.id))
+            changed[row.index_name] = [row.values, None]
+            continue
+        items = {k: v for k, v in (assessment["items"] or {}).items() if v is not None and v != ""}
+        result = score_one(definition, items, patient_id=patient_id, day=int(assessment["day"]))
+        values = _jsonable(result.values)
+        connection.execute(
+            update(s)
+            .where(s.c.id == row.id)
+            .values(values=values, explain=result.explain, rule_version=result.rule_version)
+        )
+        changed[row.index_name] = [row.values, values]
+    return changed
+
+
+def delete_patient(engine: Engine, user: User, patient_id: str, expected_version: int | None) -> None:
+    """Delete a patient with all its records and scores, given its version (409 when stale).
+
+    The audit record keeps the patient row and the number of records of each kind removed (the
+    records themselves were audited when written)."""
+    with engine.begin() as connection:
+        patient = _writable(connection, user, patient_id)
+        _check_version(patient, expected_version, required=True)
+        a = schema.assessments
+        connection.execute(
+            delete(schema.scores).where(
+                schema.scores.c.assessment_id.in_(select(a.c.id).where(a.c.patient_id == patient_id))
+            )
+        )
+        removed: dict[str, int] = {}
+        for kind, (table, _model) in RECORD_KINDS.items():
+            removed[kind] = connection.execute(delete(table).where(table.c.patient_id == patient_id)).rowcount
+        result = connection.execute(
+            delete(schema.patients).where(
+                schema.patients.c.patient_id == patient_id, schema.patients.c.version == patient["version"]
+            )
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"patient {patient_id} changed meanwhile; reload it and try again")
+        audit(connection, user.username, "delete", "patient", patient_id, {"old": patient, "records": removed})
+
+
+# --------------------------------------------------------------------------------------------
+# Cohort
+# --------------------------------------------------------------------------------------------
+
+
+def cohort_summary(engine: Engine, user: User) -> dict[str, Any]:
+    """Counts by site and disease: patients, in remission at their latest judged visit, drug-free.
+
+    Investigators count their own site; statisticians (no patient records) get the counts of
+    every site, which name no patient."""
+    reader = user if user.can_read_patients() else User(user.username, "monitor", None, user.session_id)
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for p in list_patients(engine, reader):
+        g = groups.setdefault(
+            (p["site_id"], p["disease"]),
+            {"site_id": p["site_id"], "disease": p["disease"], "patients": 0, "remission": 0, "drug_free": 0},
+        )
+        g["patients"] += 1
+        g["remission"] += bool(p["status"]["remission"])
+        g["drug_free"] += bool(p["status"]["drug_free"])
+    items = sorted(groups.values(), key=lambda g: (g["site_id"], g["disease"]))
+    return {"items": items, "total": sum(g["patients"] for g in items)}
+
+
+def cohort_milestones(engine: Engine) -> list[dict[str, Any]]:
+    """Per patient the day each milestone was reached, as the report's efficacy table
+    (:func:`remission.report.sections.patient_milestones`; empty = not reached)."""
+    from remission.report.data import ReportData
+    from remission.report.sections import patient_milestones, remission_visits
+
+    data = ReportData.load(engine)
+    if data.patients.is_empty():
+        return []
+    visits, _missing = remission_visits(data)
+    rows: list[dict[str, Any]] = patient_milestones(data, visits).to_dicts()
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
