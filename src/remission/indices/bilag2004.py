@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -78,7 +78,7 @@ DOMAIN_TABLE: tuple[Domain, ...] = (
     Domain("bilag_cardiorespiratory", "cardiorespiratory", tuple(range(44, 56)), "moderate"),
     Domain("bilag_gastrointestinal", "gastrointestinal", tuple(range(56, 65)), "moderate–high"),
     Domain("bilag_ophthalmic", "ophthalmic", tuple(range(65, 78)), "moderate–high"),
-    Domain("bilag_renal", "renal", (), "no item rules (grade entered)"),
+    Domain("bilag_renal", "renal", (), "moderate–high"),
     Domain("bilag_haematological", "haematological", (95,), "low, unverified"),
 )
 DOMAINS: tuple[str, ...] = tuple(d.code for d in DOMAIN_TABLE)
@@ -194,6 +194,63 @@ HAEM_COLUMNS: tuple[Column, ...] = (
 )
 
 
+#: Renal measurements and yes/no items (form items 78–89) of the current assessment. The units
+#: are part of the codes: creatinine µmol/L, UACR/UPCR mg/mmol, urine protein g/24 h.
+SBP, DBP = "bilag_systolic_mmhg", "bilag_diastolic_mmhg"
+DIPSTICK, UACR, UPCR = "bilag_dipstick_protein", "bilag_uacr_mg_mmol", "bilag_upcr_mg_mmol"
+PROTEIN_24H, CREATININE, EGFR = (
+    "bilag_urine_protein_g_24h",
+    "bilag_creatinine_umol_l",
+    "bilag_egfr_ml_min",
+)
+RENAL_COLUMNS: tuple[Column, ...] = (
+    Column(SBP, "float", "systolic blood pressure (item 78)", "mmHg", 0, 400),
+    Column(DBP, "float", "diastolic blood pressure (item 79)", "mmHg", 0, 300),
+    Column("bilag_accelerated_hypertension", "bool", "accelerated hypertension (item 80)"),
+    Column(
+        DIPSTICK,
+        "int",
+        "urine dipstick protein (item 81): 0 negative/trace, 1 = +, 2 = ++, 3 = +++, 4 = ++++",
+        "level",
+        0,
+        4,
+    ),
+    Column(UACR, "float", "urine albumin:creatinine ratio (item 82)", "mg/mmol", 0, 100000),
+    Column(UPCR, "float", "urine protein:creatinine ratio (item 83)", "mg/mmol", 0, 100000),
+    Column(PROTEIN_24H, "float", "24-hour urine protein (item 84)", "g/24 h", 0, 100),
+    Column("bilag_nephrotic_syndrome", "bool", "nephrotic syndrome (item 85)"),
+    Column(CREATININE, "float", "plasma/serum creatinine (item 86)", "µmol/L", 0, 5000),
+    Column(EGFR, "float", "GFR, calculated (item 87)", "mL/min/1.73 m²", 0, 300),
+    Column("bilag_active_sediment", "bool", "active urinary sediment (item 88)"),
+    Column(
+        "bilag_nephritis_histology",
+        "bool",
+        "histological evidence of active nephritis within 3 months (item 89)",
+    ),
+)
+#: Suffix of the previous assessment's value of a measurement (``bilag_creatinine_umol_l_prev``).
+PREV = "_prev"
+#: The measurements the renal rules compare with the previous assessment.
+RENAL_COMPARED = (SBP, DBP, DIPSTICK, UACR, UPCR, PROTEIN_24H, CREATININE, EGFR)
+RENAL_PREV_COLUMNS: tuple[Column, ...] = tuple(
+    Column(
+        c.code + PREV,
+        c.kind,
+        f"previous assessment: {c.description}",
+        c.unit,
+        c.minimum,
+        c.maximum,
+    )
+    for c in RENAL_COLUMNS
+    if c.code in RENAL_COMPARED
+)
+#: Quantitative proteinuria measures; the dipstick counts only when none of them is given.
+QUANTITATIVE = (PROTEIN_24H, UPCR, UACR)
+#: Alternative measures of one quantity: an empty one is "not measured" when another is given.
+PROTEINURIA_GROUP = (*QUANTITATIVE, DIPSTICK)
+FUNCTION_GROUP = (CREATININE, EGFR)
+
+
 @dataclass(frozen=True)
 class Count:
     """At least ``at_least`` (and at most ``at_most``) of ``items`` are in one of ``states``."""
@@ -212,7 +269,75 @@ class Below:
     limit: float | None = None
 
 
-Condition = Count | Below
+Op = Literal[">", ">=", "<"]
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A current measurement against a limit (``measure op limit``).
+
+    ``group`` names the alternative measures of the same quantity (24-h protein, UPCR, UACR,
+    dipstick): an empty ``measure`` is "not measured" (False) when another of the group is
+    given, and unknown when none is.
+    """
+
+    measure: str
+    op: Op
+    limit: float
+    group: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Change:
+    """The current value against the previous assessment's: ``current op factor × prev + offset``.
+
+    Compared with a tolerance of 1e-9 (:data:`TOLERANCE`), so that a fall of exactly 25 % or a
+    rise to exactly 130 % is met in floating point. Empty when either value is empty.
+    """
+
+    measure: str
+    op: Op
+    factor: float = 1.0
+    offset: float = 0.0
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The previous assessment's value against a limit; ``if_missing`` answers an empty one."""
+
+    measure: str
+    op: Op
+    limit: float
+    if_missing: bool | None = None
+
+
+@dataclass(frozen=True)
+class NoneGiven:
+    """None of ``measures`` is given (e.g. no quantitative proteinuria); never unknown."""
+
+    measures: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A named criterion (renal c1–c6): met when all conditions of any alternative hold."""
+
+    name: str
+    wording: str
+    alternatives: tuple[tuple[Condition, ...], ...]
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """At least ``at_least`` of ``criteria`` are met (Kleene count, like :class:`Count`)."""
+
+    criteria: tuple[Criterion, ...]
+    at_least: int = 1
+
+
+Condition = Count | Below | Measure | Change | Previous | NoneGiven | Criteria
+#: Tolerance of :class:`Change` comparisons (absolute, in the measure's unit).
+TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -281,6 +406,97 @@ def _items(numbers: tuple[int, ...]) -> str:
     return ", ".join(str(n) for n in numbers)
 
 
+def _not_fallen(measure: str) -> Change:
+    """Not fallen by ≥ 25 % from the previous value: current > 0.75 × previous."""
+    return Change(measure, ">", 0.75)
+
+
+def _protein(measure: str, op: Op, limit: float) -> Measure:
+    return Measure(measure, op, limit, PROTEINURIA_GROUP)
+
+
+_NO_QUANT = NoneGiven(QUANTITATIVE)
+_REN = "bilag_renal"
+#: Renal criteria c1–c6 (bilag2004-grading.md), compared with the previous assessment.
+C1 = Criterion(
+    "c1",
+    "deteriorating proteinuria",
+    (
+        (_protein(PROTEIN_24H, ">", 1.0), _not_fallen(PROTEIN_24H)),
+        (_protein(UPCR, ">", 100.0), _not_fallen(UPCR)),
+        (_protein(UACR, ">", 100.0), _not_fallen(UACR)),
+        (_NO_QUANT, _protein(DIPSTICK, ">=", 2.0), Change(DIPSTICK, ">=", 1.0, 2.0)),
+    ),
+)
+C2 = Criterion("c2", "accelerated hypertension", ((Below("bilag_accelerated_hypertension"),),))
+C3 = Criterion(
+    "c3",
+    "deteriorating renal function",
+    (
+        (Measure(CREATININE, ">", 130.0, FUNCTION_GROUP), Change(CREATININE, ">=", 1.3)),
+        (Measure(EGFR, "<", 80.0, FUNCTION_GROUP), Change(EGFR, "<", 0.67)),
+        (Measure(EGFR, "<", 50.0, FUNCTION_GROUP), Previous(EGFR, ">", 50.0, if_missing=True)),
+    ),
+)
+C4 = Criterion("c4", "active urinary sediment", ((Below("bilag_active_sediment"),),))
+C5 = Criterion(
+    "c5",
+    "histology of active nephritis within 3 months",
+    ((Below("bilag_nephritis_histology"),),),
+)
+C6 = Criterion("c6", "nephrotic syndrome", ((Below("bilag_nephrotic_syndrome"),),))
+RENAL_CRITERIA: tuple[Criterion, ...] = (C1, C2, C3, C4, C5, C6)
+
+_RENAL_RULES: tuple[Rule, ...] = (
+    Rule(
+        _REN,
+        "A",
+        (Criteria(RENAL_CRITERIA, 2), Criteria((C1, C4, C5), 1)),
+        "≥ 2 criteria, at least one of c1, c4, c5",
+    ),
+    Rule(_REN, "B", (Criteria(RENAL_CRITERIA, 1),), "any single criterion c1–c6"),
+    Rule(
+        _REN,
+        "B",
+        (_protein(PROTEIN_24H, ">=", 0.5), _not_fallen(PROTEIN_24H)),
+        "24-h protein ≥ 0.5 g, not fallen ≥ 25 %",
+    ),
+    Rule(_REN, "B", (_protein(UPCR, ">=", 50.0), _not_fallen(UPCR)), "UPCR ≥ 50, not fallen ≥ 25 %"),
+    Rule(_REN, "B", (_protein(UACR, ">=", 50.0), _not_fallen(UACR)), "UACR ≥ 50, not fallen ≥ 25 %"),
+    Rule(
+        _REN,
+        "B",
+        (_NO_QUANT, _protein(DIPSTICK, ">=", 2.0), Change(DIPSTICK, ">=", 1.0, 1.0)),
+        "dipstick risen by 1 level to ≥ 2+ (no quantitative measure)",
+    ),
+    Rule(
+        _REN,
+        "B",
+        (Measure(CREATININE, ">", 130.0, FUNCTION_GROUP), Change(CREATININE, ">=", 1.15)),
+        "creatinine > 130 µmol/L and ≥ 115 % of previous",
+    ),
+    Rule(_REN, "C", (_protein(PROTEIN_24H, ">", 0.25),), "24-h protein > 0.25 g"),
+    Rule(_REN, "C", (_protein(UPCR, ">", 25.0),), "UPCR > 25 mg/mmol"),
+    Rule(_REN, "C", (_protein(UACR, ">", 25.0),), "UACR > 25 mg/mmol"),
+    Rule(
+        _REN,
+        "C",
+        (_NO_QUANT, _protein(DIPSTICK, ">=", 1.0)),
+        "dipstick ≥ 1+ (no quantitative measure)",
+    ),
+    Rule(
+        _REN,
+        "C",
+        (
+            Measure(SBP, ">", 140.0),
+            Measure(DBP, ">", 90.0),
+            Change(SBP, ">=", 1.0, 30.0),
+            Change(DBP, ">=", 1.0, 15.0),
+        ),
+        "BP > 140/90 mmHg, risen ≥ 30 systolic and ≥ 15 diastolic",
+    ),
+)
+
 #: The item-level grading rules, one row per rule (bilag2004-grading.md, draft; confidence per
 #: domain in :data:`DOMAIN_TABLE`). Haematological rules are unverified.
 RULES: tuple[Rule, ...] = (
@@ -310,6 +526,7 @@ RULES: tuple[Rule, ...] = (
     *_standard(_R, _CARDIO_A, _CARDIO_B),
     *_standard(_G, _GI_A, _GI_B),
     *_standard(_O, _EYE_A, _EYE_B, (71, 75)),
+    *_RENAL_RULES,
     Rule(_H, "A", _any_active(95), "TTP active", verified=False),
     Rule(_H, "A", (Below("bilag_hb_g_dl", 8.0),), "Hb < 8 g/dL", verified=False),
     Rule(_H, "A", (Below("bilag_wcc_10e9_l", 1.0),), "WCC < 1.0", verified=False),
@@ -350,6 +567,8 @@ COLUMNS: tuple[Column, ...] = (
         for n in ITEM_NUMBERS
     ),
     *HAEM_COLUMNS,
+    *RENAL_COLUMNS,
+    *RENAL_PREV_COLUMNS,
 )
 OUTPUTS = (
     "bilag2004_numeric",
@@ -380,7 +599,62 @@ def _state(value: Any) -> int | None:
     return None if value is None or value == "ND" else int(value)
 
 
+def _compare(value: float, op: Op, limit: float) -> bool:
+    if op == ">":
+        return value > limit
+    if op == ">=":
+        return value >= limit
+    return value < limit
+
+
+def _difference_meets(diff: float, op: Op) -> bool:
+    """``current op reference`` from ``diff = current - reference``, within :data:`TOLERANCE`."""
+    if op == ">":
+        return diff > TOLERANCE
+    if op == ">=":
+        return diff >= -TOLERANCE
+    return diff < -TOLERANCE
+
+
+def _kleene_count(hits: int, unknown: int, at_least: int, at_most: int) -> bool | None:
+    if hits >= at_least and hits + unknown <= at_most:
+        return True
+    if hits + unknown < at_least or hits > at_most:
+        return False
+    return None
+
+
+def _criterion(criterion: Criterion, values: Mapping[str, Any]) -> bool | None:
+    return any3(all3(_condition(c, values) for c in alt) for alt in criterion.alternatives)
+
+
+def _measure_condition(cond: Condition, values: Mapping[str, Any]) -> bool | None:
+    """The renal condition kinds (Measure, Change, Previous, NoneGiven, Criteria)."""
+    if isinstance(cond, Measure):
+        value = values[cond.measure]
+        if value is None:
+            given = any(values[m] is not None for m in cond.group if m != cond.measure)
+            return False if given else None
+        return _compare(value, cond.op, cond.limit)
+    if isinstance(cond, Change):
+        current, previous = values[cond.measure], values[cond.measure + PREV]
+        if current is None or previous is None:
+            return None
+        return _difference_meets(current - (cond.factor * previous + cond.offset), cond.op)
+    if isinstance(cond, Previous):
+        previous = values[cond.measure + PREV]
+        return cond.if_missing if previous is None else _compare(previous, cond.op, cond.limit)
+    if isinstance(cond, NoneGiven):
+        return all(values[m] is None for m in cond.measures)
+    assert isinstance(cond, Criteria)
+    met = [_criterion(c, values) for c in cond.criteria]
+    hits = sum(1 for m in met if m)
+    return _kleene_count(hits, met.count(None), cond.at_least, len(met))
+
+
 def _condition(cond: Condition, values: Mapping[str, Any]) -> bool | None:
+    if not isinstance(cond, Count | Below):
+        return _measure_condition(cond, values)
     if isinstance(cond, Below):
         value = values[cond.measure]
         if value is None:
@@ -390,11 +664,7 @@ def _condition(cond: Condition, values: Mapping[str, Any]) -> bool | None:
     hits = sum(1 for s in states if s is not None and s in cond.states)
     unknown = sum(1 for s in states if s is None)
     high = cond.at_most if cond.at_most is not None else len(states)
-    if hits >= cond.at_least and hits + unknown <= high:
-        return True
-    if hits + unknown < cond.at_least or hits > high:
-        return False
-    return None
+    return _kleene_count(hits, unknown, cond.at_least, high)
 
 
 def _reached(
@@ -510,7 +780,73 @@ def _state_expr(number: int) -> pl.Expr:
     return pl.col(item_code(number)).cast(pl.Int8, strict=False)
 
 
+def _compare_expr(value: pl.Expr, op: Op, limit: float) -> pl.Expr:
+    if op == ">":
+        return value > limit
+    if op == ">=":
+        return value >= limit
+    return value < limit
+
+
+def _difference_expr(diff: pl.Expr, op: Op) -> pl.Expr:
+    if op == ">":
+        return diff > TOLERANCE
+    if op == ">=":
+        return diff >= -TOLERANCE
+    return diff < -TOLERANCE
+
+
+def _kleene_count_expr(hits: pl.Expr, unknown: pl.Expr, at_least: int, at_most: int) -> pl.Expr:
+    return (
+        pl.when((hits >= at_least) & (hits + unknown <= at_most))
+        .then(True)
+        .when((hits + unknown < at_least) | (hits > at_most))
+        .then(False)
+        .otherwise(None)
+    )
+
+
+def _criterion_expr(criterion: Criterion) -> pl.Expr:
+    return pl.any_horizontal(
+        [pl.all_horizontal([_condition_expr(c) for c in alt]) for alt in criterion.alternatives]
+    )
+
+
+def _measure_condition_expr(cond: Condition) -> pl.Expr:
+    """Vectorised :func:`_measure_condition`."""
+    if isinstance(cond, Measure):
+        value = pl.col(cond.measure)
+        others = [pl.col(m).is_not_null() for m in cond.group if m != cond.measure]
+        given = pl.any_horizontal(others) if others else pl.lit(False)
+        return (
+            pl.when(value.is_not_null())
+            .then(_compare_expr(value, cond.op, cond.limit))
+            .when(given)
+            .then(False)
+            .otherwise(None)
+        )
+    if isinstance(cond, Change):
+        current, previous = pl.col(cond.measure), pl.col(cond.measure + PREV)
+        return _difference_expr(current - (cond.factor * previous + cond.offset), cond.op)
+    if isinstance(cond, Previous):
+        previous = pl.col(cond.measure + PREV)
+        return (
+            pl.when(previous.is_null())
+            .then(pl.lit(cond.if_missing, pl.Boolean))
+            .otherwise(_compare_expr(previous, cond.op, cond.limit))
+        )
+    if isinstance(cond, NoneGiven):
+        return pl.all_horizontal([pl.col(m).is_null() for m in cond.measures])
+    assert isinstance(cond, Criteria)
+    met = [_criterion_expr(c) for c in cond.criteria]
+    hits = pl.sum_horizontal([m.fill_null(False).cast(pl.Int32) for m in met])
+    unknown = pl.sum_horizontal([m.is_null().cast(pl.Int32) for m in met])
+    return _kleene_count_expr(hits, unknown, cond.at_least, len(met))
+
+
 def _condition_expr(cond: Condition) -> pl.Expr:
+    if not isinstance(cond, Count | Below):
+        return _measure_condition_expr(cond)
     if isinstance(cond, Below):
         col = pl.col(cond.measure)
         return col if cond.limit is None else col < cond.limit
@@ -520,13 +856,7 @@ def _condition_expr(cond: Condition) -> pl.Expr:
     )
     unknown = pl.sum_horizontal([s.is_null().cast(pl.Int32) for s in states])
     high = cond.at_most if cond.at_most is not None else len(states)
-    return (
-        pl.when((hits >= cond.at_least) & (hits + unknown <= high))
-        .then(True)
-        .when((hits + unknown < cond.at_least) | (hits > high))
-        .then(False)
-        .otherwise(None)
-    )
+    return _kleene_count_expr(hits, unknown, cond.at_least, high)
 
 
 def _reached_exprs(domain: str, rules: tuple[Rule, ...]) -> dict[str, pl.Expr]:
