@@ -11,9 +11,17 @@ Nine domain grades ``bilag_<domain>`` (A–E, case-insensitive) are the input th
 enters; they always win. Where a domain's grade is empty, it is computed from the form's items
 (``bilag_item_NN``, scored 0 not present, 1 improving, 2 same, 3 worse, 4 new, ND not done) by
 the rules of :data:`RULES` (draft rules of bilag2004-grading.md; see docs/decisions/sle.md).
-A domain's computed grade is the highest grade any of its rules reaches. The renal domain has
-no item rules here (it needs the previous assessment): give its grade. The haematological rules
-are unverified and apply only with option ``unverified_rules``.
+A domain's computed grade is the highest grade any of its rules reaches. The haematological
+rules are unverified and apply only with option ``unverified_rules``.
+
+Renal (items 78–89) is graded from measurements with their units in the codes
+(:data:`RENAL_COLUMNS`: ``bilag_creatinine_umol_l``, ``bilag_upcr_mg_mmol``,
+``bilag_uacr_mg_mmol``, ``bilag_urine_protein_g_24h``, ``bilag_egfr_ml_min``, blood pressure,
+dipstick, yes/no items) compared with the previous assessment's values, given as the same code
+with ``_prev`` (:data:`RENAL_PREV_COLUMNS`, e.g. ``bilag_creatinine_umol_l_prev``). Criteria
+c1–c6 (:data:`RENAL_CRITERIA`) are data; A = ≥ 2 criteria, one of them c1, c4 or c5; B = any
+criterion or moderate proteinuria / creatinine rise; C = mild proteinuria or rising BP. An
+empty previous value makes a rule empty only when the answer depends on it.
 
 Examples
 --------
@@ -26,6 +34,12 @@ Examples
 ...          "bilag_item_04": 4}
 >>> score_visit({**NOT_ACTIVE_REST, "bilag_renal": "D", **items})["bilag2004_explain"]
 'constitutional=12 (computed: A)'
+>>> renal = {"bilag_renal": None, "bilag_upcr_mg_mmol": 150.0, "bilag_upcr_mg_mmol_prev": 120.0,
+...          "bilag_active_sediment": 1, "bilag_accelerated_hypertension": 0,
+...          "bilag_nephrotic_syndrome": 0, "bilag_nephritis_histology": 0,
+...          "bilag_creatinine_umol_l": 70.0, "bilag_egfr_ml_min": 110.0}
+>>> score_visit({**NOT_ACTIVE_REST, **renal})["bilag2004_explain"]
+'renal=12 (computed: A; criteria c1, c4)'
 """
 
 from __future__ import annotations
@@ -736,7 +750,7 @@ def score_visit(
     for domain in DOMAIN_TABLE:
         grade = grades[domain.code]
         if grade is not None and NUMERIC[grade]:
-            mark = "" if values[domain.code] is not None else f" (computed: {grade})"
+            mark = "" if values[domain.code] is not None else f" (computed: {grade}{_met(domain, values)})"
             explain.append(f"{domain.name}={NUMERIC[grade]}{mark}")
     return ScalarResult(
         values={
@@ -748,6 +762,14 @@ def score_visit(
         },
         missing=tuple(d for d, g in grades.items() if g is None),
     )
+
+
+def _met(domain: Domain, values: Mapping[str, Any]) -> str:
+    """``; criteria c1, c4``: the named criteria met in a computed grade (renal only)."""
+    if domain.code != _REN:
+        return ""
+    met = [c.name for c in RENAL_CRITERIA if _criterion(c, values)]
+    return f"; criteria {', '.join(met)}" if met else ""
 
 
 def _count(grades: Mapping[str, str | None], letter: str) -> int | None:
@@ -897,6 +919,16 @@ def _grade_expr(reached: Mapping[str, pl.Expr]) -> pl.Expr:
     )
 
 
+def _met_expr(domain: Domain) -> pl.Expr:
+    """Vectorised :func:`_met`."""
+    if domain.code != _REN:
+        return pl.lit("")
+    names = join_labels(
+        [pl.when(_criterion_expr(c)).then(pl.lit(c.name)) for c in RENAL_CRITERIA], ", "
+    )
+    return pl.when(names != "").then(pl.format("; criteria {}", names)).otherwise(pl.lit(""))
+
+
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Vectorised BILAG-2004 over a validated wide table (one row per assessment)."""
     rules = _rules(ctx.options)
@@ -920,10 +952,11 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         for domain in DOMAIN_TABLE:
             g = pl.col(f"__g_{domain.code}")
             value = g.replace_strict(NUMERIC, return_dtype=pl.Int32, default=None).cast(pl.Utf8)
+            met = _met_expr(domain)
             text = (
                 pl.when(pl.col(domain.code).is_not_null())
                 .then(pl.format(f"{domain.name}={{}}", value))
-                .otherwise(pl.format(f"{domain.name}={{}} (computed: {{}})", value, g))
+                .otherwise(pl.format(f"{domain.name}={{}} (computed: {{}}{{}})", value, g, met))
             )
             labels.append(pl.when(g.is_in(["A", "B", "C"])).then(text))
         missing = [pl.when(pl.col(f"__g_{d}").is_null()).then(pl.lit(d)) for d in DOMAINS]
