@@ -318,6 +318,23 @@ RENAL = [
     ("spec_c2_c6_without_c1_c4_c5_is_b", renal(accelerated_hypertension=1, nephrotic_syndrome=1), "B"),
     ("spec_c5_c6_is_a", renal(nephritis_histology=1, nephrotic_syndrome=1), "A"),
     ("spec_c4_c5_is_a", renal(SEDIMENT, nephritis_histology=1), "A"),
+    # Cross-check: the UK JSLE REDCap library (dappelbe/JSLE-REDCap,
+    # scripts/ukJSLEBilagFunctions_library_v0.1_27May2025.js, calculateBilagRenalCatA/B/C),
+    # evaluated by hand on complete inputs with a previous visit; its Jest tests have no renal
+    # cases. Only cases away from its "LEGACY" deviations (docs/decisions/sle.md).
+    ("jsle_lib_pcr_150_prev_120_sediment_is_a", renal(SEDIMENT, upcr_mg_mmol=150.0, upcr_mg_mmol_prev=120.0), "A"),
+    ("jsle_lib_creatinine_ratio_1_3_is_b", renal(creatinine_umol_l=143.0, creatinine_umol_l_prev=110.0), "B"),
+    ("jsle_lib_creatinine_ratio_1_29_is_b", renal(creatinine_umol_l=141.9, creatinine_umol_l_prev=110.0), "B"),
+    ("jsle_lib_gfr_crossed_50_is_b", renal(egfr_ml_min=45.0, egfr_ml_min_prev=55.0), "B"),
+    ("jsle_lib_rising_bp_is_c", renal(systolic_mmhg=150.0, diastolic_mmhg=95.0), "C"),
+    (
+        "jsle_lib_dipstick_rise_2_nephritis_is_a",
+        renal(NO_QUANT, dipstick_protein=3, dipstick_protein_prev=1, nephritis_histology=1),
+        "A",
+    ),
+    ("jsle_lib_acr_fall_exactly_25pct_is_c", renal(NO_QUANT, uacr_mg_mmol=75.0, uacr_mg_mmol_prev=100.0), "C"),
+    ("jsle_lib_c2_c6_is_b", renal(accelerated_hypertension=1, nephrotic_syndrome=1), "B"),
+    ("jsle_lib_no_renal_activity", renal(), "D"),
     # Missing previous values: empty only when the answer depends on them.
     ("missing_prev_upcr_150_is_empty", renal(upcr_mg_mmol=150.0, upcr_mg_mmol_prev=None), None),
     ("missing_prev_upcr_150_with_sediment_is_empty", renal(SEDIMENT, upcr_mg_mmol=150.0, upcr_mg_mmol_prev=None), None),

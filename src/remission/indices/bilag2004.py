@@ -67,7 +67,7 @@ GRADES = ("A", "B", "C", "D", "E")
 NUMERIC: dict[str, int] = {"A": 12, "B": 8, "C": 1, "D": 0, "E": 0}
 #: Version of the item-level rules (bilag2004-grading.md, form revision of 1 Sep 2009), recorded
 #: with every computed grade; at most 32 characters (``scores.rule_version``).
-RULES_VERSION = "draft-1 (form 2009-09-01)"
+RULES_VERSION = "draft-2 (form 2009-09-01)"
 
 ACTIVE = frozenset({2, 3, 4})
 IMPROVING = frozenset({1})
