@@ -718,7 +718,10 @@ def score_visit(
     ----------
     visit : mapping of code → value
         Domain grades ``bilag_<domain>`` (A–E) and, for domains without a grade, the form items
-        ``bilag_item_NN`` (0–4 or ND) and haematological measurements of :data:`HAEM_COLUMNS`.
+        ``bilag_item_NN`` (0–4 or ND), haematological measurements of :data:`HAEM_COLUMNS`,
+        renal measurements of :data:`RENAL_COLUMNS` (creatinine µmol/L, UACR/UPCR mg/mmol,
+        urine protein g/24 h, eGFR mL/min/1.73 m², BP mmHg, dipstick 0–4, yes/no items) and
+        the previous assessment's renal values (:data:`RENAL_PREV_COLUMNS`, ``<code>_prev``).
     missing : {"empty", "absent"}
         Accepted for symmetry with the other indices; a missing grade is never taken as E.
     **options
