@@ -55,12 +55,34 @@ def assessments_for(definition: IndexDefinition, assessments: pl.DataFrame) -> p
     if not keys or assessments.is_empty():
         return pl.DataFrame()
     wanted = {c.code for c in definition.all_columns()} - {"baseline"}
-    columns = ["assessment_id", *[c for c in assessments.columns if c in wanted and c != "assessment_id"]]
     rows = assessments.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in keys]))
     forms = INDEX_FORMS.get(definition.name)
     if forms is not None:
         rows = rows.filter(pl.col("form").is_in(forms))
-    return rows.select(columns)
+    rows = with_previous_values(definition, rows)
+    return rows.select(["assessment_id", *[c for c in rows.columns if c in wanted and c != "assessment_id"]])
+
+
+def with_previous_values(definition: IndexDefinition, rows: pl.DataFrame) -> pl.DataFrame:
+    """Fill an index's ``<code>_prev`` columns (e.g. BILAG-2004 renal items) from the patient's
+    previous assessment of the same index by day, unless the assessment records them itself."""
+    codes = {c.code for c in definition.columns}
+    pairs = [(c[: -len("_prev")], c) for c in codes if c.endswith("_prev") and c[: -len("_prev")] in codes]
+    pairs = [(now, prev) for now, prev in pairs if now in rows.columns]
+    if not pairs or rows.is_empty():
+        return rows
+    ordered = rows.with_row_index("__order").sort("patient_id", "day", "__order")
+    shifted = [pl.col(now).shift(1).over("patient_id").alias(f"__{prev}") for now, prev in pairs]
+    filled = [
+        (pl.coalesce(pl.col(prev), pl.col(f"__{prev}")) if prev in rows.columns else pl.col(f"__{prev}")).alias(prev)
+        for _, prev in pairs
+    ]
+    return (
+        ordered.with_columns(shifted)
+        .with_columns(filled)
+        .sort("__order")
+        .drop("__order", *[f"__{p}" for _, p in pairs])
+    )
 
 
 #: Columns derived from the medication records for each stored assessment (medications.md).
