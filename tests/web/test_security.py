@@ -365,36 +365,43 @@ def test_sql_injection_in_paths_queries_bodies_and_forms(client: Any, app_engine
         },
     )
     assert created.status_code == 201, created.text
+
+    def fit(table: str, column: str) -> str:
+        """The text cut to its column's length (longer text is refused: checked below)."""
+        length = getattr(schema.metadata.tables[table].c[column].type, "length", None)
+        return text[:length] if length else text
+
     free_text = {
-        "labs": {"date": "2024-02-10", "day": 31, "analyte": text[:64], "value": 1.0, "unit": text},
-        "medications": {
-            "drug": text,
-            "dose": 1,
-            "unit": text,
-            "route": text,
-            "frequency": text,
-            "start_date": "2024-01-01",
-            "start_day": -9,
-        },
-        "adverse_events": {"term": text, "category": "other", "grade": 1, "onset_date": "2024-01-12", "onset_day": 2},
-        "infusions": {"date": "2024-01-10", "cells_per_kg": 1e6, "product": text, "conditioning": text},
-    }
+        "labs": {"date": "2024-02-10", "day": 31, "analyte": fit("labs", "analyte"), "value": 1.0,
+                 "unit": fit("labs", "unit")},
+        "medications": {"drug": fit("medications", "drug"), "dose": 1, "unit": fit("medications", "unit"),
+                        "route": fit("medications", "route"), "frequency": fit("medications", "frequency"),
+                        "start_date": "2024-01-01", "start_day": -9},
+        "adverse_events": {"term": fit("adverse_events", "term"), "category": "other", "grade": 1,
+                           "onset_date": "2024-01-12", "onset_day": 2},
+        "infusions": {"date": "2024-01-10", "cells_per_kg": 1e6, "product": fit("infusions", "product"),
+                      "conditioning": fit("infusions", "conditioning")},
+    }  # fmt: skip
     for kind, body in free_text.items():
         answer = client.post(f"/api/patients/INJ-1/{kind}", headers=api, json=body)
         assert answer.status_code == 201, (kind, answer.text)
+    too_long = dict(free_text["medications"], unit="u" * 17, start_day=-8, start_date="2024-01-02")
+    error = assert_error_shape(client.post("/api/patients/INJ-1/medications", headers=api, json=too_long), 422)
+    assert [(p["column"], p["reason"]) for p in error["problems"]] == [("unit", "longer than 16 characters")]
     visit = client.post(
         "/api/patients/INJ-1/assessments",
         headers=api,
-        json={"index": "sledai2k", "date": "2024-02-09", "visit": text, "items": {"rash": 1}},
+        json={"index": "sledai2k", "date": "2024-02-09", "visit": fit("assessments", "visit"), "items": {"rash": 1}},
     )
     assert visit.status_code == 201, visit.text
     record = client.get("/api/patients/INJ-1", headers=api).json()
     assert record["prior_treatments"][0]["drug"] == text
-    assert record["labs"][0]["unit"] == text and record["labs"][0]["analyte"] == text[:64]
-    assert record["medications"][0]["drug"] == text and record["medications"][0]["route"] == text
-    assert record["adverse_events"][0]["term"] == text
-    assert {i["product"] for i in record["infusions"]} == {text}
-    assert record["assessments"][0]["visit"] == text
+    for kind, body in free_text.items():
+        [stored] = record[kind]
+        assert {k: stored[k] for k in body if isinstance(body[k], str) and not k.endswith("date")} == {
+            k: v for k, v in body.items() if isinstance(v, str) and not k.endswith("date")
+        }, kind
+    assert record["assessments"][0]["visit"] == fit("assessments", "visit")
     # Pages: path, query and form fields.
     client.cookies.clear()
     login = client.post(
@@ -678,3 +685,20 @@ def test_stale_version_error_on_the_visit_page_answers_409(client: Any, monkeypa
     )
     assert response.status_code == 409
     assert "reload it and apply the change again" in response.text
+
+
+# --------------------------------------------------------------------------------------------
+# Regressions found by schemathesis / the injection test on PostgreSQL (500 before the fix)
+
+
+def test_nul_in_url_query_login_and_bodies_is_refused_not_500(client: Any) -> None:
+    api = bearer(client, "admin")
+    assert_error_shape(client.get("/api/patients?disease=%00", headers=api), 400)
+    assert_error_shape(client.get("/api/patients/SLE%00A1", headers=api), 400)
+    assert_error_shape(client.post("/api/auth/token", data={"username": "\x00", "password": "0"}), 401)
+    lab = {"date": "2024-02-10", "day": 31, "analyte": "crp\x00", "value": 1.0, "unit": "mg/L"}
+    error = assert_error_shape(client.post("/api/patients/SLE-A1/labs", headers=api, json=lab), 422)
+    assert [(p["column"], p["reason"]) for p in error["problems"]] == [("analyte", "contains a NUL character")]
+    patient = {"patient_id": "N1", "site_id": "A\x00", "disease": "SLE", "sex": "male", "birth_year": 1980,
+               "diagnosis_year": 2000}  # fmt: skip
+    assert_error_shape(client.post("/api/patients", headers=api, json=patient), 422)

@@ -132,6 +132,13 @@ class HardeningMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
+            # No route takes a NUL (PostgreSQL text cannot even compare with one): 400 up front.
+            from remission.web.errors import answer
+
+            refused = answer(Request(scope, receive), 400, "bad_request", "the URL holds a NUL character (%00)")
+            await refused(scope, receive, send_with_headers)
+            return
         limited = await self._limited(scope, receive, send_with_headers)
         if limited is None:
             return
