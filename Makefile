@@ -29,7 +29,7 @@ test: $(STAMP) lint
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
 
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest tests/reliability tests/test_index_contract.py --timeout=3600
+	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest tests/reliability tests/test_index_contract.py tests/web/test_api_fuzz.py tests/web/test_security.py --timeout=3600
 
 # The documentation site, built strictly (any warning is an error); `make test` builds it too.
 docs: $(STAMP)

@@ -52,6 +52,8 @@ def _pyplot() -> Any:
             "axes.spines.right": False,
             "figure.dpi": 150,
             "savefig.dpi": 150,
+            # Record text ($ in a drug name or AE term) is never TeX: mathtext would fail on it.
+            "text.parse_math": False,
         }
     )
     return plt

@@ -176,7 +176,11 @@ def render_pdf(document: Document, path: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_pdf import PdfPages
 
-    with PdfPages(path, metadata={"Title": document.title, "Creator": f"remission {document.version}"}) as pdf:
+    # Record text ($ in a drug name or AE term) is never TeX: mathtext would fail on it.
+    with (
+        matplotlib.rc_context({"text.parse_math": False}),
+        PdfPages(path, metadata={"Title": document.title, "Creator": f"remission {document.version}"}) as pdf,
+    ):
         pages = _Pages(pdf, plt, f"{document.title} · generated {document.generated}")
         pages.new_page()
         pages.text(document.title, size=16, weight="bold")

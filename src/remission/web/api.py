@@ -50,7 +50,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "Role not allowed"),
         (404, "Not found (or not visible to this user)"),
         (409, "Stale version or duplicate record"),
+        (413, "Request body over the size limit"),
         (422, "Invalid values"),
+        (429, "Too many failed logins"),
     )
 }
 
@@ -103,10 +105,13 @@ def health() -> dict[str, str]:
 @router.post("/auth/token", response_model=Token, tags=["auth"], responses=ERRORS)
 def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
     """OAuth2 password flow: a signed bearer token that expires (and is revoked by logout)."""
+    from remission.web.hardening import check_throttle, record_login
     from remission.web.security import TOKEN_LIFETIME, authenticate
 
     engine = engine_of(request)
+    check_throttle(request, form.username)
     user = authenticate(engine, form.username, form.password)
+    record_login(request, form.username, user is not None)
     with engine.begin() as connection:
         services.audit(
             connection, form.username[:64], "login" if user else "login_failed", "session", "api", {"via": "api"}

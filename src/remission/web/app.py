@@ -12,6 +12,7 @@ from remission import __version__
 from remission.store import connect
 from remission.store.db import require_schema
 from remission.web.errors import install_error_handlers
+from remission.web.hardening import HardeningMiddleware, LoginThrottle
 from remission.web.security import TokenSigner, resolve_secret
 
 STATIC = Path(__file__).with_name("static")
@@ -37,7 +38,9 @@ def create_app(engine: Engine | str | None = None, *, secret_key: str | bytes | 
     app.state.engine = eng
     app.state.import_jobs = ImportJobs()
     app.state.signer = TokenSigner(resolve_secret(eng.url.render_as_string(hide_password=False), secret_key))
+    app.state.login_throttle = LoginThrottle.from_env()
     install_error_handlers(app)
+    app.add_middleware(HardeningMiddleware)  # security headers, body size limit (remission.web.hardening)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

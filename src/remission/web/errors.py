@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from remission.errors import InvalidInputError, Problem
+from remission.errors import InvalidInputError, Problem, StaleVersionError
 from remission.web.services import WebError
 
 log = logging.getLogger("remission.web")
@@ -36,12 +36,23 @@ _CODES = {
     415: "unsupported_media_type",
     422: "invalid_input",
     428: "precondition_required",
+    429: "too_many_requests",
     500: "internal_error",
 }
 
 
 class Unauthorized(WebError):
     status, code = 401, "unauthorized"
+
+
+class TooManyRequests(WebError):
+    """Too many failed logins (see :mod:`remission.web.hardening`); ``retry_after`` in seconds."""
+
+    status, code = 429, "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def error_body(code: str, message: str, problems: Sequence[Problem] = ()) -> dict[str, Any]:
@@ -59,15 +70,30 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api")
 
 
-def _answer(request: Request, status: int, code: str, message: str, problems: Sequence[Problem] = ()) -> Response:
+def answer(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    problems: Sequence[Problem] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The error as JSON (API routes) or as an HTML page (pages; 401: a redirect to the login)."""
+    headers = dict(headers or {})
     if _is_api(request):
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(error_body(code, message, problems), status_code=status, headers=headers)
     if status == 401:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     from remission.web.pages import render_error
 
-    return render_error(request, status, message, problems)
+    response = render_error(request, status, message, problems)
+    response.headers.update(headers)
+    return response
+
+
+_answer = answer
 
 
 def _validation_problems(exc: RequestValidationError) -> tuple[bool, list[Problem]]:
@@ -93,7 +119,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(WebError)
     async def web_error(request: Request, exc: WebError) -> Response:
-        return _answer(request, exc.status, exc.code, exc.message, exc.problems)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return _answer(request, exc.status, exc.code, exc.message, exc.problems, headers)
+
+    # StaleVersionError is an InvalidInputError; Starlette picks the handler of the nearest class
+    # in the exception's MRO, so this one wins over the 422 below: a stale write is a conflict.
+    @app.exception_handler(StaleVersionError)
+    async def stale_version(request: Request, exc: StaleVersionError) -> Response:
+        return _answer(request, 409, "conflict", "the record changed meanwhile; reload it and try again", exc.problems)
 
     @app.exception_handler(InvalidInputError)
     async def invalid_input(request: Request, exc: InvalidInputError) -> Response:

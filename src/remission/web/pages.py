@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import func, select
 
-from remission.errors import InvalidInputError, Problem
+from remission.errors import InvalidInputError, Problem, StaleVersionError
 from remission.indices import get_index, registry
 from remission.pipeline import INDEX_FORMS
 from remission.store import schema
@@ -82,7 +82,24 @@ async def login(request: Request) -> Response:
     if not nonce or not signer.csrf_ok("pre:" + nonce, str(form.get(CSRF_FIELD, ""))):
         raise Forbidden("missing or wrong CSRF token; reload the login page")
     username, password = str(form.get("username", "")), str(form.get("password", ""))
+    from remission.web.errors import TooManyRequests
+    from remission.web.hardening import check_throttle, record_login
+
+    try:
+        check_throttle(request, username)
+    except TooManyRequests as err:
+        page = _render(
+            request,
+            "login.html",
+            429,
+            csrf=signer.csrf_token("pre:" + nonce),
+            next=_safe_next(str(form.get("next", "/"))),
+            throttled=err.message,
+        )
+        page.headers["Retry-After"] = str(err.retry_after)
+        return page
     user = authenticate(engine, username, password)
+    record_login(request, username, user is not None)
     with engine.begin() as connection:
         services.audit(
             connection, username[:64], "login" if user else "login_failed", "session", "page", {"via": "page"}
@@ -221,9 +238,9 @@ async def visit_save(request: Request, patient_id: str, index: str, user: UserDe
                 items=items,
                 expected_version=int(version) if version.isdigit() else None,
             )
-        except InvalidInputError as err:
-            problems = err.problems
-        except Conflict as err:
+        except (Conflict, StaleVersionError) as err:
+            # StaleVersionError is an InvalidInputError: caught first, it is a conflict (409).
+            conflict = err if isinstance(err, Conflict) else Conflict(str(err).split(": ")[-1], err.problems)
             return _render(
                 request,
                 "visit.html",
@@ -232,10 +249,12 @@ async def visit_save(request: Request, patient_id: str, index: str, user: UserDe
                 values=values,
                 unticked=values.get("unticked", "absent"),
                 today=values.get("date", ""),
-                problems=err.problems,
+                problems=conflict.problems,
                 errors={},
-                conflict=err.message,
+                conflict=conflict.message,
             )
+        except InvalidInputError as err:
+            problems = err.problems
         else:
             return RedirectResponse(f"/patients/{patient_id}#assessment-{saved['id']}", status_code=303)
     return _render(

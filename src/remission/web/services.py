@@ -78,7 +78,12 @@ def audit(
     """Append one audit record (the audit table is never updated or deleted by the application)."""
     connection.execute(
         schema.audit_log.insert().values(
-            actor=actor, action=action, entity=entity, entity_id=str(entity_id), detail=_jsonable(dict(detail))
+            # a failed login's actor is whatever was typed: NUL (which PostgreSQL text cannot hold) escaped
+            actor=actor.replace("\x00", "\\0")[:64],
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            detail=_jsonable(dict(detail)),
         )
     )
 
@@ -385,6 +390,7 @@ def create_patient(engine: Engine, user: User, data: Mapping[str, Any]) -> dict[
     if not user.can_write_site(record.site_id):
         raise Forbidden(f"you cannot create patients at site {record.site_id}")
     row = record.model_dump(mode="json") | {"version": 1}
+    _check_text(schema.patients, row)  # before any lookup: PostgreSQL refuses NUL even in a WHERE
     with engine.begin() as connection:
         if (
             connection.execute(select(schema.sites.c.site_id).where(schema.sites.c.site_id == record.site_id)).first()
@@ -422,6 +428,7 @@ def update_patient(
             raise Forbidden(f"you cannot move patients to site {record.site_id}")
         new = record.model_dump(mode="json")
         diff = {k: [patient[k], new[k]] for k in _PATIENT_FIELDS if patient[k] != new[k]}
+        _check_text(schema.patients, {k: new[k] for k in diff})
         version = _bump(connection, patient)
         if diff:
             connection.execute(
@@ -440,7 +447,20 @@ def update_patient(
     return patient_record(engine, user, patient_id)
 
 
+def _check_text(table: Table, row: Mapping[str, Any]) -> None:
+    """Refuse text the database would refuse (longer than its column on PostgreSQL, NUL) with
+    InvalidInputError, as imports do, instead of a database error (a 500)."""
+    from remission.store.repository import _text_problems
+
+    problems = [
+        Problem(None, p.column.split(".", 1)[-1], p.value, p.reason) for p in _text_problems(table.name, table, [row])
+    ]
+    if problems:
+        raise InvalidInputError(problems)
+
+
 def _insert(connection: Connection, table: Table, row: Mapping[str, Any]) -> int:
+    _check_text(table, row)
     key = connection.execute(table.insert().values(**row)).inserted_primary_key
     assert key is not None
     return int(key[0])
@@ -459,6 +479,7 @@ def add_record(
     except ValidationError as exc:
         raise InvalidInputError(_problems_from_validation(exc)) from exc
     row = record.model_dump(mode="python")
+    _check_text(table, row)  # before the natural-key lookup: PostgreSQL refuses NUL even in a WHERE
     with engine.begin() as connection:
         patient = _writable(connection, user, patient_id)
         _check_version(patient, expected_version, required=False)
@@ -533,6 +554,7 @@ def update_record(
             raise InvalidInputError(_problems_from_validation(exc)) from exc
         new = record.model_dump(mode="python")
         diff = {k: [old[k], new[k]] for k in _record_fields(kind) if k in old and old[k] != new[k]}
+        _check_text(table, {k: new[k] for k in diff})
         keys = schema.NATURAL_KEYS[table.name]
         if (
             any(k in diff for k in keys)
@@ -729,6 +751,7 @@ def save_assessment(
         except ValidationError as exc:
             raise InvalidInputError(_problems_from_validation(exc)) from exc
         row = record.model_dump(mode="python")
+        _check_text(schema.assessments, row)  # before the lookup: PostgreSQL refuses NUL even in a WHERE
         exists = connection.execute(
             select(schema.assessments.c.id).where(
                 schema.assessments.c.patient_id == patient_id,
