@@ -5,7 +5,7 @@ strings; afterwards the same text reads back unchanged, every table still exists
 expected rows. Random text (hypothesis) either round-trips verbatim or is refused with
 InvalidInputError before anything is written (longer than its column, or NUL, which PostgreSQL
 text cannot hold). ``remission score`` passes the same strings through to its output verbatim.
-(Web routes: docs/reliability.md, once the web branch is merged.)
+(Web routes: tests/web/test_security.py sends the same strings through every API and page field.)
 """
 
 from __future__ import annotations
