@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from remission.indices import bilag2004, mrss, sledai2k
 from remission.model import (
     AdverseEvent,
     AECategory,
@@ -33,6 +34,10 @@ from remission.model import (
     Site,
 )
 
+#: Item codes come from the indices' own tables, so the demo records exactly what they score.
+SLEDAI_ALL: tuple[str, ...] = sledai2k.CODES
+BILAG_DOMAINS: tuple[str, ...] = tuple(d.removeprefix("bilag_") for d in bilag2004.DOMAINS)
+MRSS_SITES: tuple[str, ...] = tuple(c.removeprefix("mrss_") for c in mrss.CODES)
 DEMO_SEED = 2024
 MONTH = 30.4375
 #: Disease of each of the 15 patients, in trial order; sexes give 6 men and 9 women.
@@ -89,62 +94,6 @@ SLEDAI_BASELINE_ITEMS = (
     "increased_dna_binding",
     "fever",
     "leukopenia",
-)
-SLEDAI_ALL = (
-    "seizure",
-    "psychosis",
-    "organic_brain_syndrome",
-    "visual_disturbance",
-    "cranial_nerve_disorder",
-    "lupus_headache",
-    "cva",
-    "vasculitis",
-    "arthritis",
-    "myositis",
-    "urinary_casts",
-    "hematuria",
-    "proteinuria",
-    "pyuria",
-    "rash",
-    "alopecia",
-    "mucosal_ulcers",
-    "pleurisy",
-    "pericarditis",
-    "low_complement",
-    "increased_dna_binding",
-    "fever",
-    "thrombocytopenia",
-    "leukopenia",
-)
-BILAG_DOMAINS = (
-    "constitutional",
-    "mucocutaneous",
-    "neuropsychiatric",
-    "musculoskeletal",
-    "cardiorespiratory",
-    "gastrointestinal",
-    "ophthalmic",
-    "renal",
-    "haematological",
-)
-MRSS_SITES = (
-    "face",
-    "anterior_chest",
-    "abdomen",
-    "fingers_r",
-    "fingers_l",
-    "hand_dorsum_r",
-    "hand_dorsum_l",
-    "forearm_r",
-    "forearm_l",
-    "upper_arm_r",
-    "upper_arm_l",
-    "thigh_r",
-    "thigh_l",
-    "lower_leg_r",
-    "lower_leg_l",
-    "foot_dorsum_r",
-    "foot_dorsum_l",
 )
 
 
