@@ -120,3 +120,13 @@ def test_redcap_unnamed_column_is_named_in_the_problem() -> None:
     dictionary = load_dictionary(io.StringIO("field_name,form_name,field_type\nrecord_id,f,text\n"))
     with pytest.raises(InvalidInputError, match=r'column "": value "": is not a field of the data dictionary'):
         tidy_redcap(io.StringIO("record_id,\n1,\n"), dictionary)
+
+
+def test_odm_with_an_unknown_declared_encoding_is_refused(tmp_path: Path) -> None:
+    # Found by test_fuzz_importers: a mutated XML declaration made the parser raise LookupError.
+    from remission.io.redcap import load_odm
+
+    path = tmp_path / "project.xml"
+    path.write_text('<?xml version="1.0" encoding="U-F-8"?><ODM></ODM>', encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="is not well-formed XML"):
+        load_odm(path)

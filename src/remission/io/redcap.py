@@ -183,10 +183,7 @@ class Field:
 
         REDCap writes code ``-99`` as ``field____99`` and ``A`` as ``field___a`` (REDCapTidieR #31).
         """
-        return [
-            (f"{self.name}___{re.sub(r'[^a-z0-9]', '_', code.lower())}", code)
-            for code, _ in self.choices
-        ]
+        return [(f"{self.name}___{re.sub(r'[^a-z0-9]', '_', code.lower())}", code) for code, _ in self.choices]
 
 
 @dataclass(frozen=True)
@@ -205,11 +202,7 @@ class DataDictionary:
         return list(dict.fromkeys(f.form for f in self.fields))
 
     def form_fields(self, form: str) -> list[Field]:
-        return [
-            f
-            for f in self.fields
-            if f.form == form and f.name != self.record_id and f.kind != "none"
-        ]
+        return [f for f in self.fields if f.form == form and f.name != self.record_id and f.kind != "none"]
 
     def columns(self) -> dict[str, tuple[Field, str | None]]:
         """Every export column the dictionary implies: name → (field, checkbox code or None)."""
@@ -254,9 +247,7 @@ def _read_text(source: Source, what: str) -> str:
         try:
             raw: str | bytes = Path(source).read_bytes()
         except OSError as err:
-            raise InvalidInputError(
-                [Problem(None, what, str(source), f"cannot be read: {err.strerror}")]
-            ) from err
+            raise InvalidInputError([Problem(None, what, str(source), f"cannot be read: {err.strerror}")]) from err
     else:
         raw = source.read()
     if isinstance(raw, bytes):
@@ -400,11 +391,7 @@ def load_events(source: Source) -> list[Event]:
     header = [h.strip().lower() for h in rows[0]] if rows else []
     if "unique_event_name" not in header or "arm_num" not in header:
         raise InvalidInputError(
-            [
-                Problem(
-                    None, "events", ",".join(header), "needs columns unique_event_name and arm_num"
-                )
-            ]
+            [Problem(None, "events", ",".join(header), "needs columns unique_event_name and arm_num")]
         )
     out = []
     for n, row in enumerate(rows[1:], start=1):
@@ -416,9 +403,7 @@ def load_events(source: Source) -> list[Event]:
         arm = cells.get("arm_num", "").strip()
         if not arm.isdigit():
             raise InvalidInputError([Problem(n, "arm_num", arm, "must be a whole number")])
-        out.append(
-            Event(cells["unique_event_name"].strip(), int(arm), cells.get("event_name", "").strip())
-        )
+        out.append(Event(cells["unique_event_name"].strip(), int(arm), cells.get("event_name", "").strip()))
     return out
 
 
@@ -456,9 +441,7 @@ def read_records(source: Source, dictionary: DataDictionary) -> pl.DataFrame:
         )
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
-        raise InvalidInputError(
-            [Problem(None, d, d, "column appears more than once") for d in dupes]
-        )
+        raise InvalidInputError([Problem(None, d, d, "column appears more than once") for d in dupes])
     if header[0] != dictionary.record_id:
         raise InvalidInputError(
             [
@@ -466,15 +449,12 @@ def read_records(source: Source, dictionary: DataDictionary) -> pl.DataFrame:
                     None,
                     header[0],
                     header[0],
-                    f"records must start with the record id {dictionary.record_id!r} "
-                    "(the dictionary's first field)",
+                    f"records must start with the record id {dictionary.record_id!r} (the dictionary's first field)",
                 )
             ]
         )
     problems = [
-        Problem(
-            n, "records", f"{len(r)} cells", f"expected {len(header)} (truncated or broken CSV)"
-        )
+        Problem(n, "records", f"{len(r)} cells", f"expected {len(header)} (truncated or broken CSV)")
         for n, r in enumerate(rows[1:], start=1)
         if len(r) != len(header)
     ]
@@ -535,15 +515,11 @@ def _parse_column(values: pl.Series, kind: str) -> pl.Series:
         return a.fill_null(s.str.strptime(pl.Time, "%H:%M", strict=False))
     if kind == "integer":
         ok = s.str.contains(r"^[-+]?\d+$")
-        return pl.select(
-            pl.when(pl.lit(ok)).then(pl.lit(s)).otherwise(None).cast(pl.Int64, strict=False)
-        ).to_series()
+        return pl.select(pl.when(pl.lit(ok)).then(pl.lit(s)).otherwise(None).cast(pl.Int64, strict=False)).to_series()
     if kind in ("number", "comma"):
         t = s.str.replace(",", ".", literal=True) if kind == "comma" else s
         ok = t.str.contains(rf"^{_NUMBER}$")
-        return pl.select(
-            pl.when(pl.lit(ok)).then(pl.lit(t)).otherwise(None).cast(pl.Float64, strict=False)
-        ).to_series()
+        return pl.select(pl.when(pl.lit(ok)).then(pl.lit(t)).otherwise(None).cast(pl.Float64, strict=False)).to_series()
     if kind in ("boolean", "checkbox"):
         low = s.str.to_lowercase().replace(_TRUE_FALSE)
         return low.replace_strict({"1": True, "0": False}, default=None, return_dtype=pl.Boolean)
@@ -586,9 +562,7 @@ class _Typer:
             return
         import polars as pl
 
-        rows = self.frame.select(
-            pl.col("__row"), pl.col(self.record_id).fill_null(""), pl.col(column)
-        ).filter(mask)
+        rows = self.frame.select(pl.col("__row"), pl.col(self.record_id).fill_null(""), pl.col(column)).filter(mask)
         reason = _expected(kind, f)
         for row, rid, value in rows.iter_rows():
             self.problems.append(Problem(row, column, str(value), f"record {rid}: {reason}"))
@@ -608,13 +582,9 @@ class _Typer:
             # R logical re-save of a 0/1 radio (REDCapR simple/data.csv): TRUE/FALSE are lossless.
             s = s.str.to_lowercase().replace(_TRUE_FALSE)
         ok = s.is_in(list(codes))
-        code = (
-            pl.select(pl.when(pl.lit(ok)).then(pl.lit(s)).otherwise(None)).to_series().alias(column)
-        )
+        code = pl.select(pl.when(pl.lit(ok)).then(pl.lit(s)).otherwise(None)).to_series().alias(column)
         self.record(_bad(self.frame[column], code), column, "choice", f)
-        label = code.replace_strict(codes, default=None, return_dtype=pl.String).alias(
-            f"{column}_label"
-        )
+        label = code.replace_strict(codes, default=None, return_dtype=pl.String).alias(f"{column}_label")
         return code, label
 
 
@@ -623,13 +593,9 @@ def _timestamp(typer: _Typer, column: str) -> tuple[pl.Series, pl.Series]:
 
     s = typer.frame[column].str.strip_chars()
     not_done = s == NOT_COMPLETED
-    stamp = _parse_column(
-        pl.select(pl.when(pl.lit(not_done)).then(None).otherwise(pl.lit(s))).to_series(), "datetime"
-    )
+    stamp = _parse_column(pl.select(pl.when(pl.lit(not_done)).then(None).otherwise(pl.lit(s))).to_series(), "datetime")
     typer.record(s.is_not_null() & ~not_done & stamp.is_null(), column, "timestamp")
-    completed = pl.select(
-        pl.when(pl.lit(s).is_null()).then(None).otherwise(~pl.lit(not_done))
-    ).to_series()
+    completed = pl.select(pl.when(pl.lit(s).is_null()).then(None).otherwise(~pl.lit(not_done))).to_series()
     form = column.removesuffix("_timestamp")
     return stamp.alias(column), completed.alias(f"{form}_survey_completed")
 
@@ -639,9 +605,7 @@ def _timestamp(typer: _Typer, column: str) -> tuple[pl.Series, pl.Series]:
 # --------------------------------------------------------------------------------------------
 
 
-def _keys(
-    typer: _Typer, dictionary: DataDictionary, events: Sequence[Event] | None
-) -> pl.DataFrame:
+def _keys(typer: _Typer, dictionary: DataDictionary, events: Sequence[Event] | None) -> pl.DataFrame:
     import polars as pl
 
     frame = typer.frame
@@ -650,17 +614,9 @@ def _keys(
     for row in frame.filter(frame[rid].is_null())["__row"]:
         typer.problems.append(Problem(row, rid, "", "record id is empty"))
     cols: dict[str, pl.Series] = {rid: frame[rid]}
-    event = (
-        frame[KEY_EVENT]
-        if KEY_EVENT in frame.columns
-        else pl.Series(KEY_EVENT, [None] * n, dtype=pl.String)
-    )
+    event = frame[KEY_EVENT] if KEY_EVENT in frame.columns else pl.Series(KEY_EVENT, [None] * n, dtype=pl.String)
     cols[KEY_EVENT] = event
-    instrument = (
-        frame[KEY_INSTRUMENT]
-        if KEY_INSTRUMENT in frame.columns
-        else pl.Series([None] * n, dtype=pl.String)
-    )
+    instrument = frame[KEY_INSTRUMENT] if KEY_INSTRUMENT in frame.columns else pl.Series([None] * n, dtype=pl.String)
     forms = dictionary.forms
     typer.record(
         instrument.is_not_null() & ~instrument.is_in(forms),
@@ -672,9 +628,7 @@ def _keys(
     if KEY_INSTANCE in frame.columns:
         instance = typer.typed(KEY_INSTANCE, "integer")
         typer.record(instance.is_not_null() & (instance < 1), KEY_INSTANCE, "integer")
-        typer.record(
-            instrument.is_not_null() & frame[KEY_INSTANCE].is_null(), KEY_INSTANCE, "integer"
-        )
+        typer.record(instrument.is_not_null() & frame[KEY_INSTANCE].is_null(), KEY_INSTANCE, "integer")
     else:
         instance = pl.Series(KEY_INSTANCE, [None] * n, dtype=pl.Int64)
     cols[KEY_INSTANCE] = instance
@@ -695,9 +649,7 @@ def _keys(
     return pl.DataFrame(cols)
 
 
-def _form_columns(
-    typer: _Typer, dictionary: DataDictionary, form: str
-) -> tuple[list[pl.Series], pl.Series]:
+def _form_columns(typer: _Typer, dictionary: DataDictionary, form: str) -> tuple[list[pl.Series], pl.Series]:
     """Typed columns of one form and a mask of the rows that hold data for it."""
     import polars as pl
 
@@ -707,11 +659,7 @@ def _form_columns(
     present = pl.Series([False] * n, dtype=pl.Boolean)
 
     def source(column: str) -> pl.Series:
-        return (
-            frame[column]
-            if column in frame.columns
-            else pl.Series(column, [None] * n, dtype=pl.String)
-        )
+        return frame[column] if column in frame.columns else pl.Series(column, [None] * n, dtype=pl.String)
 
     stamp = f"{form}_timestamp"
     if stamp in frame.columns:
@@ -859,10 +807,8 @@ def load_odm(source: str | Path) -> tuple[DataDictionary, pl.DataFrame, list[Eve
 
     try:
         root = ET.parse(source).getroot()
-    except ET.ParseError as err:
-        raise InvalidInputError(
-            [Problem(None, "odm", str(source), f"is not well-formed XML: {err}")]
-        ) from err
+    except (ET.ParseError, LookupError, UnicodeError) as err:  # LookupError: an unknown declared encoding
+        raise InvalidInputError([Problem(None, "odm", str(source), f"is not well-formed XML: {err}")]) from err
     meta = next((e for e in root.iter() if _ns(e.tag) == "MetaDataVersion"), None)
     if meta is None:
         raise InvalidInputError(
@@ -889,9 +835,7 @@ def _attr(e: object, name: str) -> str:
     return ""
 
 
-def _odm_metadata(
-    root: object, meta: object
-) -> tuple[DataDictionary, set[tuple[str, str]], list[Event]]:
+def _odm_metadata(root: object, meta: object) -> tuple[DataDictionary, set[tuple[str, str]], list[Event]]:
     import xml.etree.ElementTree as ET
 
     assert isinstance(root, ET.Element) and isinstance(meta, ET.Element)
@@ -909,18 +853,14 @@ def _odm_metadata(
         for e in meta
         if _ns(e.tag) == "CodeList"
     }
-    checkbox_choices = {
-        e.get("OID", ""): _attr(e, "CheckboxChoices") for e in meta if _ns(e.tag) == "CodeList"
-    }
+    checkbox_choices = {e.get("OID", ""): _attr(e, "CheckboxChoices") for e in meta if _ns(e.tag) == "CodeList"}
     fields: list[Field] = []
     seen: set[str] = set()
     for form in (e for e in meta if _ns(e.tag) == "FormDef"):
         form_name = _attr(form, "FormName") or form.get("OID", "").removeprefix("Form.")
         for gref in (g for g in form if _ns(g.tag) == "ItemGroupRef"):
             for iref in (
-                i
-                for i in groups.get(gref.get("ItemGroupOID", ""), ET.Element("x"))
-                if _ns(i.tag) == "ItemRef"
+                i for i in groups.get(gref.get("ItemGroupOID", ""), ET.Element("x")) if _ns(i.tag) == "ItemRef"
             ):
                 item = items.get(iref.get("ItemOID", ""))
                 if item is None:
@@ -931,18 +871,14 @@ def _odm_metadata(
                     continue
                 seen.add(name)
                 ftype = _ODM_TYPES.get(ftype, ftype)
-                ref = next(
-                    (c.get("CodeListOID", "") for c in item if _ns(c.tag) == "CodeListRef"), ""
-                )
+                ref = next((c.get("CodeListOID", "") for c in item if _ns(c.tag) == "CodeListRef"), "")
                 if ftype == "checkbox":
                     choices = _parse_choices(
                         _attr(item, "CheckboxChoices") or checkbox_choices.get(ref, ""), "checkbox"
                     )
                     if not choices:  # fall back on the item names field___code
                         choices = tuple(
-                            (i.split("___", 1)[1], i.split("___", 1)[1])
-                            for i in items
-                            if i.startswith(name + "___")
+                            (i.split("___", 1)[1], i.split("___", 1)[1]) for i in items if i.startswith(name + "___")
                         )
                 else:
                     choices = codelists.get(ref, ()) if ftype in CHOICE_TYPES else ()
