@@ -130,3 +130,13 @@ def test_odm_with_an_unknown_declared_encoding_is_refused(tmp_path: Path) -> Non
     path.write_text('<?xml version="1.0" encoding="U-F-8"?><ODM></ODM>', encoding="utf-8")
     with pytest.raises(InvalidInputError, match="is not well-formed XML"):
         load_odm(path)
+
+
+def test_regimen_protocol_name_too_long_for_the_file_system_is_refused() -> None:
+    # Found by test_fuzz_indices: a 400-digit protocol name raised OSError (file name too long).
+    import polars as pl
+
+    import remission
+
+    with pytest.raises(InvalidInputError, match="no such shipped protocol"):
+        remission.score("regimen", pl.DataFrame({"height_cm": [170]}), protocol="9" * 400)

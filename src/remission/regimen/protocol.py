@@ -110,20 +110,12 @@ class Eligibility(_Frozen):
     @model_validator(mode="after")
     def _references_exist(self) -> Eligibility:
         for criterion in self.criteria:
-            conditions = list(criterion.all) + [
-                c for cs in criterion.by_disease.values() for c in cs
-            ]
+            conditions = list(criterion.all) + [c for cs in criterion.by_disease.values() for c in cs]
             for cond in conditions:
                 if cond.fact not in self.facts:
                     raise ValueError(f"criterion {criterion.code}: unknown fact {cond.fact!r}")
-                if (
-                    isinstance(cond.value, str)
-                    and cond.value.startswith("$")
-                    and cond.value[1:] not in self.parameters
-                ):
-                    raise ValueError(
-                        f"criterion {criterion.code}: unknown parameter {cond.value!r}"
-                    )
+                if isinstance(cond.value, str) and cond.value.startswith("$") and cond.value[1:] not in self.parameters:
+                    raise ValueError(f"criterion {criterion.code}: unknown parameter {cond.value!r}")
             if criterion.by_disease and "disease" not in self.facts:
                 raise ValueError(f"criterion {criterion.code}: by_disease needs a 'disease' fact")
         return self
@@ -156,9 +148,7 @@ class Protocol(_Frozen):
             if d.code == code:
                 return d
         known = ", ".join(d.code for d in self.drugs)
-        raise InvalidInputError(
-            [Problem(None, "protocol", self.name, f"has no drug {code!r} (drugs: {known})")]
-        )
+        raise InvalidInputError([Problem(None, "protocol", self.name, f"has no drug {code!r} (drugs: {known})")])
 
 
 def parse_protocol(data: Mapping[str, Any], *, source: str = "protocol") -> Protocol:
@@ -180,9 +170,7 @@ def parse_protocol(data: Mapping[str, Any], *, source: str = "protocol") -> Prot
     column protocol drugs.0.dose: value -1: Input should be greater than 0
     """
     if not isinstance(data, Mapping):
-        raise InvalidInputError(
-            [Problem(None, source, type(data).__name__, "expected a mapping (YAML object)")]
-        )
+        raise InvalidInputError([Problem(None, source, type(data).__name__, "expected a mapping (YAML object)")])
     try:
         return Protocol.model_validate(dict(data))
     except ValidationError as exc:
@@ -195,6 +183,14 @@ def parse_protocol(data: Mapping[str, Any], *, source: str = "protocol") -> Prot
         raise InvalidInputError(problems) from exc
 
 
+def _is_file(path: Any) -> bool:
+    """``path.is_file()``, false for names the file system refuses (too long, NUL)."""
+    try:
+        return bool(path.is_file())
+    except (OSError, ValueError):
+        return False
+
+
 def load_protocol(path: str | Path | None = None) -> Protocol:
     """Read and validate a protocol YAML file; ``None`` loads the shipped default protocol.
 
@@ -205,27 +201,21 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
     """
     import yaml
 
-    if path is None or (
-        isinstance(path, str) and not path.endswith((".yaml", ".yml")) and "/" not in path
-    ):
+    if path is None or (isinstance(path, str) and not path.endswith((".yaml", ".yml")) and "/" not in path):
         name = DEFAULT_PROTOCOL if path is None else path
         resource = resources.files("remission.regimen") / "protocols" / f"{name}.yaml"
-        if not resource.is_file():
-            raise InvalidInputError(
-                [Problem(None, "protocol", str(name), "no such shipped protocol")]
-            )
+        if not _is_file(resource):
+            raise InvalidInputError([Problem(None, "protocol", str(name), "no such shipped protocol")])
         text = resource.read_text(encoding="utf-8")
         source = f"protocol {name}"
     else:
         file = Path(path)
-        if not file.is_file():
+        if not _is_file(file):
             raise InvalidInputError([Problem(None, "protocol", str(file), "no such file")])
         text = file.read_text(encoding="utf-8")
         source = "protocol"
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InvalidInputError(
-            [Problem(None, "protocol", str(path), f"not valid YAML ({exc})")]
-        ) from exc
+        raise InvalidInputError([Problem(None, "protocol", str(path), f"not valid YAML ({exc})")]) from exc
     return parse_protocol(data, source=source)
