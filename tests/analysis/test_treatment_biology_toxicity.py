@@ -127,3 +127,4 @@ def test_infections_empty_table() -> None:
     assert (
         summarise_infections(empty, pl.DataFrame({"patient_id": ["A", "B"]}))["patients"].to_list() == ["0/2 (0%)"] * 3
     )
+

@@ -15,6 +15,9 @@ is the last ``stop_day`` of its courses when every course has stopped, empty whi
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
+
 import polars as pl
 
 from remission.medications.table import default_table
@@ -23,6 +26,11 @@ from remission.medications.table import default_table
 def drug_classes() -> dict[str, str]:
     """Every lower-case drug name and synonym of the shipped drug table → its class, with
     immunomodulators (IVIG) counted as immunosuppressants (medications.md)."""
+    return dict(_drug_classes())
+
+
+@functools.cache
+def _drug_classes() -> dict[str, str]:
     classes = {alias: drug.drug_class for alias, drug in default_table().aliases().items()}
     return {alias: "immunosuppressant" if c == "immunomodulator" else c for alias, c in classes.items()}
 
@@ -68,14 +76,9 @@ def summarise_stop_days(medications: pl.DataFrame, patients: pl.DataFrame) -> pl
     ('A', 120, 1, -14, 1, 120, 1)
     """
     classified = derive_drug_class(medications).filter(pl.col("maintenance") == 1)
-    groups = {
-        "glucocorticoid": ["glucocorticoid"],
-        "immunosuppressant": ["immunosuppressant", "biologic"],
-        "drug_free": list(DRUG_FREE_CLASSES),
-    }
     out = patients.select(pl.col("patient_id").cast(pl.String)).unique(maintain_order=True)
-    for name, classes in groups.items():
-        rows = classified.filter(pl.col("drug_class").is_in(classes))
+    for name, classes in STOP_GROUPS.items():
+        rows = classified.filter(pl.col("drug_class").is_in(list(classes)))
         per = rows.group_by("patient_id").agg(
             pl.col("stop_day").is_null().any().alias("_running"),
             pl.col("stop_day").max().alias("_last"),
@@ -92,6 +95,51 @@ def summarise_stop_days(medications: pl.DataFrame, patients: pl.DataFrame) -> pl
             )
             .drop("_running", "_last")
         )
+    return out
+
+
+#: The class groups whose stop days :func:`summarise_stop_days` reports.
+STOP_GROUPS: dict[str, tuple[str, ...]] = {
+    "glucocorticoid": ("glucocorticoid",),
+    "immunosuppressant": ("immunosuppressant", "biologic"),
+    "drug_free": DRUG_FREE_CLASSES,
+}
+#: What polars' ``str.strip_chars()`` strips (Unicode White_Space), for the scalar forms.
+_WHITESPACE = "".join(
+    ["\t\n\x0b\x0c\r \x85\xa0\u1680", *map(chr, range(0x2000, 0x200B)), "\u2028\u2029\u202f\u205f\u3000"]
+)
+
+
+def maintenance_class(drug: str, start_day: int | None) -> str | None:
+    """The class of one course as :func:`derive_drug_class` gives it, or None when the course
+    is not maintenance treatment (conditioning, CRS treatment, or unknown whether it is)."""
+    name = drug.strip(_WHITESPACE).lower()
+    low, high = CONDITIONING_WINDOW
+    conditioning = None if start_day is None else low <= start_day <= high
+    crs = None if start_day is None else start_day >= 0
+    if name == "fludarabine":
+        return None
+    if name in CONDITIONING_DRUGS and conditioning is not False:
+        return None
+    if name in CRS_TREATMENT_DRUGS and crs is not False:
+        return None
+    return _drug_classes().get(name, "other")
+
+
+def stop_days_of(courses: Iterable[tuple[str, int | None, int | None]]) -> dict[str, int | None]:
+    """One patient's row of :func:`summarise_stop_days` from its courses (drug, start_day,
+    stop_day): the scalar form, for a single patient's status (tested equal to the table form)."""
+    by_class: dict[str, list[int | None]] = {}
+    for drug, start_day, stop_day in courses:
+        kind = maintenance_class(drug, start_day)
+        if kind is not None:
+            by_class.setdefault(kind, []).append(stop_day)
+    out: dict[str, int | None] = {}
+    for name, classes in STOP_GROUPS.items():
+        stops = [day for kind in classes for day in by_class.get(kind, [])]
+        running = any(day is None for day in stops)
+        out[f"{name}_stop_day"] = None if running or not stops else max(d for d in stops if d is not None)
+        out[f"{name}_stopped"] = 0 if running else 1
     return out
 
 

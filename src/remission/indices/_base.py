@@ -14,6 +14,7 @@ an empty cell and never an error; an out-of-range value is an error naming row, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -414,8 +415,81 @@ def record_to_frame(record: Mapping[str, Any]) -> pl.DataFrame:
     )
 
 
+#: Cells the one-row validator below reads itself: printable ASCII (so trimming and case folding
+#: agree with polars') and plain decimals (which every float parser reads to the same double).
+_PLAIN_CELL = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+_PLAIN_NUMBER = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,17})?")
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
+
+
+def _cell_value(column: Column, word: str) -> tuple[Any, str | None] | None:
+    """(typed value, problem reason) of one non-empty trimmed cell, as :func:`_parse` gives for
+    a text column; None when the cell is outside the plain subset this function decides."""
+    if column.kind == "bool":
+        lowered = word.lower()
+        if lowered in TRUE_WORDS or lowered in FALSE_WORDS:
+            return lowered in TRUE_WORDS, None
+        return None, "must be 0 or 1 (also true/false, yes/no)"
+    if column.kind == "category":
+        folded = word.upper() if column.case == "upper" else word.lower()
+        return folded, None if folded in column.choices else "expected " + column.allowed()
+    if column.kind == "text":
+        return word, None
+    number = word.replace(",", ".")
+    if not _PLAIN_NUMBER.fullmatch(number):
+        return None
+    raw = float(number)
+    if column.kind == "int" and raw != round(raw):
+        return None, "must be a whole number"
+    low = column.minimum is not None and (raw <= column.minimum if column.exclusive_minimum else raw < column.minimum)
+    high = column.maximum is not None and raw > column.maximum
+    reason = "out of range; expected " + column.allowed() if low or high else None
+    return (int(raw) if column.kind == "int" else raw), reason
+
+
+def validate_text_row(
+    cells: Mapping[str, str | None], definition: IndexDefinition, row: int = 1
+) -> tuple[dict[str, Any], list[Problem]] | None:
+    """Validate one row of text cells (a CSV row, a form) without building a table.
+
+    The same rules and messages as :func:`validate_table` on an all-text table, for the cells
+    nearly every form sends: printable ASCII, numbers as plain decimals. Returns the typed
+    values of every declared column and the row's problems (``row`` numbers them), or None
+    when some cell is outside that subset (or the index has table-wide checks): the caller then
+    uses :func:`validate_table`, which decides everything. Tested equal to it
+    (tests/indices/test_validate_text_row.py)."""
+    if definition.row_check is not None or definition.layout == "long":
+        return None
+    typed: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for column in definition.all_columns():
+        text = cells.get(column.code)
+        word = None if text is None else text.strip(_ASCII_SPACE)
+        if word and not _PLAIN_CELL.fullmatch(word):
+            return None
+        if column.code not in cells and column.required:
+            return None  # a table-wide problem, raised by validate_table
+        parsed = (None, None) if not word else _cell_value(column, word)
+        if parsed is None:
+            return None
+        typed[column.code], reason = parsed
+        if column.required and not word:
+            reason = "a value is required"
+        if reason is not None:
+            problems.append(Problem(row, column.code, text or "", reason))
+    problems.sort(key=lambda p: p.column)
+    return typed, problems
+
+
 def validate_record(record: Mapping[str, Any], definition: IndexDefinition) -> dict[str, Any]:
     """Validate one visit for a scalar form; return its typed values (None = missing)."""
+    cells = {k: "" if v is None else str(v) for k, v in record.items()}  # as record_to_frame writes them
+    plain = validate_text_row(cells, definition)
+    if plain is not None:
+        typed, problems = plain
+        if problems:
+            raise InvalidInputError(problems)
+        return typed
     checked = validate_table(record_to_frame(record), definition)
     if checked.problems:
         raise InvalidInputError(checked.problems)

@@ -15,10 +15,11 @@ from remission.indices import get_index, registry
 from remission.web import services
 from remission.web.deps import current_user, engine_of, signer_of
 from remission.web.errors import Unauthorized
+from remission.web.responses import JSONRoute
 from remission.web.security import User
 from remission.web.services import Forbidden
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", route_class=JSONRoute)
 UserDep = Annotated[User, Depends(current_user)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="The patient's version (optimistic locking)")]
 
@@ -168,28 +169,6 @@ def indices(user: UserDep) -> dict[str, Any]:
     }
 
 
-def _text_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """JSON rows as an all-text table, as a CSV is read (each index types its own columns)."""
-    codes = list(dict.fromkeys(k for r in rows for k in r))
-    problems = [
-        Problem(i + 1, k, str(v)[:80], "expected a scalar")
-        for i, r in enumerate(rows)
-        for k, v in r.items()
-        if isinstance(v, dict | list)
-    ]
-    if problems:
-        raise InvalidInputError(problems)
-
-    def text(v: Any) -> str | None:
-        if v is None:
-            return None
-        if isinstance(v, bool):
-            return "1" if v else "0"
-        return str(v)
-
-    return pl.DataFrame({c: [text(r.get(c)) for r in rows] for c in codes}, schema={c: pl.Utf8 for c in codes})
-
-
 @router.post("/score/{index}", tags=["scoring"], responses=ERRORS)
 def score_rows(index: str, body: ScoreRequest, user: UserDep) -> dict[str, Any]:
     """Score JSON rows with an index: every input field plus the outputs (as ``remission score``).
@@ -197,16 +176,16 @@ def score_rows(index: str, body: ScoreRequest, user: UserDep) -> dict[str, Any]:
     ``on_error="raise"`` answers 422 listing every bad value; ``"skip"`` scores the valid rows and
     lists the others under ``rejected``.
     """
-    from remission.api import score_table
+    from remission.api import score_rows as score_json_rows
 
     get_index(index)
-    outcome = score_table(index, _text_frame(body.rows), missing=body.missing, explain=body.explain, **body.options)
+    outcome = score_json_rows(index, body.rows, missing=body.missing, explain=body.explain, **body.options)
     if outcome.problems and body.on_error == "raise":
         raise InvalidInputError(outcome.problems)
     return {
         "index": index,
-        "rows": outcome.scored.to_dicts(),
-        "rejected": outcome.rejected.to_dicts(),
+        "rows": outcome.scored,
+        "rejected": outcome.rejected,
         "problems": [
             {"row": p.row, "column": p.column, "value": p.value, "reason": p.reason} for p in outcome.problems
         ],

@@ -250,27 +250,38 @@ def _status_facts(connection: Connection, patient_ids: Sequence[str]) -> dict[st
     return facts
 
 
+#: Up to this many patients, drug-free status is derived patient by patient (scalar form).
+SCALAR_PATIENTS = 200
+
+
 def _drug_free_facts(connection: Connection, patient_ids: Sequence[str], facts: dict[str, _Facts]) -> None:
     """Drug-free status by the report's rule (:func:`remission.analysis.treatment.summarise_stop_days`:
     every glucocorticoid, immunosuppressant, biologic and antimalarial course stopped;
     conditioning and CRS treatment do not count)."""
-    from remission.analysis.treatment import summarise_stop_days
+    from remission.analysis.treatment import stop_days_of, summarise_stop_days
 
     m = schema.medications
     rows = connection.execute(
         select(m.c.patient_id, m.c.drug, m.c.start_day, m.c.stop_day).where(m.c.patient_id.in_(patient_ids))
     ).all()
-    medications = pl.DataFrame(
-        [tuple(r) for r in rows],
-        schema={"patient_id": pl.String, "drug": pl.String, "start_day": pl.Int64, "stop_day": pl.Int64},
-        orient="row",
-    )
-    stops = summarise_stop_days(
-        medications, pl.DataFrame({"patient_id": list(patient_ids)}, schema={"patient_id": pl.String})
-    )
-    for pid, stopped, stop_day in stops.select("patient_id", "drug_free_stopped", "drug_free_stop_day").iter_rows():
-        facts[pid].drug_free = bool(stopped)
-        facts[pid].drug_free_day = None if stop_day is None else int(stop_day) + 1
+    if len(patient_ids) <= SCALAR_PATIENTS:  # a timeline, a page: no table's fixed cost (≈ 5 ms)
+        courses: dict[str, list[tuple[str, int | None, int | None]]] = {pid: [] for pid in patient_ids}
+        for r in rows:
+            courses[r.patient_id].append((r.drug, r.start_day, r.stop_day))
+        stops: list[dict[str, Any]] = [{"patient_id": pid, **stop_days_of(c)} for pid, c in courses.items()]
+    else:
+        medications = pl.DataFrame(
+            [tuple(r) for r in rows],
+            schema={"patient_id": pl.String, "drug": pl.String, "start_day": pl.Int64, "stop_day": pl.Int64},
+            orient="row",
+        )
+        patients = pl.DataFrame({"patient_id": list(patient_ids)}, schema={"patient_id": pl.String})
+        stops = summarise_stop_days(medications, patients).to_dicts()
+    for stop in stops:
+        patient = facts[str(stop["patient_id"])]
+        patient.drug_free = bool(stop["drug_free_stopped"])
+        day = stop["drug_free_stop_day"]
+        patient.drug_free_day = None if day is None else int(day) + 1
 
 
 def _remission_of(
