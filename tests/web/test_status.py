@@ -123,3 +123,19 @@ def test_list_and_timeline_pages_show_the_status_in_words(status_client: Any) ->
     assert "since day 52" in listing
     timeline = status_client.get("/patients/SSC-A1").text
     assert "EUSTAR-AI 1.75 (&lt; 2.5)" in timeline and "day 180" in timeline
+
+
+def test_timeline_status_equals_the_list_status_for_every_demo_patient(app_engine: Engine, client: Any) -> None:
+    """The timeline derives the status from the rows it has read, the list by grouped queries
+    (web/services.py); on the scored demo cohort both give every patient the same status."""
+    from remission.demo.cohort import generate_demo_cohort
+    from remission.pipeline import score_database
+
+    save_cohort(app_engine, generate_demo_cohort(), actor="test")
+    score_database(app_engine)
+    headers = bearer(client, "admin")
+    listed = {p["patient_id"]: p["status"] for p in client.get("/api/patients", headers=headers).json()["items"]}
+    assert len(listed) == 15 + 2  # the demo cohort and the two patients of the web tests
+    for pid in listed:
+        assert client.get(f"/api/patients/{pid}", headers=headers).json()["status"] == listed[pid], pid
+    assert any(s["drug_free"] for s in listed.values()) and any(s["remission"] for s in listed.values())

@@ -102,6 +102,18 @@ def _row(r: Any) -> dict[str, Any]:
     return {k: v for k, v in r._mapping.items() if k != "synthetic"} | {"synthetic": bool(r._mapping.get("synthetic"))}
 
 
+def _rows(result: Any) -> list[dict[str, Any]]:
+    """Every row of a query result as :func:`_row` gives it, fetched at once (a timeline holds
+    hundreds of rows: row-by-row mapping access was a third of its time)."""
+    keys = list(result.keys())
+    rows = []
+    for values in result.all():
+        row = dict(zip(keys, values, strict=True))
+        row["synthetic"] = bool(row.pop("synthetic", False))
+        rows.append(row)
+    return rows
+
+
 # --------------------------------------------------------------------------------------------
 # Reads
 # --------------------------------------------------------------------------------------------
@@ -134,7 +146,7 @@ def list_patients(
     if disease:
         query = query.where(schema.patients.c.disease == disease)
     with engine.connect() as connection:
-        patients = [_row(r) for r in connection.execute(query)]
+        patients = _rows(connection.execute(query))
         ids = [p["patient_id"] for p in patients]
         facts = _status_facts(connection, ids)
     for p in patients:
@@ -149,22 +161,22 @@ def patient_record(engine: Engine, user: User, patient_id: str) -> dict[str, Any
         for kind, (table, _model) in RECORD_KINDS.items():
             order = table.c[_ORDER[kind]]
             rows = connection.execute(select(table).where(table.c.patient_id == patient_id).order_by(order, table.c.id))
-            patient[kind] = [_row(r) for r in rows]
+            patient[kind] = _rows(rows)
+        sc = schema.scores
         score_rows = connection.execute(
-            select(schema.scores)
+            select(sc.c.assessment_id, sc.c.index_name, sc.c.rule_version, sc.c["values"], sc.c.explain)
             .join(schema.assessments)
             .where(schema.assessments.c.patient_id == patient_id)
-            .order_by(schema.scores.c.index_name)
-        )
+            .order_by(sc.c.index_name)
+        ).all()
         by_assessment: dict[int, list[dict[str, Any]]] = {}
-        for s in score_rows:
-            by_assessment.setdefault(s.assessment_id, []).append(
-                {"index": s.index_name, "rule_version": s.rule_version, "values": s.values, "explain": s.explain}
+        for assessment_id, index_name, rule_version, values, explain in score_rows:
+            by_assessment.setdefault(assessment_id, []).append(
+                {"index": index_name, "rule_version": rule_version, "values": values, "explain": explain}
             )
-        facts = _status_facts(connection, [patient_id]).get(patient_id, _Facts())
     for a in patient["assessments"]:
         a["scores"] = by_assessment.get(a["id"], [])
-    patient["status"] = derive_status(patient["disease"], facts)
+    patient["status"] = derive_status(patient["disease"], _record_facts(patient))
     patient["periods"] = remission_periods(patient)
     return patient
 
@@ -235,19 +247,65 @@ def _status_facts(connection: Connection, patient_ids: Sequence[str]) -> dict[st
             .where(table.c.patient_id.in_(patient_ids))
             .group_by(table.c.patient_id)
         ):
-            f = facts[pid]
-            f.last_day = last if f.last_day is None else max(f.last_day, last)
+            _note_day(facts[pid], last)
     _drug_free_facts(connection, patient_ids, facts)
-    indices = set(_READERS)
-    rows = connection.execute(
-        select(a.c.patient_id, a.c.day, schema.scores.c.index_name, schema.scores.c["values"])
-        .join(schema.scores, schema.scores.c.assessment_id == a.c.id)
-        .where(a.c.patient_id.in_(patient_ids), schema.scores.c.index_name.in_(indices))
-        .order_by(a.c.patient_id, a.c.day, a.c.id)
-    )
-    for pid, day, index_name, values in rows:
-        facts[pid].latest[index_name] = (day, values or {})
+    for pid, day, index_name, values in connection.execute(_latest_scores(patient_ids)):
+        _note_score(facts[pid], index_name, day, values)
     return facts
+
+
+def _latest_scores(patient_ids: Sequence[str]) -> Any:
+    """Per patient and remission index, its score at the latest visit (latest day, then latest
+    stored): one window query, so only those values are read and decoded."""
+    a, sc = schema.assessments, schema.scores
+    rank = (
+        func.row_number()
+        .over(partition_by=(a.c.patient_id, sc.c.index_name), order_by=(a.c.day.desc(), a.c.id.desc()))
+        .label("rank")
+    )
+    ranked = (
+        select(a.c.patient_id, a.c.day, sc.c.index_name, sc.c.id.label("score_id"), rank)
+        .join(sc, sc.c.assessment_id == a.c.id)
+        .where(a.c.patient_id.in_(patient_ids), sc.c.index_name.in_(sorted(_READERS)))
+        .subquery()
+    )
+    return (
+        select(ranked.c.patient_id, ranked.c.day, ranked.c.index_name, sc.c["values"])
+        .join(sc, sc.c.id == ranked.c.score_id)
+        .where(ranked.c.rank == 1)
+    )
+
+
+def _record_facts(patient: Mapping[str, Any]) -> _Facts:
+    """The status facts of one patient read by :func:`patient_record`, from the rows it holds
+    (what :func:`_status_facts` queries for many patients; tests check both agree)."""
+    from remission.analysis.treatment import stop_days_of
+
+    facts = _Facts()
+    for row in (*patient["assessments"], *patient["labs"]):
+        _note_day(facts, row["day"])
+    _note_drug_free(facts, stop_days_of((m["drug"], m["start_day"], m["stop_day"]) for m in patient["medications"]))
+    for assessment in sorted(patient["assessments"], key=lambda a: (a["day"], a["id"])):
+        for score in assessment["scores"]:
+            _note_score(facts, score["index"], assessment["day"], score["values"])
+    return facts
+
+
+def _note_day(facts: _Facts, day: int | None) -> None:
+    if day is not None:
+        facts.last_day = day if facts.last_day is None else max(facts.last_day, day)
+
+
+def _note_score(facts: _Facts, index_name: str, day: int, values: Any) -> None:
+    """Keep the latest stored score of each index that says remission (called in day order)."""
+    if index_name in _READERS:
+        facts.latest[index_name] = (day, values or {})
+
+
+def _note_drug_free(facts: _Facts, stop: Mapping[str, Any]) -> None:
+    facts.drug_free = bool(stop["drug_free_stopped"])
+    day = stop["drug_free_stop_day"]
+    facts.drug_free_day = None if day is None else int(day) + 1
 
 
 #: Up to this many patients, drug-free status is derived patient by patient (scalar form).
@@ -278,10 +336,7 @@ def _drug_free_facts(connection: Connection, patient_ids: Sequence[str], facts: 
         patients = pl.DataFrame({"patient_id": list(patient_ids)}, schema={"patient_id": pl.String})
         stops = summarise_stop_days(medications, patients).to_dicts()
     for stop in stops:
-        patient = facts[str(stop["patient_id"])]
-        patient.drug_free = bool(stop["drug_free_stopped"])
-        day = stop["drug_free_stop_day"]
-        patient.drug_free_day = None if day is None else int(day) + 1
+        _note_drug_free(facts[str(stop["patient_id"])], stop)
 
 
 def _remission_of(
