@@ -23,7 +23,7 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from remission.errors import InvalidInputError, Problem
 from remission.store import schema
@@ -139,6 +139,18 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+#: The user of a live session (built once: every API request runs it).
+_SESSION_USER = (
+    select(schema.users.c.username, schema.users.c.role, schema.users.c.site_id)
+    .join(schema.sessions, schema.sessions.c.username == schema.users.c.username)
+    .where(
+        schema.sessions.c.session_id == bindparam("session_id"),
+        schema.sessions.c.revoked.is_(False),
+        schema.users.c.active.is_(True),
+    )
+)
+
+
 @dataclass(frozen=True)
 class TokenSigner:
     """Signs and checks tokens and CSRF tokens with one secret key."""
@@ -173,17 +185,8 @@ class TokenSigner:
             return None
         if expires < datetime.now(UTC).timestamp():
             return None
-        query = (
-            select(schema.users.c.username, schema.users.c.role, schema.users.c.site_id)
-            .join(schema.sessions, schema.sessions.c.username == schema.users.c.username)
-            .where(
-                schema.sessions.c.session_id == session_id,
-                schema.sessions.c.revoked.is_(False),
-                schema.users.c.active.is_(True),
-            )
-        )
         with engine.connect() as connection:
-            row = connection.execute(query).first()
+            row = connection.execute(_SESSION_USER, {"session_id": session_id}).first()
         return None if row is None else User(row.username, row.role, row.site_id, session_id)
 
     def revoke(self, engine: Engine, session_id: str) -> None:

@@ -8,6 +8,7 @@ exists). Every write runs in one transaction with its audit record and the patie
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,7 +16,7 @@ from typing import Any
 
 import polars as pl
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Engine, Table, delete, func, select, update
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, delete, func, select, update
 
 from remission.errors import InvalidInputError, Problem
 from remission.indices import get_index
@@ -127,10 +128,42 @@ def _site_filter(user: User, query: Any) -> Any:
     return query.where(schema.patients.c.site_id == (user.site_id or ""))
 
 
+# Statements of the hot reads, built once: building a select costs more than running it on
+# SQLite (≈ 0.2 ms against ≈ 0.08 ms for a timeline's small tables).
+_PATIENT = select(schema.patients).where(schema.patients.c.patient_id == bindparam("patient_id"))
+_PATIENT_AT_SITE = _PATIENT.where(schema.patients.c.site_id == bindparam("site_id"))
+_SCORES = (
+    select(
+        schema.scores.c.assessment_id,
+        schema.scores.c.index_name,
+        schema.scores.c.rule_version,
+        schema.scores.c["values"],
+        schema.scores.c.explain,
+    )
+    .join(schema.assessments)
+    .where(schema.assessments.c.patient_id == bindparam("patient_id"))
+    .order_by(schema.scores.c.index_name)
+)
+
+
+@functools.cache
+def _records_of_patient(kind: str) -> Select[Any]:
+    table = RECORD_KINDS[kind][0]
+    return (
+        select(table)
+        .where(table.c.patient_id == bindparam("patient_id"))
+        .order_by(table.c[_ORDER[kind]], table.c.id)
+    )
+
+
 def patient_row(connection: Connection, user: User, patient_id: str) -> dict[str, Any]:
     """The patient row if ``user`` may read it; NotFound otherwise (whether absent or elsewhere)."""
-    query = _site_filter(user, select(schema.patients).where(schema.patients.c.patient_id == patient_id))
-    row = connection.execute(query).first()
+    if not user.can_read_patients():
+        raise Forbidden(f"role {user.role} cannot read patient records")
+    if user.all_sites:
+        row = connection.execute(_PATIENT, {"patient_id": patient_id}).first()
+    else:
+        row = connection.execute(_PATIENT_AT_SITE, {"patient_id": patient_id, "site_id": user.site_id or ""}).first()
     if row is None:
         raise NotFound(f"no patient {patient_id}")
     return _row(row)
@@ -158,17 +191,9 @@ def patient_record(engine: Engine, user: User, patient_id: str) -> dict[str, Any
     """One patient with every record, the scores of each assessment and its status."""
     with engine.connect() as connection:
         patient = patient_row(connection, user, patient_id)
-        for kind, (table, _model) in RECORD_KINDS.items():
-            order = table.c[_ORDER[kind]]
-            rows = connection.execute(select(table).where(table.c.patient_id == patient_id).order_by(order, table.c.id))
-            patient[kind] = _rows(rows)
-        sc = schema.scores
-        score_rows = connection.execute(
-            select(sc.c.assessment_id, sc.c.index_name, sc.c.rule_version, sc.c["values"], sc.c.explain)
-            .join(schema.assessments)
-            .where(schema.assessments.c.patient_id == patient_id)
-            .order_by(sc.c.index_name)
-        ).all()
+        for kind in RECORD_KINDS:
+            patient[kind] = _rows(connection.execute(_records_of_patient(kind), {"patient_id": patient_id}))
+        score_rows = connection.execute(_SCORES, {"patient_id": patient_id}).all()
         by_assessment: dict[int, list[dict[str, Any]]] = {}
         for assessment_id, index_name, rule_version, values, explain in score_rows:
             by_assessment.setdefault(assessment_id, []).append(
