@@ -13,11 +13,15 @@
    `GET /api/patients/{id}` (the patient's whole timeline as JSON: records, scores with their
    explanations, status, periods) and 10 % `GET /api/patients` (the list with statuses).
    Before that, 3 s at 20 requests/s warm the server up (first-request imports), unmeasured.
-4. Latency = answer received − *scheduled* send time (so queueing inside the client or server
+4. Before the load, measures the server's CPU time per request kind in-process (the ASGI app
+   called directly, no HTTP, one request at a time): the capacity of one worker is about
+   1 / (mean CPU per request), whatever else the machine is doing.
+5. Latency = answer received − *scheduled* send time (so queueing inside the client or server
    counts; no coordinated omission). Prints p50/p95/p99/max per request kind and overall, the
    errors (non-2xx or no answer within 10 s) and the rate achieved, then stops the server.
 
-Only 127.0.0.1 is ever contacted. The target of issue 10 is p99 < 100 ms.
+Only 127.0.0.1 is ever contacted. The target of issue 10 is p99 < 100 ms. `--workers` defaults
+to the number of cores.
 """
 
 from __future__ import annotations
@@ -117,38 +121,148 @@ def schedule(rate: float, duration: float, seed: int, patients: list[str]) -> li
     return plan
 
 
-async def drive(base: str, token: str, plan: list[tuple[float, str, str, Any]]) -> dict[str, Any]:
-    """Send the plan open-loop; answer latencies (s) and errors per kind."""
+class _Connection:
+    """One keep-alive HTTP/1.1 connection, written by hand: httpx costs ~1 ms of CPU per request,
+    which on 2 cores made the load generator, not the server, the bottleneck (it topped out near
+    150 requests/s against `/api/health`, a route costing the server 0.5 ms)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
+        self.reader, self.writer, self.head = reader, writer, head
+
+    @classmethod
+    async def open(cls, port: int, token: str) -> _Connection:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        head = f"Host: {HOST}:{port}\r\nAuthorization: Bearer {token}\r\n".encode()
+        return cls(reader, writer, head)
+
+    async def request(self, path: str, body: bytes | None) -> int:
+        """Send one request and read its whole answer; its HTTP status."""
+        if body is None:
+            self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.head + b"\r\n")
+        else:
+            length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            self.writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + self.head + length + body)
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        lines = header.decode("latin-1").split("\r\n")
+        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        if fields.get("transfer-encoding", "").lower() == "chunked":
+            while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
+                await self.reader.readexactly(size + 2)
+            await self.reader.readuntil(b"\r\n")
+        else:
+            await self.reader.readexactly(int(fields.get("content-length", "0")))
+        return int(lines[0].split()[1])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def drive(
+    port: int, token: str, plan: list[tuple[float, str, str, Any]], connections: int = 64
+) -> dict[str, Any]:
+    """Send the plan open-loop over a pool of keep-alive connections; latencies (s) and errors
+    per kind. A request waits for a free connection when all are busy; that wait counts."""
+    import json
+
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=10.0) as client:
+    pool: asyncio.Queue[_Connection] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await _Connection.open(port, token))
 
-        async def one(at: float, kind: str, path: str, body: Any) -> None:
-            try:
-                if body is None:
-                    response = await client.get(path)
-                else:
-                    response = await client.post(path, json=body)
-                ok = 200 <= response.status_code < 300
-            except httpx.HTTPError:
-                ok = False
-            latencies[kind].append(time.perf_counter() - at)
-            if not ok:
-                errors[kind] += 1
+    async def one(at: float, kind: str, path: str, body: bytes | None) -> None:
+        connection = await pool.get()
+        try:
+            ok = 200 <= await asyncio.wait_for(connection.request(path, body), 10.0) < 300
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+            ok = False
+            connection.close()
+            connection = await _Connection.open(port, token)
+        pool.put_nowait(connection)
+        latencies[kind].append(time.perf_counter() - at)
+        if not ok:
+            errors[kind] += 1
 
-        tasks = []
-        start = time.perf_counter() + 0.2
-        for offset, kind, path, body in plan:
-            at = start + offset
-            delay = at - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(at, kind, path, body)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
+    bodies = [None if body is None else json.dumps(body).encode() for _, _, _, body in plan]
+    tasks = []
+    start = time.perf_counter() + 0.2
+    for (offset, kind, path, _), body in zip(plan, bodies, strict=True):
+        at = start + offset
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(at, kind, path, body)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    while not pool.empty():
+        pool.get_nowait().close()
     return {"latencies": latencies, "errors": errors, "elapsed": elapsed}
+
+
+def cpu_per_request(url: str, token_user: str, plan: list[tuple[float, str, str, Any]]) -> dict[str, float]:
+    """CPU ms per request kind, the app called in-process through ASGI (no HTTP, no queue)."""
+    from remission.web.app import create_app
+    from remission.web.security import authenticate
+
+    app = create_app(url, secret_key="api-load-bench-key")
+    user = authenticate(app.state.engine, token_user, PASSWORD)
+    assert user is not None
+    token, _ = app.state.signer.issue(app.state.engine, user, "api")
+    spent: dict[str, list[float]] = defaultdict(list)
+
+    async def run() -> None:
+        for _, _, path, body in plan[:40]:  # warm-up: imports and caches of each request kind
+            await _asgi_call(app, token, path, body)
+        for _, kind, path, body in plan:
+            start = time.process_time()
+            status = await _asgi_call(app, token, path, body)
+            spent[kind].append(time.process_time() - start)
+            if status >= 300:
+                raise RuntimeError(f"{kind} answered {status}")
+
+    asyncio.run(run())
+    return {kind: 1000 * statistics.fmean(values) for kind, values in sorted(spent.items())}
+
+
+async def _asgi_call(app: Any, token: str, path: str, body: Any) -> int:
+    import json
+
+    payload = b"" if body is None else json.dumps(body).encode()
+    headers = [(b"host", HOST.encode()), (b"authorization", f"Bearer {token}".encode())]
+    if body is not None:
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET" if body is None else "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": (HOST, 50000),
+        "server": (HOST, 8000),
+        "state": {},
+    }
+    delivered = False
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": payload, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    return status[0]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -192,7 +306,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load (default 20)")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="uvicorn worker processes (default: the cores)"
+    )
     parser.add_argument("--db", default=None, help="database URL (default: a fresh demo SQLite database)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the request mix (default 7)")
     args = parser.parse_args(argv)
@@ -215,10 +331,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 ).json()["items"]
             ]
             # Warm-up, not measured: every worker imports and caches what its first requests need.
-            asyncio.run(drive(base, token, schedule(20, 3, args.seed + 1, patients)))
-            plan = schedule(args.rate, args.duration, args.seed, patients)
+            asyncio.run(drive(port, token, schedule(20, 3, args.seed + 1, patients)))
+            cpu = cpu_per_request(url, "bench", schedule(50, 6, args.seed + 2, patients))
+            mix = schedule(args.rate, args.duration, args.seed, patients)
+            mean_cpu = statistics.fmean(cpu[kind] for _, kind, _, _ in mix)
+            print("server CPU per request, in-process: " + ", ".join(f"{k} {v:.1f} ms" for k, v in cpu.items()))
+            print(f"mix mean {mean_cpu:.1f} ms: one worker serves at most ~{1000 / mean_cpu:.0f} requests/s")
+            plan = mix
             print(f"{len(patients)} patients; {len(plan)} requests planned")
-            result = asyncio.run(drive(base, token, plan))
+            result = asyncio.run(drive(port, token, plan))
         finally:
             stop_server(server)
     return report(result, args.rate, args.duration, args.workers)

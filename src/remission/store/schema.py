@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -85,6 +86,7 @@ assessments = Table(
     Column("items", JSON, nullable=False),
     Column("synthetic", Boolean, nullable=False, default=False),
     UniqueConstraint("patient_id", "date", "visit"),
+    Index("ix_assessments_patient_id_day", "patient_id", "day"),  # a patient's visits in day order, latest day
 )
 
 labs = Table(
@@ -101,6 +103,7 @@ labs = Table(
     Column("uln", Float),
     Column("synthetic", Boolean, nullable=False, default=False),
     UniqueConstraint("patient_id", "date", "analyte"),
+    Index("ix_labs_patient_id_day", "patient_id", "day"),  # a patient's latest lab day (follow-up), in order
 )
 
 medications = Table(

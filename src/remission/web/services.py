@@ -265,21 +265,27 @@ def _status_facts(connection: Connection, patient_ids: Sequence[str]) -> dict[st
     facts: dict[str, _Facts] = {pid: _Facts() for pid in patient_ids}
     if not patient_ids:
         return facts
-    a, lab = schema.assessments, schema.labs
-    for table, day in ((a, a.c.day), (lab, lab.c.day)):
-        for pid, last in connection.execute(
-            select(table.c.patient_id, func.max(day))
-            .where(table.c.patient_id.in_(patient_ids))
-            .group_by(table.c.patient_id)
-        ):
+    ids = {"ids": list(patient_ids)}
+    for table in ("assessments", "labs"):
+        for pid, last in connection.execute(_last_days(table), ids):
             _note_day(facts[pid], last)
     _drug_free_facts(connection, patient_ids, facts)
-    for pid, day, index_name, values in connection.execute(_latest_scores(patient_ids)):
+    for pid, day, index_name, values in connection.execute(_latest_scores(), ids):
         _note_score(facts[pid], index_name, day, values)
     return facts
 
 
-def _latest_scores(patient_ids: Sequence[str]) -> Any:
+@functools.cache
+def _last_days(table_name: str) -> Select[Any]:
+    """Each patient's latest day in ``table_name``: one index probe per patient (index on
+    patient_id, day; migration 0004) rather than a scan of the patients' rows."""
+    table, patients = schema.metadata.tables[table_name], schema.patients
+    last = select(func.max(table.c.day)).where(table.c.patient_id == patients.c.patient_id).scalar_subquery()
+    return select(patients.c.patient_id, last).where(patients.c.patient_id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _latest_scores() -> Select[Any]:
     """Per patient and remission index, its score at the latest visit (latest day, then latest
     stored): one window query, so only those values are read and decoded."""
     a, sc = schema.assessments, schema.scores
@@ -291,7 +297,7 @@ def _latest_scores(patient_ids: Sequence[str]) -> Any:
     ranked = (
         select(a.c.patient_id, a.c.day, sc.c.index_name, sc.c.id.label("score_id"), rank)
         .join(sc, sc.c.assessment_id == a.c.id)
-        .where(a.c.patient_id.in_(patient_ids), sc.c.index_name.in_(sorted(_READERS)))
+        .where(a.c.patient_id.in_(bindparam("ids", expanding=True)), sc.c.index_name.in_(sorted(_READERS)))
         .subquery()
     )
     return (
@@ -344,8 +350,9 @@ def _drug_free_facts(connection: Connection, patient_ids: Sequence[str], facts: 
     from remission.analysis.treatment import stop_days_of, summarise_stop_days
 
     m = schema.medications
+    courses_of = select(m.c.patient_id, m.c.drug, m.c.start_day, m.c.stop_day)
     rows = connection.execute(
-        select(m.c.patient_id, m.c.drug, m.c.start_day, m.c.stop_day).where(m.c.patient_id.in_(patient_ids))
+        courses_of.where(m.c.patient_id.in_(bindparam("ids", expanding=True))), {"ids": list(patient_ids)}
     ).all()
     if len(patient_ids) <= SCALAR_PATIENTS:  # a timeline, a page: no table's fixed cost (≈ 5 ms)
         courses: dict[str, list[tuple[str, int | None, int | None]]] = {pid: [] for pid in patient_ids}
