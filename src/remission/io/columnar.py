@@ -290,7 +290,7 @@ def _record_ok(table: str, frame: pl.DataFrame) -> pl.Series:
     import polars as pl
 
     rules = RULES[table]
-    if set(frame.columns) - {"__where"} != set(rules):
+    if {c for c in frame.columns if not c.startswith("__")} != set(rules):
         return pl.Series([False] * frame.height)  # a missing or extra field: the model words it
     ok = pl.Series([True] * frame.height)
     for name, rule in rules.items():
@@ -356,7 +356,7 @@ def split(connection: Connection, batch: importing.ImportBatch) -> Columnar:
     out = Columnar()
     for table, frame in frames.items():
         clean = frame.filter(~pl.col(KEY).is_in(list(slow)))
-        out.frames[table] = _dated(table, clean, day0).drop(KEY, "__where")
+        out.frames[table] = _dated(table, clean, day0).drop(KEY)
     return out
 
 
@@ -384,7 +384,7 @@ def _stored(table: str, frame: pl.DataFrame) -> pl.DataFrame:
     if table == "assessments":
         out = out.with_columns(_items_json(out["items"]).alias("items"))
     defaults = [pl.lit(v).alias(k) for k, v in DEFAULTS.get(table, {}).items()]
-    return out.with_columns(*defaults, frame[KEY], frame["__where"])
+    return out.with_columns(*defaults, frame[KEY])
 
 
 def _items_json(items: pl.Series) -> pl.Series:

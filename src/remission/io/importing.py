@@ -148,13 +148,26 @@ class StagedFrame:
     """Records bound for ``table`` as the rows of a DataFrame, staged before ``records[position:]``.
 
     ``frame`` has one column per record field (``to_dicts()`` gives the record dicts; a struct
-    column gives a dict) and ``__where``, the row or resource in words.
+    column gives a dict) and columns named ``__*`` that are not fields: ``__where`` (the row or
+    resource in words), or what ``where``, an expression over the frame, makes it from (only
+    for the rows that need it: the records that take the per-record path).
     """
 
     table: str
     frame: pl.DataFrame
     file: str
     position: int
+    where: pl.Expr | None = None
+
+    def records(self, rows: pl.DataFrame) -> list[Staged]:
+        """``rows`` (of ``frame``) as staged records."""
+        if self.where is not None:
+            rows = rows.with_columns(self.where.alias("__where"))
+        out = []
+        for data in rows.to_dicts():
+            where = str(data["__where"])
+            out.append(Staged(self.table, {k: v for k, v in data.items() if not k.startswith("__")}, self.file, where))
+        return out
 
 
 @dataclass
@@ -196,9 +209,9 @@ class ImportBatch:
         """Stage one record dict for ``table``."""
         self.records.append(Staged(table, data, file, where))
 
-    def add_frame(self, table: str, frame: pl.DataFrame, file: str) -> None:
+    def add_frame(self, table: str, frame: pl.DataFrame, file: str, where: pl.Expr | None = None) -> None:
         """Stage the rows of ``frame`` (see :class:`StagedFrame`) after the records staged so far."""
-        self.frames.append(StagedFrame(table, frame, file, len(self.records)))
+        self.frames.append(StagedFrame(table, frame, file, len(self.records), where))
 
     def materialise(self, keep: Callable[[StagedFrame], pl.DataFrame] | None = None) -> None:
         """Turn the staged frames into records, each at its place among ``records``.
@@ -209,10 +222,7 @@ class ImportBatch:
         moved: dict[int, list[Staged]] = {}
         for staged in self.frames:
             rows = staged.frame if keep is None else keep(staged)
-            out = moved.setdefault(staged.position, [])
-            for data in rows.to_dicts():
-                where = data.pop("__where")
-                out.append(Staged(staged.table, data, staged.file, where))
+            moved.setdefault(staged.position, []).extend(staged.records(rows))
         self.frames = []
         if moved:
             records: list[Staged] = []

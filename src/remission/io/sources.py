@@ -136,11 +136,10 @@ def _stage_redcap_frames(batch: ImportBatch, frames: Mapping[str, list[pl.DataFr
     )
     for rtype, table in _REDCAP_TABLES:
         for frame in frames[rtype]:
-            staged = frame.with_columns(*_redcap_columns(table), where.alias("__where"))
-            staged = staged.drop("__instrument", "__row", "__record", "__event", "__instance")
+            staged = frame.with_columns(*_redcap_columns(table)).drop("__event", "__instance")
             if table == "patients":
                 sites.update(s for s in staged["site_id"].drop_nulls().unique() if isinstance(s, str))
-            batch.add_frame(table, staged, name)
+            batch.add_frame(table, staged, name, where)  # the words only for rows that need them
     return sites
 
 
