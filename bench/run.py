@@ -6,7 +6,7 @@ import runpy
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ("sledai2k.py", "dask_scoring.py", "bulk_import.py", "api_load.py")
+BENCHMARKS = ("sledai2k.py", "dask_scoring.py", "bulk_import.py", "redcap_import.py", "api_load.py")
 
 for name in BENCHMARKS:
     print(f"== {name}")

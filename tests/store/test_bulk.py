@@ -113,6 +113,21 @@ def test_a_struct_column_is_stored_as_json_items(engine: Engine) -> None:
     assert stored["form"].to_list() == ["visit", "visit"]  # the column default
 
 
+@pytest.mark.parametrize("as_frame", [True, False], ids=["frame", "dicts"])
+def test_json_text_named_json_encoded_is_stored_as_it_is(engine: Engine, as_frame: bool) -> None:
+    sites_and_patients(engine)
+    rows = [
+        {"patient_id": "P0", "date": date(2024, 1, 1), "day": -3, "items": '{"rash": 1, "pga": 1.5}'},
+        {"patient_id": "P1", "date": date(2024, 1, 2), "day": 0, "items": "{}"},
+    ]
+    with engine.begin() as connection:
+        bulk_insert(connection, schema.assessments, pl.DataFrame(rows) if as_frame else rows, json_encoded={"items"})
+    a = schema.assessments
+    with engine.connect() as connection:
+        stored = connection.execute(select(a.c["items"]).order_by(a.c.patient_id)).scalars().all()
+    assert stored == [{"rash": 1, "pga": 1.5}, {}]  # not the JSON strings '"{..}"'
+
+
 def test_bulk_assessments_keep_json_items_and_defaults(engine: Engine) -> None:
     sites_and_patients(engine)
     rows = [

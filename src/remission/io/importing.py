@@ -21,6 +21,11 @@ reads ``file, row N, field: value: reason``) and nothing is written. ``on_error=
 the valid records and returns the problems in :attr:`ImportReport.skipped` (a patient that fails
 takes its dependent records with it).
 
+Large imports stage their records column-wise (:meth:`ImportBatch.add_frame`, the REDCap
+importer does): the records of patients without any problem then take the column-wise path of
+:mod:`remission.io.columnar` (the same checks on whole columns, bulk writes, comparison with the
+stored rows in SQL), the others the steps above, record by record. The outcome is the same.
+
 Examples
 --------
 >>> import datetime as dt, tempfile, pathlib
@@ -49,7 +54,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, String, Table, select
@@ -66,6 +71,9 @@ from remission.model import (
 )
 from remission.store import schema
 from remission.store.repository import upsert
+
+if TYPE_CHECKING:
+    import polars as pl
 
 #: Store tables in write order (foreign keys first); ``scores`` only from registry exports.
 TABLES: tuple[str, ...] = (
@@ -136,6 +144,33 @@ class Staged:
 
 
 @dataclass
+class StagedFrame:
+    """Records bound for ``table`` as the rows of a DataFrame, staged before ``records[position:]``.
+
+    ``frame`` has one column per record field (``to_dicts()`` gives the record dicts; a struct
+    column gives a dict) and columns named ``__*`` that are not fields: ``__where`` (the row or
+    resource in words), or what ``where``, an expression over the frame, makes it from (only
+    for the rows that need it: the records that take the per-record path).
+    """
+
+    table: str
+    frame: pl.DataFrame
+    file: str
+    position: int
+    where: pl.Expr | None = None
+
+    def records(self, rows: pl.DataFrame) -> list[Staged]:
+        """``rows`` (of ``frame``) as staged records."""
+        if self.where is not None:
+            rows = rows.with_columns(self.where.alias("__where"))
+        out = []
+        for data in rows.to_dicts():
+            where = str(data["__where"])
+            out.append(Staged(self.table, {k: v for k, v in data.items() if not k.startswith("__")}, self.file, where))
+        return out
+
+
+@dataclass
 class ImportBatch:
     """Records of one import, before validation and writing.
 
@@ -166,10 +201,35 @@ class ImportBatch:
     references: dict[str, dt.date] = field(default_factory=dict)
     #: Digest of the input files (SHA-256), recorded in the audit log instead of file names.
     digest: str = ""
+    #: Records staged column-wise (large imports): the same records as ``add`` would stage, written
+    #: by the column-wise path where they have no problem (:mod:`remission.io.columnar`).
+    frames: list[StagedFrame] = field(default_factory=list)
 
     def add(self, table: str, data: dict[str, Any], file: str, where: str) -> None:
         """Stage one record dict for ``table``."""
         self.records.append(Staged(table, data, file, where))
+
+    def add_frame(self, table: str, frame: pl.DataFrame, file: str, where: pl.Expr | None = None) -> None:
+        """Stage the rows of ``frame`` (see :class:`StagedFrame`) after the records staged so far."""
+        self.frames.append(StagedFrame(table, frame, file, len(self.records), where))
+
+    def materialise(self, keep: Callable[[StagedFrame], pl.DataFrame] | None = None) -> None:
+        """Turn the staged frames into records, each at its place among ``records``.
+
+        ``keep(staged)`` picks the rows of each frame to turn into records (default: all); the
+        frames are dropped either way.
+        """
+        moved: dict[int, list[Staged]] = {}
+        for staged in self.frames:
+            rows = staged.frame if keep is None else keep(staged)
+            moved.setdefault(staged.position, []).extend(staged.records(rows))
+        self.frames = []
+        if moved:
+            records: list[Staged] = []
+            for position in range(len(self.records) + 1):
+                records += moved.get(position, [])
+                records += self.records[position : position + 1]
+            self.records = records
 
     def exclude(self, table: str, file: str, where: str, reason: str) -> None:
         """Record that a source row is not stored, and why."""
@@ -496,12 +556,23 @@ def _write_table(
     counts: Counter[str],
     keep: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> None:
+    _write_rows(connection, table, {key: row for key, (_rec, row) in planned.items()}, counts, keep)
+
+
+def _write_rows(
+    connection: Connection,
+    table: Table,
+    planned: Mapping[tuple[Any, ...], dict[str, Any]],
+    counts: Counter[str],
+    keep: set[str] = frozenset(),  # type: ignore[assignment]
+) -> None:
+    """Insert new rows, update changed ones (audited by field name), count the unchanged."""
     existing = _existing(connection, table, list(planned))
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     audit: list[dict[str, Any]] = []
     now = dt.datetime.now(dt.UTC)
-    for key, (_rec, row) in planned.items():
+    for key, row in planned.items():
         old = existing.get(key)
         if old is None:
             inserts.append(row)
@@ -669,6 +740,11 @@ def write_batch(
         not_imported=dict(batch.not_imported),
     )
     with engine.begin() as connection:
+        columnar = None
+        if batch.frames:  # large imports: records of patients with no problem go column-wise
+            from remission.io.columnar import split
+
+            columnar = split(connection, batch)
         _add_days(connection, batch)
         tick("days relative to infusion", 1)
         validated = _validate(batch)
@@ -687,6 +763,8 @@ def write_batch(
             else:
                 keep = batch.placeholder_sites if name == "sites" else set()
                 _write_table(connection, schema.metadata.tables[name], planned.rows[name], counts, keep)
+                if columnar is not None:
+                    columnar.write(connection, name, counts)
             report.counts[name] = counts
             tick(f"writing {name}", i)
         if batch.problems and on_error == "raise":  # scores that found no assessment

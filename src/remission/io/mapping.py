@@ -538,3 +538,250 @@ def _plain(v: Any) -> Any:
     if isinstance(v, bool):
         return int(v)
     return v
+
+
+# --------------------------------------------------------------------------------------------
+# Column-wise mapping: the same records as map_records, as one DataFrame per block
+# --------------------------------------------------------------------------------------------
+
+#: Origin columns of :func:`map_frames` (what ``_origin`` holds in :func:`map_records`).
+ORIGIN = ("__instrument", "__row", "__record", "__event", "__instance")
+#: The polars dtype of each value kind, as :func:`_coerce` returns it.
+_KIND_DTYPES = {
+    "text": "String",
+    "disease": "String",
+    "category": "String",
+    "date": "Date",
+    "int": "Int64",
+    "grade": "Int64",
+    "float": "Float64",
+    "bool": "Boolean",
+}
+
+
+#: Text that float() reads as polars does (ASCII digits only: float() also takes " 1", "1_0", "٣").
+_DIGITS = r"^[+-]?[0-9]{1,15}$"
+_DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+class _RowPath(Exception):
+    """This block (or value) needs :func:`map_records`: a source it does not map column-wise, or
+    a value that :func:`map_records` reports as a problem (it words every one)."""
+
+
+def map_frames(
+    tables: Mapping[str, pl.DataFrame], mapping: RecordMapping, *, record_id: str | None = None
+) -> dict[str, list[pl.DataFrame]] | None:
+    """:func:`map_records` column-wise: per record type, one DataFrame per mapping block.
+
+    Each frame holds the record dicts :func:`map_records` would give (``to_dicts()`` gives them
+    back: same keys, values and order; assessment items as a struct column ``items``) plus the
+    origin columns :data:`ORIGIN` (``with_origin=True``'s ``_origin``).
+
+    Returns None where :func:`map_records` must do the job: a source this function does not map
+    column-wise (a recode of a number or date column, text parsed as a date or number, items
+    with recode or scale, ...) or any value :func:`map_records` reports as a problem; calling it
+    then gives the records or the problems, worded as always.
+    """
+    out: dict[str, list[pl.DataFrame]] = {t: [] for t in RECORD_TYPES}
+    try:
+        for block in mapping.blocks:
+            table = tables.get(block.instrument)
+            if table is not None:
+                out[block.record_type].append(_block_frame(block, table, record_id or table.columns[0]))
+    except _RowPath:
+        return None
+    return out
+
+
+def _block_frame(block: Block, table: pl.DataFrame, rid: str) -> pl.DataFrame:
+    import polars as pl
+
+    kinds = RECORD_TYPES[block.record_type]
+    n = table.height
+    fields = {name: _mapped(table, src, kinds[name]).alias(name) for name, src in block.fields.items()}
+    for name, kind in kinds.items():
+        if name not in fields:
+            fields[name] = pl.Series(name, [None] * n, dtype=getattr(pl, _KIND_DTYPES[kind]))
+    origin = [
+        pl.Series("__instrument", [block.instrument] * n, dtype=pl.String),
+        pl.Series("__row", range(1, n + 1), dtype=pl.Int64),
+        table[rid].alias("__record"),
+        _column(table, KEY_EVENT).alias("__event"),
+        _column(table, KEY_INSTANCE).alias("__instance"),
+    ]
+    frame = pl.DataFrame([*fields.values(), *origin])
+    if block.record_type == "lab":
+        return _lab_frame(block, table, frame)
+    if block.record_type == "assessment":
+        items = pl.DataFrame([_item(table, src).alias(code) for code, src in block.items.items()], height=n)
+        if not items.width:
+            return frame.clear()
+        present = items.select(pl.any_horizontal(pl.all().is_not_null())).to_series()
+        return frame.with_columns(items.to_struct("items")).filter(present)
+    others = [c for c in kinds if c != "patient_id"]
+    return frame.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in others)) if others else frame.clear()
+
+
+def _lab_frame(block: Block, table: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per (source row, analyte) with a value, in source-row order then analyte order."""
+    import polars as pl
+
+    parts = []
+    for j, a in enumerate(block.analytes):
+        value = _mapped(table, Source(column=a["field"], scale=a.get("scale")), "float")
+        constants = {k: a.get(k) for k in ("analyte", "unit", "lln", "uln")}
+        if not (
+            isinstance(constants["analyte"], str)
+            and type(constants["unit"]) in (str, type(None))
+            and all(type(constants[k]) in (int, float, type(None)) for k in ("lln", "uln"))
+        ):
+            raise _RowPath  # a constant the model refuses or converts: map_records keeps it as it is
+        parts.append(
+            frame.with_columns(
+                pl.lit(constants["analyte"], dtype=pl.String).alias("analyte"),
+                value.alias("value"),
+                pl.lit(constants["unit"], dtype=pl.String).alias("unit"),
+                # limits as the model stores them (float); an int limit is never a problem
+                *(pl.lit(constants[k], dtype=pl.Float64).alias(k) for k in ("lln", "uln")),
+                pl.lit(j, dtype=pl.Int64).alias("__analyte"),
+            ).filter(pl.col("value").is_not_null())
+        )
+    if not parts:
+        return frame.clear()
+    labs = pl.concat(parts, how="vertical")
+    return labs.sort("__row", "__analyte", maintain_order=True).drop("__analyte")
+
+
+def _column(table: pl.DataFrame, name: str) -> pl.Series:
+    import polars as pl
+
+    return table[name] if name in table.columns else pl.Series(name, [None] * table.height, dtype=pl.String)
+
+
+def _mapped(table: pl.DataFrame, src: Source, kind: str) -> pl.Series:
+    """The column ``_coerce(kind, _value(row, src))`` gives row by row (raise _RowPath if not sure)."""
+    import polars as pl
+
+    dtype = getattr(pl, _KIND_DTYPES[kind])
+    if src.column is None:
+        try:
+            value = _coerce(kind, src.constant)
+        except (ValueError, TypeError) as err:
+            raise _RowPath from err
+        return pl.Series([value] * table.height, dtype=dtype)
+    values = _column(table, src.column)
+    if src.recode is not None:
+        values = _recoded(values, src.recode)
+    if src.scale is not None:
+        values = _scaled(values, src.scale)
+    return _coerced(values, kind).cast(dtype)
+
+
+def _recoded(values: pl.Series, recode: Mapping[str, Any]) -> pl.Series:
+    import polars as pl
+
+    if values.dtype == pl.String:
+        keys = values
+    elif values.dtype.is_integer():
+        keys = values.cast(pl.String)  # str(int) as polars writes it
+    elif values.dtype == pl.Boolean:
+        keys = values.replace_strict({True: "True", False: "False"}, return_dtype=pl.String)
+    elif values.dtype == pl.Null:
+        return values
+    else:
+        raise _RowPath  # str() of a float or date: leave it to map_records
+    known = keys.is_in(list(recode)) | keys.is_null()
+    types = {type(v) for v in recode.values() if v is not None}
+    if not known.all() or len(types) != 1 or not types <= {str, int, float, bool}:
+        raise _RowPath  # a code without recode (a problem), or values of mixed or other types
+    dtype = {str: pl.String, int: pl.Int64, float: pl.Float64, bool: pl.Boolean}[types.pop()]
+    return keys.replace_strict(dict(recode), return_dtype=dtype)
+
+
+def _scaled(values: pl.Series, scale: Any) -> pl.Series:
+    import polars as pl
+
+    try:
+        factor = float(scale)
+    except (TypeError, ValueError) as err:
+        raise _RowPath from err
+    if not (values.dtype.is_integer() or values.dtype.is_float() or values.dtype in (pl.Boolean, pl.Null)):
+        raise _RowPath  # float() of text parses it: leave it to map_records
+    return values.cast(pl.Float64) * factor
+
+
+def _coerced(values: pl.Series, kind: str) -> pl.Series:  # noqa: C901 - one branch per kind, as _coerce
+    import polars as pl
+
+    dtype = values.dtype
+    if dtype == pl.Null:
+        return values
+    if kind == "text":
+        if dtype == pl.Boolean:
+            return values.replace_strict({True: "True", False: "False"}, return_dtype=pl.String)
+        if dtype == pl.String or dtype.is_integer() or dtype == pl.Date:
+            return values.cast(pl.String)  # as str(): int digits, ISO dates
+    elif kind == "date":
+        if dtype == pl.Date:
+            return values
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+            return values.dt.date()
+    elif kind in ("int", "grade"):
+        whole = _whole(values)
+        if kind == "grade" and not whole.is_between(1, 5).fill_null(True).all():
+            raise _RowPath
+        return whole
+    elif kind == "float":
+        if dtype.is_integer() or dtype.is_float() or dtype == pl.Boolean:
+            return values.cast(pl.Float64)
+        if dtype == pl.String and values.str.contains(_DECIMAL).fill_null(True).all():
+            return values.cast(pl.Float64)  # float() of plain decimal text, correctly rounded as polars
+    elif kind == "bool":
+        if dtype == pl.Boolean:
+            return values
+        if dtype.is_integer() and values.is_in([0, 1]).fill_null(True).all():
+            return values == 1  # str(v) is "1" or "0"
+    elif kind in ("disease", "category"):
+        allowed = DISEASES if kind == "disease" else AE_CATEGORIES
+        if dtype == pl.String and (values.is_in(list(allowed)) | values.is_null()).all():
+            return values
+    raise _RowPath
+
+
+def _whole(values: pl.Series) -> pl.Series:
+    """Whole numbers as Int64 (``_coerce(int)``), or _RowPath where a value is not one."""
+    import polars as pl
+
+    if values.dtype == pl.Boolean:
+        return values.cast(pl.Int64)
+    if values.dtype.is_integer():
+        # _coerce goes through float(): exact below 2^53 only
+        if (values.abs() < 2**53).fill_null(True).all():
+            return values.cast(pl.Int64)
+        raise _RowPath
+    if values.dtype == pl.String and values.str.contains(_DIGITS).fill_null(True).all():
+        values = values.cast(pl.Int64)  # float() of plain digits (a choice code): the integer
+        if (values.abs() < 2**53).fill_null(True).all():
+            return values
+        raise _RowPath
+    if values.dtype.is_float():
+        ok = values.is_finite() & (values == values.floor()) & (values.abs() < 2.0**53)
+        if ok.fill_null(True).all():
+            return values.cast(pl.Int64)
+    raise _RowPath
+
+
+def _item(table: pl.DataFrame, src: Source) -> pl.Series:
+    """An assessment item as ``_plain(_value_safe(row, src))`` gives it: as recorded, booleans as 0/1."""
+    import polars as pl
+
+    if src.column is None:
+        value = _plain(src.constant)
+        if value is not None and type(value) not in (str, int, float):
+            raise _RowPath
+        return pl.Series([value] * table.height)
+    if src.recode is not None or src.scale is not None:
+        raise _RowPath
+    values = _column(table, src.column)
+    return values.cast(pl.Int64) if values.dtype == pl.Boolean else values

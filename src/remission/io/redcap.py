@@ -418,14 +418,41 @@ def read_records(source: Source, dictionary: DataDictionary) -> pl.DataFrame:
     An R ``write.csv`` re-save (leading unnamed row-number column, ``NA`` cells) is refused: its
     values are no longer what REDCap exported. A file with no header (REDCap's 1-byte empty export)
     gives a table with no rows.
+
+    A file in plain CSV (every quote opens or closes a quoted field, no line break inside a cell,
+    every row as wide as the header) is parsed by Arrow's CSV reader; any other file by Python's
+    :mod:`csv` module, which reads it the same way and words each broken row. Both give the same
+    table for a plain file (``tests/io/test_redcap.py``).
     """
     import polars as pl
 
-    rows = _csv_rows(_read_text(source, "records"))
+    text = _read_text(source, "records")
+    fast = _read_plain_csv(text, dictionary)
+    if fast is not None:
+        return fast
+    rows = _csv_rows(text)
     rows = [r for r in rows if any(c != "" for c in r)] if rows else rows
     if not rows:
         return pl.DataFrame({dictionary.record_id: pl.Series([], dtype=pl.String)})
     header = [h.strip() for h in rows[0]]
+    _check_header(header, dictionary)
+    problems = [
+        Problem(n, "records", f"{len(r)} cells", f"expected {len(header)} (truncated or broken CSV)")
+        for n, r in enumerate(rows[1:], start=1)
+        if len(r) != len(header)
+    ]
+    if problems:
+        raise InvalidInputError(problems)
+    columns = list(zip(*rows[1:], strict=True)) if len(rows) > 1 else [() for _ in header]
+    return pl.DataFrame(
+        {
+            h: pl.Series(h, [None if v == "" else v for v in col], dtype=pl.String)
+            for h, col in zip(header, columns, strict=True)
+        }
+    )
+
+
+def _check_header(header: list[str], dictionary: DataDictionary) -> None:
     if header and header[0] == "":
         raise InvalidInputError(
             [
@@ -453,20 +480,52 @@ def read_records(source: Source, dictionary: DataDictionary) -> pl.DataFrame:
                 )
             ]
         )
-    problems = [
-        Problem(n, "records", f"{len(r)} cells", f"expected {len(header)} (truncated or broken CSV)")
-        for n, r in enumerate(rows[1:], start=1)
-        if len(r) != len(header)
-    ]
-    if problems:
-        raise InvalidInputError(problems)
-    columns = list(zip(*rows[1:], strict=True)) if len(rows) > 1 else [() for _ in header]
-    return pl.DataFrame(
-        {
-            h: pl.Series(h, [None if v == "" else v for v in col], dtype=pl.String)
-            for h, col in zip(header, columns, strict=True)
-        }
-    )
+
+
+# A cell of plain CSV: unquoted without quotes or line breaks, or quoted ("" for a quote) on one line.
+_PLAIN_CELL = r'(?:[^",\r\n]*|"(?:[^"\r\n]|"")*")'
+_PLAIN_ROW = rf"{_PLAIN_CELL}(?:,{_PLAIN_CELL})*"
+_PLAIN_CSV = rf"\A(?:{_PLAIN_ROW}\r?\n)*(?:{_PLAIN_ROW})?\z"
+
+
+def _read_plain_csv(text: str, dictionary: DataDictionary) -> pl.DataFrame | None:
+    """The records table by Arrow's CSV reader, or None when the text is not plain CSV (see
+    :func:`read_records`): then :mod:`csv` reads it and reports what is broken, row by row.
+
+    On plain CSV both readers split cells alike (one row per line; quoted cells unquoted, ``""``
+    read as ``"``); an empty line or a row of empty cells is dropped by both, and every other row
+    must be as wide as the header (Arrow refuses the file otherwise, and :mod:`csv` words why).
+    """
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    first = text.split("\n", 1)[0]
+    header = next(csv.reader([first.removesuffix("\r")]), [])
+    if not any(header) or not pl.Series([text]).str.contains(_PLAIN_CSV).item():
+        return None
+    header = [h.strip() for h in header]
+    _check_header(header, dictionary)
+    strings = dict.fromkeys(header, pa.string())
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=strings,
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid:  # a row wider or narrower than the header
+        return None
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    if frame.columns != header:  # a name a reader changes (an empty one): csv keeps it as it is
+        return None
+    return frame.filter(~pl.all_horizontal(pl.all().is_null())) if frame.height else frame
 
 
 def _known_columns(dictionary: DataDictionary) -> set[str]:
@@ -503,6 +562,8 @@ def _check_columns(frame: pl.DataFrame, dictionary: DataDictionary) -> None:
 def _parse_column(values: pl.Series, kind: str) -> pl.Series:
     import polars as pl
 
+    if kind in ("boolean", "checkbox") and (values.is_in(["0", "1"]) | values.is_null()).all():
+        return values == "1"  # what REDCap writes: one comparison instead of four passes
     s = values.str.strip_chars()
     if kind == "date":
         return s.str.strptime(pl.Date, "%Y-%m-%d", strict=False)

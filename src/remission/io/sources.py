@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ def batch_from_redcap(
     events: str | Path | None = None,
     *,
     on_error: str = "raise",
+    progress: Callable[[str], None] | None = None,
 ) -> ImportBatch:
     """Tidy a REDCap export, apply the YAML mapping and stage the records.
 
@@ -53,12 +54,17 @@ def batch_from_redcap(
     ``on_error="skip"`` they are read as empty (and listed), so the rest of the row still counts.
     Assessments get ``form`` = the instrument unless the mapping sets it, ``visit`` = the event.
 
+    The records are staged column-wise (:meth:`ImportBatch.add_frame`, one frame per mapping
+    block) where :func:`~remission.io.mapping.map_frames` maps the mapping column-wise, else one
+    by one; either way they are the same records, in the same order. ``progress(step)`` is called
+    after each step (``"read"``: files read and tidied; ``"mapped"``: records staged).
+
     Raises
     ------
     InvalidInputError
         Unreadable files, an invalid mapping (always fatal), or bad cells when strict.
     """
-    from remission.io.mapping import load_mapping, map_records
+    from remission.io.mapping import load_mapping, map_frames, map_records
     from remission.io.redcap import load_dictionary, tidy_redcap
 
     records, dictionary, mapping = Path(records), Path(dictionary), Path(mapping)
@@ -75,20 +81,40 @@ def batch_from_redcap(
         batch.problems.append(
             ImportProblem(p.row, p.column, p.value, f"{p.reason} (read as empty)", file=name, where=f"row {p.row}")
         )
-    try:
-        mapped = map_records(tidy.tables, rmap, record_id=tidy.record_id, with_origin=True)
-    except InvalidInputError as err:
-        raise InvalidInputError(_problems_of(err, name)) from err
+    if progress is not None:
+        progress("read")
     batch.source_rows = {f"{name}:{form}": t.height for form, t in tidy.tables.items()}
+    frames = map_frames(tidy.tables, rmap, record_id=tidy.record_id)
+    if frames is not None:
+        sites = _stage_redcap_frames(batch, frames, name)
+    else:
+        try:
+            mapped = map_records(tidy.tables, rmap, record_id=tidy.record_id, with_origin=True)
+        except InvalidInputError as err:
+            raise InvalidInputError(_problems_of(err, name)) from err
+        sites = _stage_redcap_records(batch, mapped, name)
+    for site in sorted(sites):
+        batch.add("sites", {"site_id": site}, name, "site")
+        batch.placeholder_sites.add(site)
+    if progress is not None:
+        progress("mapped")
+    return batch
+
+
+_REDCAP_TABLES = (
+    ("patient", "patients"),
+    ("infusion", "infusions"),
+    ("assessment", "assessments"),
+    ("lab", "labs"),
+    ("medication", "medications"),
+    ("adverse_event", "adverse_events"),
+)
+
+
+def _stage_redcap_records(batch: ImportBatch, mapped: Mapping[str, list[dict[str, Any]]], name: str) -> set[str]:
+    """Stage mapped record dicts one by one; return the site ids of the patients."""
     sites: set[str] = set()
-    for rtype, table in (
-        ("patient", "patients"),
-        ("infusion", "infusions"),
-        ("assessment", "assessments"),
-        ("lab", "labs"),
-        ("medication", "medications"),
-        ("adverse_event", "adverse_events"),
-    ):
+    for rtype, table in _REDCAP_TABLES:
         for rec in mapped[rtype]:
             origin = rec.pop("_origin")
             where = f"row {origin['row']} of {origin['instrument']} (record {origin['record']})"
@@ -96,10 +122,53 @@ def batch_from_redcap(
             if table == "patients" and isinstance(data.get("site_id"), str):
                 sites.add(data["site_id"])
             batch.add(table, data, name, where)
-    for site in sorted(sites):
-        batch.add("sites", {"site_id": site}, name, "site")
-        batch.placeholder_sites.add(site)
-    return batch
+    return sites
+
+
+def _stage_redcap_frames(batch: ImportBatch, frames: Mapping[str, list[pl.DataFrame]], name: str) -> set[str]:
+    """Stage mapped frames (:func:`~remission.io.mapping.map_frames`) as :func:`_stage_redcap_records`
+    stages the same records; return the site ids of the patients."""
+    import polars as pl
+
+    sites: set[str] = set()
+    where = pl.format(
+        "row {} of {} (record {})", pl.col("__row"), pl.col("__instrument"), pl.col("__record").fill_null("None")
+    )
+    for rtype, table in _REDCAP_TABLES:
+        for frame in frames[rtype]:
+            staged = frame.with_columns(*_redcap_columns(table)).drop("__event", "__instance")
+            if table == "patients":
+                sites.update(s for s in staged["site_id"].drop_nulls().unique() if isinstance(s, str))
+            batch.add_frame(table, staged, name, where)  # the words only for rows that need them
+    return sites
+
+
+def _redcap_columns(table: str) -> list[pl.Expr]:
+    """:func:`_redcap_record` column-wise (``x or y``: a null or empty ``x`` gives ``y``)."""
+    import polars as pl
+
+    def either(*columns: pl.Expr) -> pl.Expr:
+        out: Any = pl.when(columns[0].is_not_null() & (columns[0] != "")).then(columns[0])
+        for c in columns[1:]:
+            out = out.when(c.is_not_null() & (c != "")).then(c)
+        return out.otherwise(pl.lit("")).cast(pl.String)
+
+    if table == "infusions":
+        return [either(pl.col("product")).alias("product"), pl.lit("").alias("conditioning")]
+    if table == "assessments":
+        return [
+            either(pl.col("form"), pl.col("__instrument")).alias("form"),
+            either(pl.col("visit"), pl.col("__event")).alias("visit"),
+        ]
+    if table == "medications":
+        return [
+            either(pl.col("unit")).alias("unit"),
+            either(pl.col("route")).alias("route"),
+            pl.lit("").alias("frequency"),
+        ]
+    if table == "adverse_events":
+        return [pl.col("serious").fill_null(False).alias("serious")]
+    return []
 
 
 def _redcap_record(table: str, rec: dict[str, Any], origin: Mapping[str, Any]) -> dict[str, Any]:

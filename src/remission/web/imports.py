@@ -205,6 +205,7 @@ def restrict_to_site(engine: Engine, batch: ImportBatch, user: User) -> None:
     its records go with it."""
     if user.role == "admin":
         return
+    batch.materialise()  # records staged column-wise are checked here one by one, like the others
     own = user.site_id or ""
     staged_patients = {s.data.get("patient_id"): s for s in batch.records if s.table == "patients"}
     referenced = {str(s.data.get("patient_id")) for s in batch.records if s.data.get("patient_id") is not None}
