@@ -27,7 +27,9 @@ from sqlalchemy import Engine, create_engine, text
 from remission.store import connect, migrate, schema
 from remission.store.db import head_revision
 
-settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# "ci" (make test): enough random cases per run for a check on every push; every property test
+# follows the profile, so "thorough" (make fuzz, or any test on demand) runs ~65 times as many.
+settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
