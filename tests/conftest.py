@@ -17,6 +17,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -110,3 +111,27 @@ def engine(request: pytest.FixtureRequest, new_database: Callable[[str, str], st
     eng = connect(new_database(request.param, "test.db"))
     yield eng
     eng.dispose()
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What ``remission demo`` printed and wrote (tests only read it)."""
+
+    output: str
+    out: Path
+    db: Path
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """``remission demo`` run once (in process): the demo database, scored, and its report with
+    the PDF, read by tests/test_demo.py and tests/report/ (~5 s a run)."""
+    from typer.testing import CliRunner
+
+    from remission.cli.main import app
+
+    folder = tmp_path_factory.mktemp("demo")
+    out, db = folder / "out", folder / "demo.db"
+    result = CliRunner().invoke(app, ["demo", "--db", f"sqlite:///{db}", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return DemoRun(result.output, out, db)
