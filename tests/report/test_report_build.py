@@ -180,8 +180,9 @@ def test_demo_biology_and_cohort_from_records(demo_report: Path) -> None:
     assert biology["CAR-T peak day — median (range)"]["value"].startswith("9 (")
 
 
-def test_report_command_writes_html_pdf_and_tables(demo_run: Any, tmp_path: Path) -> None:
-    db = demo_run.db
+def test_report_command_writes_html_pdf_and_tables(tiny: tuple[Engine, Path], tmp_path: Path) -> None:
+    # the tiny database: the demo's report is built by `remission demo` (demo_report), same code
+    db = tiny[1].parent / "tiny.db"
     result = CliRunner().invoke(app, ["report", "--db", f"sqlite:///{db}", "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r" / "report.pdf").exists() and (
