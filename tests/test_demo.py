@@ -4,11 +4,8 @@ runs end to end."""
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
+from typing import Any
 
-from typer.testing import CliRunner
-
-from remission.cli.main import app
 from remission.demo.cohort import MONTH, generate_demo_cohort
 
 
@@ -42,10 +39,9 @@ def test_follow_up_median_15_months() -> None:
     assert MONTH == 30.4375
 
 
-def test_demo_command_writes_the_report(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["demo", "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+def test_demo_command_writes_the_report(demo_run: Any) -> None:
+    """``remission demo`` (run once per session by tests/conftest.py, shared with tests/report/)."""
+    out = demo_run.out
     for headline in (
         "SLEDAI-2K per patient",
         "TIS response per patient",
@@ -53,7 +49,7 @@ def test_demo_command_writes_the_report(tmp_path: Path) -> None:
         "EUSTAR-AI change",
         "CRS and ICANS",
     ):
-        assert headline in result.output
+        assert headline in demo_run.output
     html = (out / "report.html").read_text()
     assert "SYNTHETIC DATA" in html
     assert "SLEDAI-2K" in html and "data:image/png;base64" in html

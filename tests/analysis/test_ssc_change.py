@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from remission import InvalidInputError
@@ -149,7 +149,6 @@ def test_missing_cohort_column_is_an_error():
         summarise_change_by_month(pl.DataFrame({"patient_id": ["a"], "day": [0], "mrss": [1]}))
 
 
-@settings(max_examples=50, deadline=None)
 @given(base=st.integers(1, 51), now=st.integers(0, 51))
 def test_change_properties(base, now):
     t = pl.DataFrame({"patient_id": ["a", "a"], "day": [0, 90], "mrss": [base, now]})

@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import remission
@@ -157,7 +157,6 @@ def test_bilag_unverified_rules_are_only_haematological() -> None:
 score = st.sampled_from(["0", "1", "2", "3", "4", "ND", None])
 
 
-@settings(max_examples=50, deadline=None)
 @given(
     st.fixed_dictionaries(
         {
@@ -414,7 +413,6 @@ def _maybe(*values: Any) -> st.SearchStrategy[Any]:
     return st.sampled_from([*values, None])
 
 
-@settings(max_examples=100, deadline=None)
 @given(
     st.fixed_dictionaries(
         {

@@ -6,7 +6,7 @@ import math
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from remission import InvalidInputError, score
@@ -169,7 +169,6 @@ measure = st.one_of(st.none(), st.floats(0, 10, allow_nan=False))
 event = st.sampled_from([None, 0, 1])
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     base=st.fixed_dictionaries(
         {
@@ -204,7 +203,6 @@ def test_scalar_equals_vectorised(base, now):
         assert 0.0 <= got_p <= 1.0
 
 
-@settings(max_examples=50, deadline=None)
 @given(drop=st.floats(0, 20), more=st.floats(0, 20))
 def test_probability_rises_as_mrss_falls(drop, more):
     low = _pair({**BASE, "mrss": 45}, {**BASE, "mrss": 45 - drop, **NO_EVENTS})

@@ -2,7 +2,7 @@
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import remission
@@ -145,7 +145,6 @@ visits = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None)
 @given(st.lists(visits, min_size=1, max_size=8))
 def test_crs_scalar_equals_vectorised(rows):
     frame = pl.DataFrame(
@@ -169,7 +168,6 @@ def test_crs_scalar_equals_vectorised(rows):
             assert 0 <= scalar["crs_grade"] <= 5
 
 
-@settings(max_examples=50, deadline=None)
 @given(visits, st.sampled_from(HYPOTENSION))
 def test_crs_monotone_in_hypotension(visit, more):
     worse = {**visit, "hypotension": more}

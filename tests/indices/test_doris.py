@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -173,7 +173,6 @@ def test_doris_out_of_range_pga_is_an_error() -> None:
 flag_or_none = st.sampled_from([0, 1, None])
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     st.lists(
         st.fixed_dictionaries(

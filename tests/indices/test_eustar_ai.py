@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from remission import InvalidInputError, score
@@ -123,7 +123,6 @@ cells = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=80, deadline=None)
 @given(visit=cells, missing=st.sampled_from(["empty", "absent"]))
 def test_scalar_equals_vectorised(visit, missing):
     frame = pl.DataFrame({k: [v] for k, v in visit.items()}, strict=False)
@@ -136,7 +135,6 @@ def test_scalar_equals_vectorised(visit, missing):
         assert row["eustar_ai"] * 4 == int(row["eustar_ai"] * 4)  # steps of 0.25
 
 
-@settings(max_examples=50, deadline=None)
 @given(visit=cells, item=st.sampled_from(["delta_skin", "digital_ulcers", "tendon_friction_rubs"]))
 def test_adding_an_item_never_lowers_the_score(visit, item):
     before = eustar_ai.score_visit({**visit, item: 0}, missing="absent")["eustar_ai"]

@@ -2,7 +2,7 @@
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import remission
@@ -105,7 +105,6 @@ series = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
 @given(st.lists(series, min_size=1, max_size=4))
 def test_icaht_scalar_equals_vectorised(patients):
     rows = [(f"p{i}", d, a) for i, pts in enumerate(patients) for d, a in pts]
@@ -130,7 +129,6 @@ def test_icaht_scalar_equals_vectorised(patients):
             assert 0 <= row["icaht_early_grade"] <= 4
 
 
-@settings(max_examples=50, deadline=None)
 @given(series, st.integers(0, 24))
 def test_icaht_lower_anc_never_lowers_early_grade(points, index):
     known = [(d, a) for d, a in points if a is not None]

@@ -3,7 +3,7 @@
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import remission
@@ -153,7 +153,6 @@ visits = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None)
 @given(st.lists(visits, min_size=1, max_size=8))
 def test_icans_scalar_equals_vectorised(rows):
     schema = {
@@ -171,7 +170,6 @@ def test_icans_scalar_equals_vectorised(rows):
         assert out["icans_missing"][i] == scalar["icans_missing"]
 
 
-@settings(max_examples=50, deadline=None)
 @given(visits, st.integers(0, 10))
 def test_icans_lower_ice_never_lowers_grade(visit, lower):
     if visit["ice_score"] is None or lower > visit["ice_score"]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import remission
@@ -122,7 +122,6 @@ def test_lldas_missing_three_valued(
     assert out["lldas_missing"][1] == missing
 
 
-@settings(max_examples=50, deadline=None)
 @given(
     st.lists(
         st.fixed_dictionaries(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from remission import InvalidInputError, score
@@ -72,7 +72,6 @@ def test_invalid_grade_is_an_error(value, reason):
 grades = st.fixed_dictionaries({c: st.one_of(st.none(), st.integers(0, 3)) for c in mrss.CODES})
 
 
-@settings(max_examples=60, deadline=None)
 @given(visit=grades)
 def test_scalar_equals_vectorised(visit):
     row = score(

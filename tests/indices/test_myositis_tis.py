@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from remission import InvalidInputError, score
@@ -333,7 +333,6 @@ csms = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None)
 @given(base=csms, now=csms, population=st.sampled_from(["adult", "juvenile"]))
 def test_scalar_equals_vectorised(base, now, population):
     row = _pair(base, now, population=population)
@@ -344,7 +343,6 @@ def test_scalar_equals_vectorised(base, now, population):
         assert 0 <= row["tis"] <= 100
 
 
-@settings(max_examples=50, deadline=None)
 @given(
     code=st.sampled_from(["phga", "ptga", "haq_di", "extramuscular"]),
     a=st.floats(0, 1),

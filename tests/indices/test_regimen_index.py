@@ -2,7 +2,7 @@
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import remission
@@ -123,7 +123,6 @@ def test_regimen_protocol_option(tmp_path):
         )
 
 
-@settings(max_examples=80, deadline=None)
 @given(
     st.lists(
         st.tuples(

@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -158,7 +158,6 @@ def test_sri4_missing_three_valued(now: dict[str, Any], expected: int | None, mi
 grade = st.sampled_from(["A", "B", "C", "D", "E", None])
 
 
-@settings(max_examples=50, deadline=None)
 @given(
     st.lists(
         st.fixed_dictionaries(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from remission.kinetics import SteinCarTModel, car_t_stein
@@ -62,7 +62,6 @@ def test_model_uses_published_ball_set() -> None:
 positive = st.floats(min_value=0.01, max_value=5.0)
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     foldx=st.floats(2.0, 1e5),
     tmax=st.floats(1.0, 30.0),

@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from remission.errors import InvalidInputError
@@ -146,7 +146,6 @@ def test_drug_free_days_empty_without_records() -> None:
     assert out.row(0, named=True)["drug_free_days"] is None
 
 
-@settings(max_examples=50, deadline=None)
 @given(
     st.lists(
         st.tuples(

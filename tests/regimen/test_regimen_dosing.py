@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from remission.errors import InvalidInputError
@@ -141,7 +141,6 @@ def test_out_of_range_is_an_error(height, weight, formula, column):
     assert err.value.problems[0].column == column
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     h=st.floats(50, 250, allow_nan=False),
     w=st.floats(2, 300, allow_nan=False),

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
-from remission.store import connect, migrate
-from remission.store.db import downgrade
+from remission.store import connect
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # store_worker.py: imported by the tests, run by their subprocesses
@@ -18,23 +17,9 @@ if str(HERE) not in sys.path:  # store_worker.py: imported by the tests, run by 
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_url(request: pytest.FixtureRequest, new_database: Callable[[str, str], str]) -> str:
     """The URL of a freshly migrated database that other processes can open too."""
-    url = (
-        f"sqlite:///{tmp_path / 'registry.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_server_url")
-    )
-    engine = connect(url)
-    migrate(engine)
-    engine.dispose()
-    yield url
-    if request.param == "postgresql":
-        engine = connect(url)
-        downgrade(engine, "base")
-        with engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        engine.dispose()
+    return new_database(request.param, "registry.db")
 
 
 @pytest.fixture

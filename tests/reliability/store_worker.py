@@ -1,8 +1,8 @@
 """A writer process for the crash-safety and concurrency tests (run as a script, not collected).
 
 ``python store_worker.py import URL PREFIX COPIES``: build a cohort of COPIES copies of the demo
-cohort (patient ids prefixed ``PREFIX<k>-``), print ``ready``, save it in one transaction,
-print ``done``. ``python store_worker.py update URL PATIENT N NAME``: N read-modify-write
+cohort (patient ids prefixed ``PREFIX<k>-``), print ``ready``, wait for ``go`` on stdin, save it
+in one transaction, print ``done``. ``python store_worker.py update URL PATIENT N NAME``: N read-modify-write
 updates of one patient (append ``NAME-i`` to its prior treatments), retrying on stale versions;
 prints ``done <retries>``.
 """
@@ -49,6 +49,8 @@ def run_import(url: str, prefix: str, copies: int) -> None:
     engine = connect(url)
     cohort = scaled_cohort(prefix, copies)
     print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":  # the test ended before this save's turn
+        return
     save_cohort(engine, cohort, actor=f"import-{prefix}")
     print("done", flush=True)
 

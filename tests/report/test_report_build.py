@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -126,11 +127,9 @@ def test_report_without_labs_says_biology_not_available(tiny: tuple[Engine, Path
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "out"
-    db = out.parent / "demo.db"
-    result = CliRunner().invoke(app, ["demo", "--db", f"sqlite:///{db}", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+def demo_report(demo_run: Any) -> Path:
+    """The report folder of ``remission demo`` (tests/conftest.py: run once per session)."""
+    out: Path = demo_run.out
     return out
 
 
@@ -181,8 +180,9 @@ def test_demo_biology_and_cohort_from_records(demo_report: Path) -> None:
     assert biology["CAR-T peak day — median (range)"]["value"].startswith("9 (")
 
 
-def test_report_command_writes_html_pdf_and_tables(demo_report: Path, tmp_path: Path) -> None:
-    db = demo_report.parent / "demo.db"
+def test_report_command_writes_html_pdf_and_tables(tiny: tuple[Engine, Path], tmp_path: Path) -> None:
+    # the tiny database: the demo's report is built by `remission demo` (demo_report), same code
+    db = tiny[1].parent / "tiny.db"
     result = CliRunner().invoke(app, ["report", "--db", f"sqlite:///{db}", "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r" / "report.pdf").exists() and (

@@ -213,6 +213,7 @@ def test_dashboard_embeds_the_cohort_report_for_monitors(client: Any, app_engine
     assert report.status_code == 200 and "SLEDAI-2K" in report.text
     assert client.get("/dashboard/tables/cohort_characteristics.csv").text.startswith("characteristic,")
     assert client.get("/dashboard/tables/..%2Freport.html").status_code == 404
+    assert not (client.app.state.report_dir / "report.pdf").exists(), "the dashboard serves no PDF: none is built"
 
 
 def test_logout_ends_the_session(client: Any) -> None:

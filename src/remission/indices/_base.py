@@ -323,12 +323,13 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
             ]
         )
     present = [c for c in columns if c.code in table.columns]
-    _check_cell_types(table, present, definition)
-    clean = _clean_integer_flags(table, present)
+    schema = table.schema  # built anew on every access: read once (wide indices have ~100 columns)
+    _check_cell_types(schema, present, definition)
+    clean = _clean_integer_flags(table, schema, present)
     pairs = [
         (pl.col(c.code).cast(pl.Boolean), pl.lit(None, pl.Utf8).alias(c.code))
         if c.code in clean
-        else _parse(c, table.schema[c.code])
+        else _parse(c, schema[c.code])
         for c in present
     ]
     parsed = table.select([p for p, _ in pairs]) if pairs else pl.DataFrame(schema={})
@@ -348,10 +349,10 @@ def validate_table(table: pl.DataFrame, definition: IndexDefinition) -> Validate
     return Validated(typed, valid, problems)
 
 
-def _clean_integer_flags(table: pl.DataFrame, present: Sequence[Column]) -> set[str]:
+def _clean_integer_flags(table: pl.DataFrame, schema: pl.Schema, present: Sequence[Column]) -> set[str]:
     """Yes/no columns stored as integers whose values are all 0, 1 or missing (the bulk case):
     found with one min/max pass, they are cast without the per-row checks."""
-    candidates = [c.code for c in present if c.kind == "bool" and not c.required and table.schema[c.code].is_integer()]
+    candidates = [c.code for c in present if c.kind == "bool" and not c.required and schema[c.code].is_integer()]
     if not candidates or table.height == 0:
         return set()
     bounds = table.select(
@@ -369,16 +370,12 @@ _SCALAR_TYPES = frozenset(
 )
 
 
-def _check_cell_types(table: pl.DataFrame, present: Sequence[Column], definition: IndexDefinition) -> None:
+def _check_cell_types(schema: pl.Schema, present: Sequence[Column], definition: IndexDefinition) -> None:
     """Refuse columns whose cells are not single values (lists, structs, Python objects, durations)."""
-    bad = [
-        c.code
-        for c in present
-        if not (table.schema[c.code].is_numeric() or table.schema[c.code].base_type() in _SCALAR_TYPES)
-    ]
+    bad = [c.code for c in present if not (schema[c.code].is_numeric() or schema[c.code].base_type() in _SCALAR_TYPES)]
     reason = f"cells must be text, numbers or booleans ({definition.name})"
     if bad:
-        raise InvalidInputError([Problem(None, code, str(table.schema[code]), reason) for code in bad])
+        raise InvalidInputError([Problem(None, code, str(schema[code]), reason) for code in bad])
 
 
 def _collect_problems(table: pl.DataFrame, reasons: pl.DataFrame) -> list[Problem]:

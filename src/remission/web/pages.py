@@ -286,7 +286,7 @@ def _report_dir(request: Request) -> Path:
     state = request.app.state
     if getattr(state, "report_stamp", None) != stamp:
         folder = Path(tempfile.mkdtemp(prefix="remission-report-"))
-        build_report(engine, folder)
+        build_report(engine, folder, pdf=False)  # the dashboard serves the HTML and tables, never a PDF
         state.report_dir, state.report_stamp = folder, stamp
     folder_now: Path = state.report_dir
     return folder_now
