@@ -20,6 +20,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
+#: Float noise allowed when testing ``S(t) <= 0.5`` (products of fractions are not exact).
+MEDIAN_TOLERANCE = 1e-9
+
 EVENT_SCHEMA = {"patient_id": pl.String, "duration": pl.Float64, "observed": pl.Int8}
 
 
@@ -172,9 +175,13 @@ def kaplan_meier(events: pl.DataFrame, times: Sequence[float] | None = None, alp
 def median_time(events: pl.DataFrame) -> float | None:
     """Median time to event (first day with ``S(t) <= 0.5``), or ``None`` when not reached.
 
+    ``S(t)`` is a product of fractions, so an exact half (4/8) can come out as
+    0.5000000000000001; it is compared with a tolerance of ``MEDIAN_TOLERANCE`` so that every
+    row of a table follows one rule (docs/decisions/report.md).
+
     >>> median_time(pl.DataFrame({"duration": [2.0, 3, 3, 5, 8], "observed": [1, 1, 0, 1, 0]}))
     5.0
     """
     table = kaplan_meier(events)
-    reached = table.filter(pl.col("survival") <= 0.5)
+    reached = table.filter(pl.col("survival") <= 0.5 + MEDIAN_TOLERANCE)
     return None if reached.is_empty() else float(reached["day"][0])
