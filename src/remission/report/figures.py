@@ -59,6 +59,18 @@ def _pyplot() -> Any:
     return plt
 
 
+def _plain_log_ticks(ax: Any) -> None:
+    """Label a log (or symlog) y axis with plain numbers (0.1, 1, 10, 1000).
+
+    Matplotlib's log formatters write mathtext (``$\\mathdefault{10^{2}}$``), which prints literally
+    because record text is never parsed as math (``text.parse_math`` is off, see ``_pyplot``).
+    """
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,.10g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _figure(width: float = 7.0, height: float = 4.2, ncols: int = 1, nrows: int = 1, **kwargs: Any) -> Any:
     plt = _pyplot()
     return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **kwargs)
@@ -309,9 +321,11 @@ def kinetics_plot(car_t: pl.DataFrame, b_cells: pl.DataFrame, *, aplasia_thresho
         if ax is left:
             if positive.height:
                 ax.set_yscale("log")
+                _plain_log_ticks(ax)
             ax.set_xlabel("days since CAR-T infusion")
         else:
             ax.set_yscale("symlog", linthresh=1.0)
+            _plain_log_ticks(ax)
             ax.axhline(aplasia_threshold, color="grey", lw=0.8, ls="--", label=f"aplasia < {aplasia_threshold:g}/µL")
             ax.set_xlabel("days since CAR-T infusion")
             ax.set_ylim(bottom=0)
