@@ -16,8 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import remission
+from remission.errors import MissingColumnsError
 from remission.indices import registry
-from remission.indices._base import Column, IndexDefinition
+from remission.indices._base import Column, IndexDefinition, check_header
 
 INDICES = list(registry().values())
 WIDE = [d for d in INDICES if d.layout == "wide"]
@@ -50,6 +51,43 @@ def test_index_is_documented(definition: IndexDefinition) -> None:
 
 
 @pytest.mark.parametrize("definition", INDICES, ids=[d.name for d in INDICES])
+def test_header_with_every_column_passes_and_one_dropped_is_refused(definition: IndexDefinition) -> None:
+    """The header contract (specs README "Header"): a header with every declared column, and one
+    with only the needed ones, pass; dropping a needed column with no alternative is an error
+    naming it (a hand-picked one per index: the first criterion input of its spec)."""
+    dropped = FIRST_NEEDED[definition.name]
+    keys = {"patient_id": "P1", "day": "0"} if definition.layout != "wide" else {}
+    codes = [c.code for c in definition.all_columns() if c.code not in keys]
+    cells = {**{k: [v] for k, v in keys.items()}, **{c: [None] for c in codes}}
+    full = pl.DataFrame(cells, schema={c: pl.Utf8 for c in cells})
+    remission.score(definition.name, full)
+    needed = [k for k in keys] + [a.code for a in check_header(list(keys), definition).absent]
+    remission.score(definition.name, full.select(needed))
+    pattern = f"no column `{dropped}` \\(an input of {definition.name}\\)"
+    with pytest.raises(MissingColumnsError, match=pattern):
+        remission.score(definition.name, full.select(needed).drop(dropped))
+
+
+#: For each index, an input its spec makes a criterion (so never optional in a header).
+FIRST_NEEDED = {
+    "bilag2004": "bilag_renal",
+    "criss": "mrss",
+    "crs": "hypotension",
+    "doris": "pga",
+    "eustar-ai": "dlco_pct_pred",
+    "icaht": "anc_10e9_l",
+    "icans": "consciousness",
+    "ice": "ice_naming",
+    "lldas": "prednisone_mg_day",
+    "mrss": "mrss_face",
+    "myositis-tis": "haq_di",
+    "regimen": "weight_kg",
+    "sledai2k": "seizure",
+    "sri4": "treatment_failure",
+}
+
+
+@pytest.mark.parametrize("definition", INDICES, ids=[d.name for d in INDICES])
 def test_out_of_range_value_is_refused_with_row_column_value(definition: IndexDefinition) -> None:
     bounded = next((c for c in definition.columns if c.maximum is not None), None)
     if bounded is None:
@@ -57,7 +95,7 @@ def test_out_of_range_value_is_refused_with_row_column_value(definition: IndexDe
     row: dict[str, Any] = {"patient_id": "P1", "day": 0} if definition.layout != "wide" else {}
     row[bounded.code] = str(bounded.maximum * 10 + 10)
     with pytest.raises(remission.InvalidInputError, match=f"row 1, column {bounded.code}: value "):
-        remission.score(definition.name, pl.DataFrame([row]))
+        remission.score(definition.name, pl.DataFrame([row]), allow_missing_columns=True)
 
 
 @pytest.mark.parametrize("definition", WIDE, ids=[d.name for d in WIDE])

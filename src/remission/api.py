@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
-from remission.errors import InvalidInputError, Problem
+from remission.errors import InvalidInputError, MissingColumnsError, Problem, UnknownColumnsWarning
 from remission.indices import get_index
-from remission.indices._base import ROW, Context, IndexDefinition, validate_table, validate_text_row
+from remission.indices._base import (
+    ROW,
+    Context,
+    HeaderCheck,
+    IndexDefinition,
+    check_header,
+    validate_table,
+    validate_text_row,
+)
 
 OnError = Literal["raise", "skip"]
 
@@ -25,6 +34,8 @@ class ScoreOutcome:
     scored: pl.DataFrame
     rejected: pl.DataFrame
     problems: list[Problem]
+    #: The header's columns that no input of the index reads, and the codes closest to each.
+    header: HeaderCheck = field(default_factory=lambda: HeaderCheck((), ()))
 
 
 def read_table(source: Any) -> pl.DataFrame:
@@ -88,17 +99,29 @@ def _read_csv(path: Path) -> pl.DataFrame:
 
 
 def score_table(
-    index: str | IndexDefinition, table: Any, *, missing: str = "empty", explain: bool = True, **options: Any
+    index: str | IndexDefinition,
+    table: Any,
+    *,
+    missing: str = "empty",
+    explain: bool = True,
+    allow_missing_columns: bool = True,
+    **options: Any,
 ) -> ScoreOutcome:
     """Validate and score a table, keeping the invalid rows apart instead of raising.
 
     ``index`` is a registry name or an :class:`IndexDefinition` (e.g. one not in the registry).
+    ``allow_missing_columns=False`` (what ``remission score`` and :func:`score` pass by default)
+    raises :class:`~remission.errors.MissingColumnsError` when an input the index needs is absent
+    from the header; internal callers that build partial tables (a form's visit) keep the default.
     """
     definition = index if isinstance(index, IndexDefinition) else get_index(index)
     if missing not in ("empty", "absent"):
         raise InvalidInputError([Problem(None, "missing", str(missing), "expected 'empty' or 'absent'")])
     ctx = Context(missing=missing, explain=explain, options=definition.parse_options(options))  # type: ignore[arg-type]
     frame = read_table(table)
+    header = check_header(frame.columns, definition)
+    if header.absent and not allow_missing_columns:
+        raise MissingColumnsError(list(header.absent))
     _check_output_clash(frame, definition)
     checked = validate_table(frame, definition)
     valid = checked.valid
@@ -110,7 +133,7 @@ def score_table(
     else:
         scored = pl.concat([original, outputs.drop(ROW, strict=False)], how="horizontal")
     rejected = _rejected_rows(frame, checked.problems)
-    return ScoreOutcome(scored, rejected, checked.problems)
+    return ScoreOutcome(scored, rejected, checked.problems, header)
 
 
 def _check_output_clash(frame: pl.DataFrame, definition: IndexDefinition) -> None:
@@ -140,6 +163,7 @@ def score(
     missing: str = "empty",
     on_error: OnError = "raise",
     explain: bool = True,
+    allow_missing_columns: bool = False,
     **options: Any,
 ) -> pl.DataFrame:
     """Score every row of ``table`` with ``index``; the Python mirror of ``remission score``.
@@ -158,6 +182,11 @@ def score(
         ``"skip"`` returns the valid rows only.
     explain : bool
         ``False`` omits the ``*_explain`` columns (bulk work).
+    allow_missing_columns : bool
+        By default an input column the index needs that is absent from the header (not merely
+        empty) raises :class:`remission.errors.MissingColumnsError`, naming it and the header's
+        closest names; ``True`` scores such a column as missing in every row. Columns that no
+        input reads give an :class:`remission.errors.UnknownColumnsWarning`.
     **options
         The index's documented options (e.g. ``population="juvenile"``).
 
@@ -169,13 +198,24 @@ def score(
     Examples
     --------
     >>> import polars as pl
-    >>> out = score("sledai2k", pl.DataFrame({"arthritis": [1], "rash": [1]}), missing="absent")
+    >>> visit = pl.DataFrame({"arthritis": [1], "rash": [1]})
+    >>> out = score("sledai2k", visit, missing="absent", allow_missing_columns=True)
     >>> out["sledai2k"].to_list(), out["sledai2k_explain"].to_list()
     ([6], ['arthritis=4; rash=2'])
+    >>> score("sledai2k", visit.rename({"arthritis": "Arthritis"}))
+    Traceback (most recent call last):
+    ...
+    remission.errors.MissingColumnsError: no column `seizure` (an input of sledai2k)
+    no column `psychosis` (an input of sledai2k)
+    ...
     """
     if on_error not in ("raise", "skip"):
         raise InvalidInputError([Problem(None, "on_error", str(on_error), "expected 'raise' or 'skip'")])
-    outcome = score_table(index, table, missing=missing, explain=explain, **options)
+    outcome = score_table(
+        index, table, missing=missing, explain=explain, allow_missing_columns=allow_missing_columns, **options
+    )
+    if outcome.header.unknown:
+        warnings.warn(UnknownColumnsWarning(outcome.header.unknown_text()), stacklevel=2)
     if outcome.problems and on_error == "raise":
         raise InvalidInputError(outcome.problems)
     return outcome.scored

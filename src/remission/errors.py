@@ -76,3 +76,50 @@ class StaleVersionError(InvalidInputError):
         self.current = current
         reason = f"patient {patient_id} is at version {current} now; reload it and apply the change again"
         super().__init__([Problem(None, "version", str(expected), reason)])
+
+
+@dataclass(frozen=True)
+class AbsentColumn:
+    """An input column an index needs that the table's header does not have, with the header's
+    names that look closest to it (by :func:`difflib.get_close_matches`, case-insensitive)."""
+
+    code: str
+    index: str
+    closest: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        hint = " — did you mean " + " or ".join(f"`{c}`" for c in self.closest) + "?" if self.closest else ""
+        return f"no column `{self.code}` (an input of {self.index}){hint}"
+
+
+class MissingColumnsError(InvalidInputError):
+    """Input columns an index needs are absent from the header (not merely empty): the table
+    would otherwise be scored as if every one of their cells were missing. The CLI exits 2;
+    ``allow_missing_columns=True`` (CLI ``--allow-missing-columns``) scores them as missing.
+
+    Examples
+    --------
+    >>> err = MissingColumnsError([AbsentColumn("pga", "doris", ("PGA",))])
+    >>> print(err)
+    no column `pga` (an input of doris) — did you mean `PGA`?
+    >>> isinstance(err, InvalidInputError), err.problems[0].column
+    (True, 'pga')
+    """
+
+    def __init__(self, absent: list[AbsentColumn]) -> None:
+        self.absent: list[AbsentColumn] = list(absent)
+        super().__init__([Problem(None, a.code, "", _absent_reason(a)) for a in self.absent])
+        self.args = ("\n".join(str(a) for a in self.absent),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _absent_reason(absent: AbsentColumn) -> str:
+    hint = "; closest: " + ", ".join(absent.closest) if absent.closest else ""
+    return f"absent from the header (an input of {absent.index}){hint}"
+
+
+class UnknownColumnsWarning(UserWarning):
+    """Columns of a scored table that no input of the index reads (kept in the output as they
+    are): often a misspelled column code, e.g. ``seizures`` for ``seizure``."""

@@ -13,11 +13,15 @@ runner = CliRunner()
 HEADER = "case,seizure,arthritis,rash\n"
 
 
-def run(tmp_path: Path, body: str, *extra: str) -> tuple[int, str, Path]:
+def run(tmp_path: Path, body: str, *extra: str, header: str = HEADER) -> tuple[int, str, Path]:
+    """``remission score sledai2k`` on ``header + body``; the three-item HEADER needs
+    --allow-missing-columns (the other 21 descriptors are absent), given unless ``header`` is."""
     source = tmp_path / "in.csv"
-    source.write_text(HEADER + body)
+    source.write_text(header + body)
     target = tmp_path / "out.csv"
-    result = runner.invoke(app, ["score", "sledai2k", "--input", str(source), "--output", str(target), *extra])
+    lenient = ("--allow-missing-columns",) if header == HEADER else ()
+    args = ["score", "sledai2k", "--input", str(source), "--output", str(target), *lenient, *extra]
+    result = runner.invoke(app, args)
     return result.exit_code, result.output, target
 
 

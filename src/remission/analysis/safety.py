@@ -178,7 +178,8 @@ def summarise_icaht(anc: pl.DataFrame) -> pl.DataFrame:
     """Per patient: early and late ICAHT grades (the ``icaht`` index, EHA/EBMT 2023)."""
     from remission.api import score
 
-    return score("icaht", anc, explain=False)
+    inputs = [c for c in ("patient_id", "day", "anc_10e9_l") if c in anc.columns]
+    return score("icaht", anc.select(inputs), explain=False)
 
 
 # ------------------------------------------------------------------------------------------

@@ -39,8 +39,11 @@ def fail(message: str, code: int = EXIT_INVALID) -> None:
 
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    help="Score a table with an index: `remission score INDEX --input IN.csv --output OUT.csv`. "
-    "Index options follow as --name VALUE (or --flag for yes/no options); `remission indices` lists them.",
+    help="Score a table with an index: remission score INDEX --input IN.csv --output OUT.csv. "
+    "Index options follow as --name VALUE (or --flag for yes/no options); remission indices INDEX lists "
+    "the index's input columns and options. A column the index needs that is absent from the header is an "
+    "error (exit 2); columns it does not read are listed as a warning. A summary of the rows scored, "
+    "incomplete and invalid goes to stderr.",
 )
 def score(
     ctx: typer.Context,
@@ -62,9 +65,17 @@ def score(
         str | None,
         typer.Option("--scheduler", help="Dask scheduler address (default: a local cluster of 2 worker processes)."),
     ] = None,
+    allow_missing_columns: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing-columns",
+            help="Score an input column that is absent from the header as missing in every row, instead of "
+            "refusing the table.",
+        ),
+    ] = False,
 ) -> None:
     from remission.api import score_table
-    from remission.errors import InvalidInputError, Problem
+    from remission.errors import InvalidInputError, MissingColumnsError, Problem
     from remission.indices import get_index
 
     try:
@@ -74,19 +85,69 @@ def score(
         if engine not in ("memory", "dask"):
             raise InvalidInputError([Problem(None, "--engine", engine, "expected 'memory' or 'dask'")])
         if engine == "dask":
+            if not allow_missing_columns:
+                _check_dataset_header(index, str(input))
             _score_with_dask(index, str(input), output, scheduler, missing, on_error, explain, options)
             return
-        outcome = score_table(index, input, missing=missing, explain=explain, **options)
+        outcome = score_table(
+            index, input, missing=missing, explain=explain, allow_missing_columns=allow_missing_columns, **options
+        )
+    except MissingColumnsError as err:
+        fail(f"{err}\n{index}: {_count(len(err.absent), 'input column')} absent from the header of {input}; "
+             "nothing written (--allow-missing-columns scores absent columns as missing)")
+        return
     except InvalidInputError as err:
         fail(str(err))
         return
+    if outcome.header.unknown:
+        typer.echo("warning: " + outcome.header.unknown_text().replace("\n", "\nwarning: "), err=True)
     if outcome.problems and on_error == "raise":
-        fail("\n".join(str(p) for p in outcome.problems))
+        listed = "\n".join(str(p) for p in outcome.problems)
+        fail(f"{listed}\n{index}: {_count(len(outcome.rejected), 'invalid row')}; nothing written")
     _write(outcome.scored, output)
+    errors = output.with_name(output.stem + ".errors.csv")
     if outcome.problems:
-        errors = output.with_name(output.stem + ".errors.csv")
         outcome.rejected.write_csv(errors)
-        typer.echo(f"{len(outcome.rejected)} invalid row(s) skipped: {errors}", err=True)
+    typer.echo(_summary(index, outcome, output, errors if outcome.problems else None), err=True)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _summary(index: str, outcome: Any, output: Path, errors: Path | None) -> str:
+    """``sledai2k: 12 rows scored (3 incomplete: an input missing) → out.csv; 1 invalid row skipped → …``."""
+    from remission.indices import get_index
+
+    scored = outcome.scored
+    definition = get_index(index)
+    marker = next((c for c in definition.outputs if c.endswith("_missing")), definition.outputs[0])
+    column = scored[marker]
+    incomplete = (column.fill_null("") != "").sum() if marker.endswith("_missing") else column.null_count()
+    unit = "patient" if definition.layout == "per_patient" else "row"
+    text = f"{index}: {_count(scored.height, unit)} scored ({incomplete} incomplete: an input missing) → {output}"
+    if errors is not None:
+        text += f"; {_count(len(outcome.rejected), 'invalid row')} skipped → {errors}"
+    return text
+
+
+def _check_dataset_header(index: str, pattern: str) -> None:
+    """The header contract for a Parquet dataset: the first file's schema (all must agree)."""
+    import polars as pl
+
+    from remission.errors import MissingColumnsError
+    from remission.indices import get_index
+    from remission.indices._base import check_header
+    from remission.scale.dask_engine import expand_pattern
+
+    paths = expand_pattern(pattern)
+    if not paths:
+        return
+    header = check_header(list(pl.read_parquet_schema(paths[0])), get_index(index))
+    if header.absent:
+        raise MissingColumnsError(list(header.absent))
+    if header.unknown:
+        typer.echo("warning: " + header.unknown_text().replace("\n", "\nwarning: "), err=True)
 
 
 def _score_with_dask(

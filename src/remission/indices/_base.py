@@ -14,6 +14,7 @@ an empty cell and never an error; an out-of-range value is an error naming row, 
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from remission.errors import InvalidInputError, Problem
+from remission.errors import AbsentColumn, InvalidInputError, Problem
 
 Kind = Literal["bool", "int", "float", "category", "text"]
 Layout = Literal["wide", "long", "per_patient"]
@@ -49,6 +50,12 @@ class Column:
     choices: tuple[str, ...] = ()
     case: Literal["lower", "upper"] = "lower"
     required: bool = False
+    #: The header may lack this column (an optional input: a lab an item can be derived from,
+    #: a modifier whose absence the spec defines); otherwise an absent column is an error.
+    optional: bool = False
+    #: The header may lack this column when it has any of these (an alternative input: the
+    #: measurement a descriptor is derived from, ``ice_score`` for the ICE items).
+    unless: tuple[str, ...] = ()
 
     def allowed(self) -> str:
         """Human wording of the allowed values, used in error messages and docs."""
@@ -190,7 +197,11 @@ class IndexDefinition:
             Column("patient_id", "text", "pseudonymous patient identifier", required=True),
             Column("day", "int", "days relative to CAR-T infusion (day 0)", "day", -3650, 36500, required=True),
         )
-        extra = (Column("baseline", "bool", "1 marks the patient's baseline row"),) if self.layout == "long" else ()
+        extra = (
+            (Column("baseline", "bool", "1 marks the patient's baseline row", optional=True),)
+            if self.layout == "long"
+            else ()
+        )
         return keys + extra + self.columns
 
     def parse_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,6 +216,77 @@ class IndexDefinition:
                 ]
             )
         return {name: (o.parse(given[name]) if name in given else o.default) for name, o in known.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# The header contract (../shared/specs/README.md, "Header")
+# --------------------------------------------------------------------------------------------
+
+#: Identifier columns a table of any index may carry through to its output without a warning.
+PASS_THROUGH: frozenset[str] = frozenset(
+    {"patient_id", "day", "date", "visit", "visit_id", "visit_date", "site", "site_id", "subject_id", "usubjid",
+     "record_id", "id", "case", "arm", "group", "cohort", "disease", "baseline"}
+)
+
+
+@dataclass(frozen=True)
+class HeaderCheck:
+    """What a table's header lacks (``absent``) and has in excess (``unknown``) for an index."""
+
+    absent: tuple[AbsentColumn, ...]
+    unknown: tuple[str, ...]
+    #: For each unknown column, the index's input codes closest to it (maybe none).
+    closest: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def unknown_text(self) -> str:
+        """One line per unknown column, with the codes it may have meant to be."""
+        lines = []
+        for name in self.unknown:
+            near = self.closest.get(name, ())
+            hint = " — did you mean " + " or ".join(f"`{c}`" for c in near) + "?" if near else ""
+            lines.append(f"unknown column `{name}` (not an input of this index; kept as it is){hint}")
+        return "\n".join(lines)
+
+
+def closest_names(name: str, candidates: Sequence[str], n: int = 2) -> tuple[str, ...]:
+    """The ``candidates`` closest to ``name`` (difflib ratio ≥ 0.6, compared case-insensitively).
+
+    >>> closest_names("pga", ["PGA", "prednisone_mg_day", "rash"])
+    ('PGA',)
+    >>> closest_names("seizure", ["seizures", "Arthritis"])
+    ('seizures',)
+    """
+    folded: dict[str, str] = {}
+    for candidate in candidates:
+        folded.setdefault(candidate.lower(), candidate)
+    near = difflib.get_close_matches(name.lower(), list(folded), n=n, cutoff=0.6)
+    return tuple(folded[f] for f in near)
+
+
+def check_header(header: Sequence[str], definition: IndexDefinition) -> HeaderCheck:
+    """The input columns ``definition`` needs that ``header`` lacks, and the header's columns that
+    no input of the index reads (identifiers of :data:`PASS_THROUGH` and outputs aside).
+
+    A column is needed unless it is ``required`` (checked with its own message), ``optional``, or
+    one of its ``unless`` alternatives is in the header.
+
+    >>> from remission.indices import get_index
+    >>> found = check_header(["PGA", "prednisone_mg_day", "foo"], get_index("doris"))
+    >>> print(next(a for a in found.absent if a.code == "pga"))
+    no column `pga` (an input of doris) — did you mean `PGA`?
+    >>> found.unknown
+    ('PGA', 'foo')
+    """
+    present = set(header)
+    codes = [c.code for c in definition.all_columns()]
+    unknown = [h for h in header if h not in codes and h not in PASS_THROUGH and h not in definition.outputs]
+    absent = [
+        AbsentColumn(c.code, definition.name, closest_names(c.code, unknown))
+        for c in definition.all_columns()
+        if c.code not in present and not c.required and not c.optional and not present.intersection(c.unless)
+    ]
+    closest = {u: closest_names(u, codes) for u in unknown}
+    return HeaderCheck(tuple(absent), tuple(unknown), closest)
 
 
 # --------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import polars as pl
@@ -568,21 +568,30 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 ITEM_NUMBERS: tuple[int, ...] = tuple(sorted(ITEM_NAMES))
+#: The form's items and measurements: optional in a header (a table of entered grades has none).
+FORM_COLUMNS: tuple[Column, ...] = tuple(
+    replace(c, optional=True)
+    for c in (
+        *(
+            Column(
+                item_code(n),
+                "category",
+                f"item {n}: {ITEM_NAMES[n]}",
+                choices=ITEM_CHOICES,
+                case="upper",
+            )
+            for n in ITEM_NUMBERS
+        ),
+        *HAEM_COLUMNS,
+        *RENAL_COLUMNS,
+        *RENAL_PREV_COLUMNS,
+    )
+)
+#: Header contract: a domain grade column may be absent when the header has the form's items
+#: (the grade is then computed from them).
 COLUMNS: tuple[Column, ...] = (
-    *DOMAIN_COLUMNS,
-    *(
-        Column(
-            item_code(n),
-            "category",
-            f"item {n}: {ITEM_NAMES[n]}",
-            choices=ITEM_CHOICES,
-            case="upper",
-        )
-        for n in ITEM_NUMBERS
-    ),
-    *HAEM_COLUMNS,
-    *RENAL_COLUMNS,
-    *RENAL_PREV_COLUMNS,
+    *(replace(c, unless=tuple(f.code for f in FORM_COLUMNS)) for c in DOMAIN_COLUMNS),
+    *FORM_COLUMNS,
 )
 OUTPUTS = (
     "bilag2004_numeric",

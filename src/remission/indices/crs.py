@@ -91,7 +91,7 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("hypotension", "category", "hypotension and its treatment", choices=HYPOTENSION),
     Column("oxygen", "category", "oxygen requirement for hypoxia", choices=OXYGEN),
-    Column("crs_death", "bool", "death due to CRS (optional; empty = no)"),
+    Column("crs_death", "bool", "death due to CRS (optional; empty = no)", optional=True),
 )
 INPUT_CODES = ("temperature_c", "fever_other_cause", "anti_cytokine_given", "hypotension", "oxygen")
 OUTPUTS = ("crs_grade", "crs_explain", "crs_missing")

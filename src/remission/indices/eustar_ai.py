@@ -82,9 +82,15 @@ COLUMNS: tuple[Column, ...] = (
     Column("mrss", "float", "modified Rodnan skin score", "points", 0, 51),
     Column("digital_ulcers", "bool", "active digital ulcers"),
     Column("tendon_friction_rubs", "bool", "tendon friction rubs"),
-    Column("crp_mg_l", "float", "C-reactive protein", "mg/L", 0, 1000),
+    Column("crp_mg_l", "float", "C-reactive protein", "mg/L", 0, 1000, unless=("crp_mg_dl",)),
     Column(
-        "crp_mg_dl", "float", "C-reactive protein (alternative unit; × 10 = mg/L)", "mg/dL", 0, 100
+        "crp_mg_dl",
+        "float",
+        "C-reactive protein (alternative unit; × 10 = mg/L)",
+        "mg/dL",
+        0,
+        100,
+        optional=True,
     ),
     Column("dlco_pct_pred", "float", "DLCO", "% predicted", 0, 200),
 )

@@ -28,7 +28,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -164,7 +164,13 @@ GRADINGS: dict[str, IcansGrading] = {g.name: g for g in (ASTCT_2019,)}
 
 COLUMNS: tuple[Column, ...] = (
     Column(
-        "ice_score", "int", "ICE score (empty when the patient cannot be assessed)", "points", 0, 10
+        "ice_score",
+        "int",
+        "ICE score (empty when the patient cannot be assessed)",
+        "points",
+        0,
+        10,
+        unless=ICE_CODES,
     ),
     Column(
         "consciousness",
@@ -180,7 +186,7 @@ COLUMNS: tuple[Column, ...] = (
         "raised intracranial pressure / cerebral oedema",
         choices=tuple(ASTCT_2019.cerebral_edema),
     ),
-    *ICE_COLUMNS,
+    *(replace(c, unless=("ice_score",)) for c in ICE_COLUMNS),
 )
 ITEM_CODES = ("ice_score", "consciousness", "seizure", "motor_weakness", "cerebral_edema")
 OUTPUTS = ("icans_grade", "icans_explain", "icans_missing")

@@ -156,7 +156,15 @@ RECORDED = "enzyme"
 COLUMNS: tuple[Column, ...] = (
     Column("phga", "float", "physician global activity (VAS/Likert)", "0–10", 0, 10),
     Column("ptga", "float", "patient (JDM: parent) global activity", "0–10", 0, 10),
-    Column("mmt8", "float", "MMT-8 total (unilateral 0–80 or bilateral 0–150)", "points", 0, 150),
+    Column(
+        "mmt8",
+        "float",
+        "MMT-8 total (unilateral 0–80 or bilateral 0–150)",
+        "points",
+        0,
+        150,
+        unless=MMT8_CODES,
+    ),
     Column(
         "mmt8_max",
         "int",
@@ -164,18 +172,27 @@ COLUMNS: tuple[Column, ...] = (
         "points",
         80,
         150,
+        optional=True,
     ),
     *(
-        Column(c, "int", f"MMT-8 {c[5:].replace('_', ' ')} (Kendall)", "0–10", 0, 10)
+        Column(c, "int", f"MMT-8 {c[5:].replace('_', ' ')} (Kendall)", "0–10", 0, 10, optional=True)
         for c in MMT8_CODES
     ),
     Column("haq_di", "float", "HAQ disability index (JDM: CHAQ)", "0–3", 0, 3),
-    Column("enzyme", "float", "the most abnormal muscle enzyme at baseline", "U/L", 0, 1e6),
+    Column(
+        "enzyme",
+        "float",
+        "the most abnormal muscle enzyme at baseline",
+        "U/L",
+        0,
+        1e6,
+        unless=tuple(e.code for e in ENZYMES),
+    ),
     *(
         c
         for e in ENZYMES
         for c in (
-            Column(e.code, "float", e.name, "U/L", 0, 1e6),
+            Column(e.code, "float", e.name, "U/L", 0, 1e6, optional=True),
             Column(
                 e.uln,
                 "float",
@@ -184,6 +201,7 @@ COLUMNS: tuple[Column, ...] = (
                 0,
                 1e6,
                 exclusive_minimum=True,
+                optional=True,
             ),
         )
     ),

@@ -48,6 +48,7 @@ COLUMNS: tuple[Column, ...] = (
         "category",
         "BSA formula (empty = protocol default)",
         choices=("mosteller", "dubois"),
+        optional=True,
     ),
 )
 #: Output column → (drug code, what): the spec's columns, read from the protocol's drugs.

@@ -21,7 +21,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -132,10 +132,13 @@ MEASUREMENTS: tuple[Column, ...] = (
         "anti_dsdna_uln_iu_ml", "float", "anti-dsDNA upper limit of normal", "IU/mL", 0, 1e6, exclusive_minimum=True
     ),
 )
+#: Header contract: a descriptor column may be absent when a measurement it is derived from is
+#: in the header; the measurements and the window are optional inputs.
 COLUMNS: tuple[Column, ...] = (
-    *(Column(i.code, "bool", i.descriptor) for i in ITEMS),
-    *MEASUREMENTS,
-    Column("window_days", "int", "descriptor window (10 or 30 days)", "days", 1, 366),
+    *(Column(i.code, "bool", i.descriptor, unless=tuple(d.measure for d in DERIVATIONS if d.descriptor == i.code))
+      for i in ITEMS),
+    *(replace(m, optional=True) for m in MEASUREMENTS),
+    Column("window_days", "int", "descriptor window (10 or 30 days)", "days", 1, 366, optional=True),
 )
 OUTPUTS = ("sledai2k", "clinical_sledai", "sledai2k_category", "sledai2k_explain", "sledai2k_missing")
 

@@ -780,14 +780,18 @@ class VisitScore:
 def score_one(
     definition: IndexDefinition, items: Mapping[str, Any], *, patient_id: str = "", day: int = 0
 ) -> VisitScore:
-    """Score one visit with :func:`remission.score` (the same validation and rules as a table)."""
-    from remission.api import score
+    """Score one visit as :func:`remission.score` does (the same validation and rules as a table);
+    a form's visit has only the items entered, so absent columns are missing items."""
+    from remission.api import score_table
 
     row = dict(items)
     if definition.layout != "wide":
         row = {"patient_id": patient_id, "day": day, **row}
     frame = record_to_frame(row) if row else pl.DataFrame({"__empty": [""]})
-    scored = score(definition.name, frame).row(0, named=True)
+    outcome = score_table(definition.name, frame, allow_missing_columns=True)
+    if outcome.problems:
+        raise InvalidInputError(outcome.problems)
+    scored = outcome.scored.row(0, named=True)
     explain_col = next((c for c in definition.outputs if c.endswith("_explain")), None)
     values = {c: scored[c] for c in definition.outputs if c != explain_col}
     return VisitScore(
