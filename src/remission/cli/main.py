@@ -208,24 +208,51 @@ def _write(frame: object, output: Path) -> None:
     tmp.replace(output)
 
 
-@app.command(help="List the indices with their layout, options and outputs.")
-def indices() -> None:
+@app.command(
+    help="List the indices, or show one in full: remission indices sledai2k lists its input columns "
+    "(type, allowed values, meaning, whether the header needs them), its options and outputs."
+)
+def indices(
+    name: Annotated[str | None, typer.Argument(help="An index name, e.g. sledai2k (default: list them all).")] = None,
+) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    from remission.indices import registry
+    from remission.cli._indices_view import index_detail, index_list
+    from remission.errors import InvalidInputError
+    from remission.indices import get_index, registry
 
-    table = Table("index", "layout", "outputs", "options", "source")
-    for name, d in registry().items():
-        table.add_row(name, d.layout, ", ".join(d.outputs), ", ".join(o.flag for o in d.options), d.source)
-    Console().print(table)
+    if name is None:
+        Console().print(index_list(registry()))
+        return
+    try:
+        definition = get_index(name)
+    except InvalidInputError as err:
+        fail(str(err))
+        return
+    Console().print(index_detail(definition))
 
 
-@app.command(help="Print the version.")
+@app.command(help="Print the version (also: remission --version).")
 def version() -> None:
     from remission import __version__
 
     typer.echo(__version__)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        version()
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """CAR-T cell therapy in autoimmune disease: registry, indices, endpoints, kinetics."""
 
 
 def _register_commands() -> None:
@@ -237,6 +264,9 @@ def _register_commands() -> None:
         module = importlib.import_module(f"remission.cli.{info.name}")
         if hasattr(module, "register"):
             module.register(app)
+    from remission.cli._help import clean_help
+
+    clean_help(app)
 
 
 _register_commands()
