@@ -75,5 +75,5 @@ def index_detail(definition: IndexDefinition) -> Group:
         kind = "one of " + ", ".join(option.choices) if option.choices else option.kind
         options.add_row(option.flag, kind, str(option.default), option.help)
     outputs = Text("outputs: " + ", ".join(definition.outputs) + " (every input column is kept)")
-    parts = [about, inputs, options if definition.options else Text("options: none"), outputs]
-    return Group(*parts)
+    shown: Table | Text = options if definition.options else Text("options: none")
+    return Group(about, inputs, shown, outputs)
