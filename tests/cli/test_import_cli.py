@@ -128,3 +128,19 @@ def test_import_into_an_old_schema_asks_for_init(tmp_path: Path) -> None:
         f"database schema is at 0001, the code needs {head_revision()}: run `remission init` to migrate"
         in result.output
     )
+
+
+def test_import_into_a_missing_database_leaves_no_file_behind(tmp_path: Path) -> None:
+    # Issue 22: the import failed on the uninitialised database and left an empty file there.
+    path = tmp_path / "none.db"
+    result = runner.invoke(app, redcap_args(EXAMPLE, f"sqlite:///{path}"))
+    assert result.exit_code == 2
+    assert "no database there: run `remission init` first, or add --create" in result.output
+    assert not path.exists()
+
+
+def test_import_with_create_creates_and_migrates_the_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sub' / 'new.db'}"
+    result = runner.invoke(app, [*redcap_args(EXAMPLE, url), "--create"])
+    assert result.exit_code == 0, result.output
+    assert n_patients(url) == 3

@@ -75,3 +75,12 @@ def test_help_lists_commands() -> None:
     assert result.exit_code == 0
     for command in ("score", "init", "demo", "report"):
         assert command in result.output
+
+
+def test_ragged_row_names_its_line_in_plain_words(tmp_path: Path) -> None:
+    # Issue 22: polars' own message ("Consider setting 'truncate_ragged_lines=True'", a literal \n\n).
+    code, output, target = run(tmp_path, "a,0,1,1\nb,0,1,1,1\n")
+    assert code == 2
+    assert "line 3 (data row 2) has 5 fields but the header has 4: an extra comma" in output
+    assert "truncate_ragged_lines" not in output and "\\n" not in output
+    assert not target.exists()

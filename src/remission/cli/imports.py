@@ -21,15 +21,40 @@ if TYPE_CHECKING:
 OnErrorOption = Annotated[
     str, typer.Option("--on-error", help="'raise' (default: exit 2, nothing written) or 'skip' (write the rest).")
 ]
+CreateOption = Annotated[
+    bool,
+    typer.Option(
+        "--create",
+        help="Create and migrate the database first when it does not exist (as remission init does); "
+        "without it, a missing database is an error and no file is left behind.",
+    ),
+]
 
 
-def _run_import(db: str | None, on_error: str, build: Callable[[], ImportBatch]) -> None:
+def _open_database(db: str | None, create: bool):  # type: ignore[no-untyped-def]
+    """The engine of ``db``; a SQLite file that does not exist is created (and migrated) only
+    with ``create``: otherwise an error before any connection, so no empty file is left behind."""
+    from remission.errors import InvalidInputError, Problem
+    from remission.store import connect, migrate
+    from remission.store.db import resolve_url
+
+    url = resolve_url(db)
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") and url != "sqlite:///:memory:" else None
+    if path is not None and not Path(path).exists() and not create:
+        reason = "no database there: run `remission init` first, or add --create"
+        raise InvalidInputError([Problem(None, "db", url, reason)])
+    engine = connect(db)
+    if create:
+        migrate(engine)
+    return engine
+
+
+def _run_import(db: str | None, on_error: str, build: Callable[[], ImportBatch], create: bool = False) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from remission.cli.main import fail
     from remission.errors import InvalidInputError
     from remission.io.importing import write_batch
-    from remission.store import connect
 
     if on_error not in ("raise", "skip"):
         fail(f"--on-error: value {on_error}: expected 'raise' or 'skip'")
@@ -40,7 +65,7 @@ def _run_import(db: str | None, on_error: str, build: Callable[[], ImportBatch])
         TimeElapsedColumn(),
     )
     try:
-        engine = connect(db)
+        engine = _open_database(db, create)
         with Progress(*columns, transient=True, console=_stderr()) as bar:
             task = bar.add_task("reading the source files", total=None)
             batch = build()
@@ -96,10 +121,14 @@ def register(app: typer.Typer) -> None:
         events: Annotated[Path | None, typer.Option("--events", help="Events CSV (longitudinal projects).")] = None,
         db: DbOption = None,
         on_error: OnErrorOption = "raise",
+        create: CreateOption = False,
     ) -> None:
         from remission.io.sources import batch_from_redcap
 
-        _run_import(db, on_error, lambda: batch_from_redcap(records, dictionary, mapping, events, on_error=on_error))
+        def build() -> ImportBatch:
+            return batch_from_redcap(records, dictionary, mapping, events, on_error=on_error)
+
+        _run_import(db, on_error, build, create)
 
     @group.command(help="An SDTM folder (.xpt v5/v8 or .csv): DM, EX, CM, AE, LB, VS, QS (+ SUPP--).")
     def sdtm(
@@ -109,30 +138,33 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--disease", help="Indication of the study: SLE, IIM, SSc or other.")
         ] = "other",
         on_error: OnErrorOption = "raise",
+        create: CreateOption = False,
     ) -> None:
         from remission.io.sources import batch_from_sdtm
 
-        _run_import(db, on_error, lambda: batch_from_sdtm(dir, disease=disease))
+        _run_import(db, on_error, lambda: batch_from_sdtm(dir, disease=disease), create)
 
     @group.command(help="A FHIR R4 JSON resource/Bundle or a folder of them.")
     def fhir(
         path: Annotated[Path, typer.Option("--path", help="JSON file or folder of *.json.")],
         db: DbOption = None,
         on_error: OnErrorOption = "raise",
+        create: CreateOption = False,
     ) -> None:
         from remission.io.sources import batch_from_fhir
 
-        _run_import(db, on_error, lambda: batch_from_fhir(path))
+        _run_import(db, on_error, lambda: batch_from_fhir(path), create)
 
     @group.command(help="A `remission export` folder (CSV or Parquet tables): the round trip.")
     def registry(
         dir: Annotated[Path, typer.Option("--dir", help="Folder written by `remission export`.")],
         db: DbOption = None,
         on_error: OnErrorOption = "raise",
+        create: CreateOption = False,
     ) -> None:
         from remission.io.sources import batch_from_registry
 
-        _run_import(db, on_error, lambda: batch_from_registry(dir))
+        _run_import(db, on_error, lambda: batch_from_registry(dir), create)
 
     app.add_typer(group, name="import")
 
