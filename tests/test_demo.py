@@ -54,3 +54,14 @@ def test_demo_command_writes_the_report(demo_run: Any) -> None:
     assert "SYNTHETIC DATA" in html
     assert "SLEDAI-2K" in html and "data:image/png;base64" in html
     assert (out / "report.pdf").exists() and (out / "tables" / "figure_spider.csv").exists()
+
+
+def test_demo_last_line_names_every_output_written(demo_run: Any) -> None:
+    # Issue 22: the last line named report.html only.
+    last = demo_run.output.strip().splitlines()[-1]
+    out = demo_run.out
+    assert last.startswith("written: ")
+    for part in (f"report {out / 'report.html'}", f"PDF {out / 'report.pdf'}", f"tables {out / 'tables'}/"):
+        assert part in last
+    assert f"figures {out / 'figures'}/" in last and " PNG)" in last
+    assert f"database sqlite:///{demo_run.db}" in last

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from remission.cli.main import EXIT_INVALID, DbOption
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from remission.report.build import ReportFiles
 
 
 def _engine(db: str | None):  # type: ignore[no-untyped-def]
@@ -35,7 +40,7 @@ def demo(
 
     from remission.demo.cohort import generate_demo_cohort
     from remission.pipeline import score_database
-    from remission.report.build import build_report
+    from remission.report.build import build_report_files
     from remission.store import migrate, save_cohort
 
     engine = _engine(db)
@@ -48,12 +53,26 @@ def demo(
         bar.update(task, advance=1, description="scoring assessments")
         runs = score_database(engine, progress=lambda name: bar.update(task, description=f"scoring {name}"))
         bar.update(task, advance=1, description="writing the report")
-        path = build_report(engine, out, progress=lambda name: bar.update(task, description=f"report: {name}"))
+        files = build_report_files(engine, out, lambda name: bar.update(task, description=f"report: {name}"))
         bar.update(task, advance=1, description="done")
     typer.echo(f"records: {counts}")
     typer.echo("scored: " + ", ".join(f"{r.index}={r.scored}" for r in runs))
-    _print_demo_summary(path.parent / "tables")
-    typer.echo(f"report: {path}")
+    _print_demo_summary(files.tables)
+    typer.echo(_written(files, engine))
+
+
+def _written(files: ReportFiles, engine: Engine | None) -> str:
+    """The last line of ``demo``/``report``: every output written (the database too for demo)."""
+    parts = [f"report {files.html}"]
+    if files.pdf is not None:
+        parts.append(f"PDF {files.pdf}")
+    parts.append(f"tables {files.tables}/ ({len(list(files.tables.glob('*.csv')))} CSV)")
+    figures = files.html.parent / "figures"
+    if figures.is_dir():
+        parts.append(f"figures {figures}/ ({len(list(figures.glob('*.png')))} PNG)")
+    if engine is not None:
+        parts.append(f"database {engine.url.render_as_string(hide_password=True)}")
+    return "written: " + "; ".join(parts)
 
 
 #: What `remission demo` prints: (title, table file, value column or None for the table as is).
@@ -123,9 +142,7 @@ def report(
 
         files = build_report_files(engine, out, step)
         bar.update(task, completed=len(STEPS), description="report written")
-    typer.echo(f"report: {files.html}")
-    typer.echo(f"pdf: {files.pdf}")
-    typer.echo(f"tables: {files.tables}")
+    typer.echo(_written(files, None))
 
 
 def rescore(db: DbOption = None) -> None:
