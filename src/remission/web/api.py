@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import polars as pl
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from remission.errors import InvalidInputError, Problem
 from remission.indices import get_index, registry
@@ -83,6 +83,11 @@ class AssessmentIn(BaseModel):
     day: int | None = Field(default=None, description="Day relative to infusion; default: from the infusion date")
     items: dict[str, Any]
     version: int | None = Field(default=None, description="The patient's version (or the If-Match header)")
+
+
+#: The documented body of ``POST /patients/{id}/assessments`` (read as a dict, validated after
+#: the patient is checked, so that a patient of another site answers 404 before a bad body 422).
+ASSESSMENT_SCHEMA: dict[str, Any] = AssessmentIn.model_json_schema()
 
 
 def _version(if_match: str | None, body_version: int | None) -> int | None:
@@ -243,11 +248,32 @@ def patient_audit(request: Request, patient_id: str, user: UserDep) -> dict[str,
     return {"items": items, "total": len(items)}
 
 
-@router.post("/patients/{patient_id}/assessments", status_code=201, tags=["patients"], responses=ERRORS)
+@router.post(
+    "/patients/{patient_id}/assessments",
+    status_code=201,
+    tags=["patients"],
+    responses=ERRORS,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ASSESSMENT_SCHEMA}}}
+    },
+)
 def add_assessment(
-    request: Request, patient_id: str, body: AssessmentIn, user: UserDep, if_match: IfMatch = None
+    request: Request, patient_id: str, body: dict[str, Any], user: UserDep, if_match: IfMatch = None
 ) -> dict[str, Any]:
-    """Store one visit, scored on save with its explanation; If-Match/``version`` optional (409 when stale)."""
+    """Store one visit (an ``AssessmentIn``), scored on save with its explanation; ``day`` is
+    derived from ``date`` and the infusion when not given. If-Match/``version`` optional (409
+    when stale). The patient is checked (404/403) before the body (422)."""
+    services.check_writable(engine_of(request), user, patient_id)
+    try:
+        parsed = AssessmentIn.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidInputError(services._problems_from_validation(exc, data=body)) from exc
+    return _save_assessment(request, patient_id, parsed, user, if_match)
+
+
+def _save_assessment(
+    request: Request, patient_id: str, body: AssessmentIn, user: User, if_match: str | None
+) -> dict[str, Any]:
     return services.save_assessment(
         engine_of(request),
         user,

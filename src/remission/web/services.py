@@ -437,11 +437,111 @@ def remission_periods(patient: Mapping[str, Any]) -> dict[str, list[tuple[int, i
 # --------------------------------------------------------------------------------------------
 
 
-def _problems_from_validation(exc: ValidationError, row: int | None = None) -> list[Problem]:
+def _problems_from_validation(
+    exc: ValidationError, row: int | None = None, data: Mapping[str, Any] | None = None
+) -> list[Problem]:
+    """One problem per pydantic error: the field (its dotted path) and that field's own value,
+    never the whole request body (a missing field's value is empty)."""
     return [
-        Problem(row, ".".join(str(p) for p in e["loc"]) or "record", str(e.get("input", ""))[:80], e["msg"])
+        Problem(row, ".".join(str(p) for p in e["loc"]) or "record", _own_value(e, data), e["msg"])
         for e in exc.errors()
     ]
+
+
+def _own_value(error: Mapping[str, Any], data: Mapping[str, Any] | None) -> str:
+    """The value a pydantic error is about: looked up by its location in ``data`` when given,
+    else the error's input unless that is the whole record (a mapping)."""
+    if error.get("type") == "missing":
+        return ""
+    if data is not None and error["loc"]:
+        value: Any = data
+        for part in error["loc"]:
+            in_mapping = isinstance(value, Mapping) and part in value
+            in_list = isinstance(value, list | tuple) and isinstance(part, int) and part < len(value)
+            if not (in_mapping or in_list):
+                break
+            value = value[part]
+        else:
+            return "" if value is None else str(value)[:80]
+    given = error.get("input", "")
+    return "" if isinstance(given, Mapping) or given is None else str(given)[:80]
+
+
+def _day_of(when: date, infusion: date | None, day: Any, date_field: str, day_field: str) -> int:
+    """The day of ``when`` relative to the infusion (day 0), as imports compute it; a ``day``
+    given too must agree with it (an error naming both otherwise)."""
+    if infusion is None:
+        if day is None:
+            reason = f"the patient has no infusion (day 0): give {day_field} or record the infusion first"
+            raise InvalidInputError([Problem(None, day_field, "", reason)])
+        return int(day)
+    computed = (when - infusion).days
+    if day is not None and str(day).strip() != str(computed):
+        reason = (
+            f"contradicts {date_field} {when.isoformat()}, which is day {computed} "
+            f"(infusion {infusion.isoformat()}); give one of them or make them agree"
+        )
+        raise InvalidInputError([Problem(None, day_field, str(day)[:80], reason)])
+    return computed
+
+
+def _infusion_date(connection: Connection, patient_id: str) -> date | None:
+    """Day 0 of a patient: the earliest stored infusion (as imports take it), None if none."""
+    return connection.execute(
+        select(func.min(schema.infusions.c.date)).where(schema.infusions.c.patient_id == patient_id)
+    ).scalar()
+
+
+def _with_days(connection: Connection, kind: str, patient_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with each day field derived from its date field (``day`` from ``date``,
+    ``start_day`` from ``start_date``, …). A date that does not parse is left to the model's
+    validation, which names it."""
+    from remission.io.importing import DAY_FIELDS
+
+    out = dict(data)
+    pairs = DAY_FIELDS.get(kind, ())
+    if not pairs:
+        return out
+    infusion = _infusion_date(connection, patient_id)
+    for date_field, day_field in pairs:
+        when = _as_date(out.get(date_field))
+        if when is None:
+            continue
+        out[day_field] = _day_of(when, infusion, out.get(day_field), date_field, day_field)
+    return out
+
+
+def _changed_days(connection: Connection, kind: str, patient_id: str, changes: Mapping[str, Any]) -> dict[str, int]:
+    """The day fields of the dates a change sets (a day sent too must agree with its date)."""
+    from remission.io.importing import DAY_FIELDS
+
+    pairs = [(d, f) for d, f in DAY_FIELDS.get(kind, ()) if _as_date(changes.get(d)) is not None]
+    if not pairs:
+        return {}
+    infusion = _infusion_date(connection, patient_id)
+    return {
+        f: _day_of(_as_date(changes[d]), infusion, changes.get(f), d, f)  # type: ignore[arg-type]
+        for d, f in pairs
+    }
+
+
+def check_writable(engine: Engine, user: User, patient_id: str) -> None:
+    """NotFound (404) or Forbidden (403) unless ``user`` may change the patient's records: the
+    API checks it before it looks at a request body (422)."""
+    _check_text(schema.patients, {"patient_id": patient_id})
+    with engine.connect() as connection:
+        _writable(connection, user, patient_id)
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 def _check_version(patient: Mapping[str, Any], expected: int | None, *, required: bool) -> None:
@@ -572,14 +672,16 @@ def add_record(
     if kind not in RECORD_KINDS or kind == "assessments":
         raise NotFound(f"no record kind {kind}")
     table, model = RECORD_KINDS[kind]
-    try:
-        record = model.model_validate({**dict(data), "patient_id": patient_id})
-    except ValidationError as exc:
-        raise InvalidInputError(_problems_from_validation(exc)) from exc
-    row = record.model_dump(mode="python")
-    _check_text(table, row)  # before the natural-key lookup: PostgreSQL refuses NUL even in a WHERE
+    _check_text(schema.patients, {"patient_id": patient_id})  # PostgreSQL refuses NUL even in a WHERE
     with engine.begin() as connection:
-        patient = _writable(connection, user, patient_id)
+        patient = _writable(connection, user, patient_id)  # 404/403 before any check of the body (422)
+        given = {**_with_days(connection, kind, patient_id, data), "patient_id": patient_id}
+        try:
+            record = model.model_validate(given)
+        except ValidationError as exc:
+            raise InvalidInputError(_problems_from_validation(exc, data=given)) from exc
+        row = record.model_dump(mode="python")
+        _check_text(table, row)  # before the natural-key lookup: PostgreSQL refuses NUL even in a WHERE
         _check_version(patient, expected_version, required=False)
         keys = schema.NATURAL_KEYS[table.name]
         if connection.execute(select(table.c.id).where(*[table.c[k] == row[k] for k in keys])).first():
@@ -646,10 +748,11 @@ def update_record(
             raise NotFound(f"no {kind} record {record_id} for patient {patient_id}")
         old = _row(old_row)
         merged = {f: old[f] for f in (*_record_fields(kind), "patient_id") if f in old} | dict(changes)
+        merged |= _changed_days(connection, kind, patient_id, changes)
         try:
             record = model.model_validate(merged)
         except ValidationError as exc:
-            raise InvalidInputError(_problems_from_validation(exc)) from exc
+            raise InvalidInputError(_problems_from_validation(exc, data=merged)) from exc
         new = record.model_dump(mode="python")
         diff = {k: [old[k], new[k]] for k in _record_fields(kind) if k in old and old[k] != new[k]}
         _check_text(table, {k: new[k] for k in diff})
@@ -831,13 +934,7 @@ def save_assessment(
     with engine.begin() as connection:
         patient = _writable(connection, user, patient_id)
         _check_version(patient, expected_version, required=False)
-        infusion = connection.execute(
-            select(func.min(schema.infusions.c.date)).where(schema.infusions.c.patient_id == patient_id)
-        ).scalar()
-        if day is None:
-            if infusion is None:
-                raise InvalidInputError([Problem(None, "day", "", "the patient has no infusion date: give the day")])
-            day = (when - infusion).days
+        day = _day_of(when, _infusion_date(connection, patient_id), day, "date", "day")
         result = score_one(definition, clean, patient_id=patient_id, day=day)
         clean = _typed_items(definition, clean, patient_id, day)
         forms = INDEX_FORMS.get(index) or (index,)

@@ -1,0 +1,86 @@
+"""REST record routes (issue 22, item 5): `day` derived from `date` and the patient's infusion as
+imports derive it, a contradicting day refused naming both, each problem naming its own field and
+value (never the whole body), and the site check (404) before body validation (422).
+
+The patients of tests/web/conftest.py were infused on 2024-01-10 (day 0)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_api import assert_error
+from webhelpers import bearer
+
+LAB = {"analyte": "crp_mg_l", "value": 3.0, "unit": "mg/L"}
+
+
+def test_lab_with_a_date_and_no_day_gets_the_day_from_the_infusion(client: Any) -> None:
+    # 2024-01-10 → 2024-02-10: 21 days left in January + 10 = day 31 (hand count).
+    body = {**LAB, "date": "2024-02-10"}
+    response = client.post("/api/patients/SLE-A1/labs", json=body, headers=bearer(client, "nurse_a"))
+    assert response.status_code == 201, response.text
+    assert response.json()["day"] == 31
+
+
+def test_medication_start_and_stop_days_are_derived(client: Any) -> None:
+    body = {"drug": "hydroxychloroquine", "dose": 200, "start_date": "2024-01-03", "stop_date": "2024-03-01"}
+    response = client.post("/api/patients/SLE-A1/medications", json=body, headers=bearer(client, "nurse_a"))
+    assert response.status_code == 201, response.text
+    # 2024-01-03 is 7 days before the infusion; 2024-03-01 is 21 + 29 (leap February) + 1 = day 51.
+    assert (response.json()["start_day"], response.json()["stop_day"]) == (-7, 51)
+
+
+def test_a_day_that_agrees_with_the_date_is_accepted(client: Any) -> None:
+    body = {**LAB, "date": "2024-02-11", "day": 32}
+    assert client.post("/api/patients/SLE-A1/labs", json=body, headers=bearer(client, "nurse_a")).status_code == 201
+
+
+def test_a_day_contradicting_the_date_is_an_error_naming_both(client: Any) -> None:
+    body = {**LAB, "date": "2024-02-10", "day": 5}
+    response = client.post("/api/patients/SLE-A1/labs", json=body, headers=bearer(client, "nurse_a"))
+    error = assert_error(response, 422, "invalid_input")
+    (problem,) = error["problems"]
+    assert (problem["column"], problem["value"]) == ("day", "5")
+    assert "contradicts date 2024-02-10, which is day 31 (infusion 2024-01-10)" in problem["reason"]
+
+
+def test_assessment_day_contradicting_its_date_is_refused(client: Any) -> None:
+    body = {"index": "sledai2k", "date": "2024-02-10", "day": 30, "visit": "month 1", "items": {"rash": 1}}
+    response = client.post("/api/patients/SLE-A1/assessments", json=body, headers=bearer(client, "nurse_a"))
+    (problem,) = assert_error(response, 422, "invalid_input")["problems"]
+    assert (problem["column"], problem["value"]) == ("day", "30")
+
+
+@pytest.mark.parametrize(
+    ("body", "column", "value"),
+    [
+        ({**LAB, "date": "2024-02-10", "value": "high"}, "value", "high"),
+        ({**LAB, "date": "2024-13-40"}, "date", "2024-13-40"),
+        ({"analyte": "crp_mg_l", "value": 3.0, "date": "2024-02-10"}, "unit", ""),  # missing: empty value
+    ],
+    ids=["not-a-number", "not-a-date", "missing-field"],
+)
+def test_each_problem_names_its_field_and_its_own_value(
+    client: Any, body: dict[str, Any], column: str, value: str
+) -> None:
+    response = client.post("/api/patients/SLE-A1/labs", json=body, headers=bearer(client, "nurse_a"))
+    problems = assert_error(response, 422, "invalid_input")["problems"]
+    mine = [p for p in problems if p["column"] == column]
+    assert mine and mine[0]["value"] == value, problems
+    assert all("analyte" not in p["value"] for p in problems)  # never the whole body
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/patients/SLE-B1/labs", {"date": "not a date", "value": "x"}),
+        ("/api/patients/SLE-B1/medications", {"dose": -1}),
+        ("/api/patients/SLE-B1/assessments", {"index": "sledai2k", "date": "never"}),
+        ("/api/patients/NOBODY/labs", {"value": "x"}),
+    ],
+    ids=["labs", "medications", "assessments", "no-such-patient"],
+)
+def test_another_sites_patient_answers_404_before_the_body_is_checked(client: Any, path: str, body: dict) -> None:
+    response = client.post(path, json=body, headers=bearer(client, "nurse_a"))
+    assert_error(response, 404, "not_found")
