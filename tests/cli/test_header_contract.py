@@ -113,3 +113,14 @@ def test_api_warns_of_unknown_columns_and_allows_missing_on_request() -> None:
     with pytest.warns(UnknownColumnsWarning, match="unknown column `foo`"):
         out = score("sledai2k", visit, missing="absent", allow_missing_columns=True)
     assert out["sledai2k"].to_list() == [6]
+
+
+def test_dask_engine_checks_the_datasets_header_before_starting_a_cluster(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pl.DataFrame({"seizures": [0], **{c: [0] for c in SLEDAI if c != "seizure"}}).write_parquet(folder / "a.parquet")
+    args = ["score", "sledai2k", "--engine", "dask", "--input", str(folder), "--output", str(tmp_path / "out")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "no column `seizure` (an input of sledai2k) — did you mean `seizures`?" in result.output
+    assert not (tmp_path / "out").exists()
