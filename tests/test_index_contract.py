@@ -63,7 +63,7 @@ def test_header_with_every_column_passes_and_one_dropped_is_refused(definition: 
     remission.score(definition.name, full)
     needed = [k for k in keys] + [a.code for a in check_header(list(keys), definition).absent]
     remission.score(definition.name, full.select(needed))
-    pattern = f"no column `{dropped}` \\(an input of {definition.name}\\)"
+    pattern = f"no column `{dropped}` in the header \\(an input of {definition.name}\\)"
     with pytest.raises(MissingColumnsError, match=pattern):
         remission.score(definition.name, full.select(needed).drop(dropped))
 

@@ -207,8 +207,7 @@ def score(
     >>> score("sledai2k", visit.rename({"arthritis": "Arthritis"}))
     Traceback (most recent call last):
     ...
-    remission.errors.MissingColumnsError: no column `seizure` (an input of sledai2k)
-    no column `psychosis` (an input of sledai2k)
+    remission.errors.MissingColumnsError: column seizure: value : no column `seizure` in the header (an input of ...
     ...
     """
     if on_error not in ("raise", "skip"):

@@ -89,7 +89,7 @@ class AbsentColumn:
 
     def __str__(self) -> str:
         hint = " — did you mean " + " or ".join(f"`{c}`" for c in self.closest) + "?" if self.closest else ""
-        return f"no column `{self.code}` (an input of {self.index}){hint}"
+        return f"no column `{self.code}` in the header (an input of {self.index}){hint}"
 
 
 class MissingColumnsError(InvalidInputError):
@@ -99,25 +99,18 @@ class MissingColumnsError(InvalidInputError):
 
     Examples
     --------
+    One problem per column, in the contract's wording (the value is empty: there is no cell):
+
     >>> err = MissingColumnsError([AbsentColumn("pga", "doris", ("PGA",))])
     >>> print(err)
-    no column `pga` (an input of doris) — did you mean `PGA`?
-    >>> isinstance(err, InvalidInputError), err.problems[0].column
-    (True, 'pga')
+    column pga: value : no column `pga` in the header (an input of doris) — did you mean `PGA`?
+    >>> isinstance(err, InvalidInputError), err.absent[0].closest
+    (True, ('PGA',))
     """
 
     def __init__(self, absent: list[AbsentColumn]) -> None:
         self.absent: list[AbsentColumn] = list(absent)
-        super().__init__([Problem(None, a.code, "", _absent_reason(a)) for a in self.absent])
-        self.args = ("\n".join(str(a) for a in self.absent),)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def _absent_reason(absent: AbsentColumn) -> str:
-    hint = "; closest: " + ", ".join(absent.closest) if absent.closest else ""
-    return f"absent from the header (an input of {absent.index}){hint}"
+        super().__init__([Problem(None, a.code, "", str(a)) for a in self.absent])
 
 
 class UnknownColumnsWarning(UserWarning):

@@ -75,7 +75,7 @@ def score(
     ] = False,
 ) -> None:
     from remission.api import score_table
-    from remission.errors import InvalidInputError, MissingColumnsError, Problem
+    from remission.errors import InvalidInputError, Problem
     from remission.indices import get_index
 
     try:
@@ -92,18 +92,13 @@ def score(
         outcome = score_table(
             index, input, missing=missing, explain=explain, allow_missing_columns=allow_missing_columns, **options
         )
-    except MissingColumnsError as err:
-        fail(f"{err}\n{index}: {_count(len(err.absent), 'input column')} absent from the header of {input}; "
-             "nothing written (--allow-missing-columns scores absent columns as missing)")
-        return
-    except InvalidInputError as err:
+    except InvalidInputError as err:  # MissingColumnsError included: one contract line per column
         fail(str(err))
         return
-    if outcome.header.unknown:
-        typer.echo("warning: " + outcome.header.unknown_text().replace("\n", "\nwarning: "), err=True)
     if outcome.problems and on_error == "raise":
-        listed = "\n".join(str(p) for p in outcome.problems)
-        fail(f"{listed}\n{index}: {_count(len(outcome.rejected), 'invalid row')}; nothing written")
+        fail("\n".join(str(p) for p in outcome.problems))
+    if outcome.header.unknown:  # after the exit-2 check: stderr on exit 2 is problem lines only
+        typer.echo("warning: " + outcome.header.unknown_text().replace("\n", "\nwarning: "), err=True)
     _write(outcome.scored, output)
     errors = output.with_name(output.stem + ".errors.csv")
     if outcome.problems:

@@ -273,7 +273,7 @@ def check_header(header: Sequence[str], definition: IndexDefinition) -> HeaderCh
     >>> from remission.indices import get_index
     >>> found = check_header(["PGA", "prednisone_mg_day", "foo"], get_index("doris"))
     >>> print(next(a for a in found.absent if a.code == "pga"))
-    no column `pga` (an input of doris) — did you mean `PGA`?
+    no column `pga` in the header (an input of doris) — did you mean `PGA`?
     >>> found.unknown
     ('PGA', 'foo')
     """
