@@ -182,7 +182,8 @@ def test_injection_strings_pass_through_remission_score_verbatim(tmp_path: Path)
             "mrss": [10] * len(INJECTIONS),
         }
     ).write_csv(source)
-    result = CliRunner().invoke(app, ["score", "criss", "--input", str(source), "--output", str(target)])
+    args = ["score", "criss", "--input", str(source), "--output", str(target), "--allow-missing-columns"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     out = pl.read_csv(target, infer_schema=False)
     assert out["patient_id"].to_list() == list(INJECTIONS)
