@@ -235,7 +235,7 @@ def test_cli_dask_engine_exit_2_lists_problems_and_writes_nothing(tmp_path: Path
     result = runner.invoke(
         app,
         ["score", "sledai2k", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
-         "--engine", "dask", "--scheduler", scheduler],
+         "--engine", "dask", "--scheduler", scheduler, "--allow-missing-columns"],
     )
     assert result.exit_code == 2
     assert "row 2, column fever: value 7: must be 0 or 1" in result.output
