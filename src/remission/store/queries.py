@@ -91,7 +91,25 @@ def sync_queries(
             if row.status != QueryStatus.CLOSED:
                 _move(connection, row.id, QueryStatus.CLOSED, actor, "close", close_reason=VANISHED)
                 counts["closed"] += 1
+        connection.execute(
+            schema.audit_log.insert().values(
+                actor=actor[:64],
+                action="check",
+                entity="queries",
+                entity_id="-",
+                detail=counts | {"rules": sorted(wanted)},
+            )
+        )
     return SyncResult(**counts)
+
+
+def last_check(engine: Engine) -> dict[str, Any] | None:
+    """When the checks last ran and what they did (their audit row), or None if they never ran."""
+    log = schema.audit_log
+    query = select(log.c.at, log.c.detail).where(log.c.entity == "queries", log.c.action == "check")
+    with engine.connect() as connection:
+        row = connection.execute(query.order_by(log.c.id.desc()).limit(1)).first()
+    return None if row is None else {"at": row.at, **row.detail}
 
 
 def _store_one(connection: Connection, row: Any, query: RaisedQuery, actor: str) -> str:
