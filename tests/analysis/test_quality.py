@@ -111,7 +111,14 @@ def test_sledai_item_against_gladman_2002_thresholds(
         (1, 0.9, None, 0),  # C4 not measured: state unknown
         (0, 0.89, None, 1),  # one low value is enough
     ],
-    ids=["absent-normal", "absent-c3-low", "absent-c4-low", "present-normal", "present-c4-missing", "c3-low-c4-missing"],
+    ids=[
+        "absent-normal",
+        "absent-c3-low",
+        "absent-c4-low",
+        "present-normal",
+        "present-c4-missing",
+        "c3-low-c4-missing",
+    ],
 )
 def test_low_complement_is_c3_or_c4_below_lln(item: int, c3: float, c4: float | None, expected: int) -> None:
     rows = [(28, "c3_g_l", c3, 0.9, 1.8)] + ([(28, "c4_g_l", c4, 0.1, 0.4)] if c4 is not None else [])
@@ -200,7 +207,16 @@ def test_grade_without_lln_is_unknown_unless_a_fixed_limit_applies() -> None:
 
 def ae(term: str, grade: int, onset: int = 3, resolution: int | None = 8, event_id: int = 7) -> pl.DataFrame:
     return pl.DataFrame(
-        [{"id": event_id, "patient_id": "P", "term": term, "grade": grade, "onset_day": onset, "resolution_day": resolution}],
+        [
+            {
+                "id": event_id,
+                "patient_id": "P",
+                "term": term,
+                "grade": grade,
+                "onset_day": onset,
+                "resolution_day": resolution,
+            }
+        ],
         schema={
             "id": pl.Int64,
             "patient_id": pl.String,
@@ -250,7 +266,9 @@ def test_ae_grade_against_ctcae_grade_of_the_nadir(
 
 
 def test_nadir_is_taken_between_onset_and_resolution_only() -> None:
-    table = labs((2, "anc_10e9_l", 0.1, 1.8, None), (5, "anc_10e9_l", 0.7, 1.8, None), (9, "anc_10e9_l", 0.1, 1.8, None))
+    table = labs(
+        (2, "anc_10e9_l", 0.1, 1.8, None), (5, "anc_10e9_l", 0.7, 1.8, None), (9, "anc_10e9_l", 0.1, 1.8, None)
+    )
     assert check_ae_grade_vs_lab(ae("neutropenia", 3), table) == []
     [unresolved] = check_ae_grade_vs_lab(ae("neutropenia", 3, resolution=None), table)
     assert (unresolved.values["nadir"], unresolved.values["nadir_day"]) == (0.1, 9)
@@ -270,9 +288,17 @@ def test_neutropenia_query_says_both_grades() -> None:
 
 
 def test_resolution_before_onset_and_stop_before_start() -> None:
-    events = pl.concat([ae("rash", 1, onset=10, resolution=9, event_id=1), ae("fever", 1, onset=10, resolution=10, event_id=2)])
+    events = pl.concat(
+        [ae("rash", 1, onset=10, resolution=9, event_id=1), ae("fever", 1, onset=10, resolution=10, event_id=2)]
+    )
     meds = pl.DataFrame(
-        {"id": [5, 6], "patient_id": ["P", "P"], "drug": ["prednisone", "tacrolimus"], "start_day": [20, 20], "stop_day": [19, None]}
+        {
+            "id": [5, 6],
+            "patient_id": ["P", "P"],
+            "drug": ["prednisone", "tacrolimus"],
+            "start_day": [20, 20],
+            "stop_day": [19, None],
+        }
     )
     found = check_dates_in_order(events, meds)
     assert [(q.record_type, q.record_id, q.rule) for q in found] == [
