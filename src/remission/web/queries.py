@@ -58,7 +58,7 @@ async def queries_page(request: Request, user: UserDep, status: str = "", patien
         request,
         "queries.html",
         queries=rows,
-        status=status,
+        chosen_status=status,
         patient=patient,
         statuses=[s.value for s in QueryStatus],
         answerable={q["id"] for q in rows if can_answer(user, q) and q["status"] != QueryStatus.CLOSED},
