@@ -151,3 +151,33 @@ def test_filters_and_last_check(stored: Engine) -> None:
     assert [r["rule"] for r in list_queries(stored, patient_id="P1")] == ["r1"]
     ran = last_check(stored)
     assert ran is not None and (ran["opened"], ran["rules"]) == (2, ["r1", "r2"])
+
+
+def test_correcting_the_source_record_closes_its_query_on_the_next_check(stored: Engine) -> None:
+    """End to end (pipeline.check_database): proteinuria recorded absent on day 30 with 1.32 g/24 h
+    on day 28 is a query; the site corrects the item to 1 (an ordinary re-import of the visit),
+    and the next check closes the query with its reason — the row stays."""
+    from remission.model import Assessment, LabResult
+    from remission.pipeline import check_database
+
+    def visit(proteinuria: int) -> Cohort:
+        assessment = Assessment(
+            patient_id="P1",
+            date=date(2024, 2, 9),
+            day=30,
+            visit="month 1",
+            form="sle",
+            items={"proteinuria": proteinuria},
+        )
+        lab = LabResult(
+            patient_id="P1", date=date(2024, 2, 7), day=28, analyte="proteinuria_g_24h", value=1.32, unit="g/24 h"
+        )
+        return Cohort(assessments=(assessment,), labs=(lab,))
+
+    save_cohort(stored, visit(0))
+    assert check_database(stored).opened == 1
+    assert check_database(stored) == SyncResult(kept=1)
+    save_cohort(stored, visit(1))
+    assert check_database(stored) == SyncResult(closed=1)
+    [row] = list_queries(stored)
+    assert (row["status"], row["close_reason"], row["rule"]) == ("closed", VANISHED, "sledai2k_proteinuria_vs_lab")
