@@ -44,6 +44,7 @@ from remission.analysis.windows import DEFAULT_RULE, REPORT_MONTHS, WindowRule, 
 from remission.report import figures
 from remission.report.data import ReportData
 from remission.report.document import FigureBlock, Section, TableBlock, write_csv
+from remission.report.quality import quality_section
 
 PROTEINURIA_REMISSION_G_24H = 0.5
 #: Per disease: the index whose stored flag defines remission, and how (docs/decisions/report.md).
@@ -1005,4 +1006,5 @@ SECTIONS: tuple[tuple[str, Callable[[Context], Section]], ...] = (
     ("safety", safety_section),
     ("biology", biology_section),
     ("figures", figures_section),
+    ("data quality", quality_section),
 )
