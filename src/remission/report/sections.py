@@ -24,6 +24,7 @@ from remission.analysis.endpoints import (
     summarise_continuous,
     summarise_follow_up,
 )
+from remission.analysis.remission import RULES, derive_remission_flags
 from remission.analysis.survival import (
     derive_relapse_free,
     derive_relapses,
@@ -46,11 +47,10 @@ from remission.report.data import ReportData
 from remission.report.document import FigureBlock, Section, TableBlock, write_csv
 
 PROTEINURIA_REMISSION_G_24H = 0.5
-#: Per disease: the index whose stored flag defines remission, and how (docs/decisions/report.md).
+#: Per disease: (index, label) of the report's remission rule — read from the one rule table
+#: :data:`remission.analysis.remission.RULES` (kept for callers of the old name).
 REMISSION_RULES: dict[str, tuple[str, str]] = {
-    "SLE": ("doris", "DORIS 2021 remission (doris_remission = 1)"),
-    "IIM": ("myositis-tis", "ACR/EULAR major TIS response (tis_response = major)"),
-    "SSc": ("eustar-ai", "EUSTAR-AI < 2.5 (eustar_ai_active = 0)"),
+    r.disease: (r.index, r.definition) for r in RULES if r.primary
 }
 
 
@@ -444,32 +444,9 @@ def remission_visits(data: ReportData) -> tuple[pl.DataFrame, dict[str, str]]:
     """Per disease assessment (``patient_id``, ``disease``, ``day``): the remission flag of its
     disease (empty where not judged), treatment flags on that day and ``drug_free_remission``;
     and the reason per disease where the defining index was not computed."""
-    missing: dict[str, str] = {}
-    parts = []
-    for disease in data.diseases:
-        index, _ = REMISSION_RULES.get(disease, ("", ""))
-        visits = data.assessments.filter((pl.col("disease") == disease) & (pl.col("form") == disease.lower()))
-        if visits.is_empty():
-            continue
-        visits = visits.select("assessment_id", "patient_id", "disease", "day")
-        scores = data.scores(index) if index else pl.DataFrame()
-        if scores.is_empty():
-            missing[disease] = not_computed(index) if index else f"no remission definition for {disease}"
-            flag = pl.DataFrame(schema={"assessment_id": pl.Int64, "remission": pl.Int8})
-        else:
-            expr = {
-                "doris": pl.col("doris_remission").cast(pl.Int8, strict=False),
-                "myositis-tis": pl.when(pl.col("tis_response").is_null())
-                .then(None)
-                .otherwise(pl.col("tis_response") == "major")
-                .cast(pl.Int8),
-                "eustar-ai": (1 - pl.col("eustar_ai_active").cast(pl.Int8, strict=False)).cast(pl.Int8),
-            }[index]
-            flag = scores.select(pl.col("assessment_id").cast(pl.Int64), expr.alias("remission"))
-        parts.append(visits.join(flag, on="assessment_id", how="left"))
-    if not parts:
-        return pl.DataFrame(), missing
-    visits = pl.concat(parts, how="vertical_relaxed").sort("patient_id", "day")
+    visits, missing = derive_remission_flags(data.assessments, data.scores, data.diseases)
+    if visits.is_empty():
+        return visits, missing
     meds = (
         data.medications
         if not data.medications.is_empty()
