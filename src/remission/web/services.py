@@ -227,7 +227,8 @@ def remission_rules() -> dict[str, tuple[tuple[str, str], ...]]:
     EUSTAR-AI < 2.5)."""
     from remission.analysis.remission import RULES, rules_of
 
-    return {d: tuple((r.index, r.definition if r.primary else r.label) for r in rules_of(d)) for d in dict.fromkeys(r.disease for r in RULES)}
+    diseases = dict.fromkeys(r.disease for r in RULES)
+    return {d: tuple((r.index, r.definition if r.primary else r.label) for r in rules_of(d)) for d in diseases}
 
 
 def _status_facts(connection: Connection, patient_ids: Sequence[str]) -> dict[str, _Facts]:
