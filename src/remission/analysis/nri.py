@@ -115,11 +115,11 @@ def nri_rows(
         {"endpoint": f"{label} — NRI (primary)", **{f"month {s.month}": s.nri.text() for s in summaries}},
         {"endpoint": f"{label} — observed cases", **{f"month {s.month}": s.observed.text() for s in summaries}},
         {
-            "endpoint": f"{label} — missing (non-response in NRI), n",
+            "endpoint": f"{label} — missing: non-response in NRI (n)",
             **{f"month {s.month}": str(s.missed) for s in summaries},
         },
         {
-            "endpoint": f"{label} — not yet at month m (follow-up too short), n",
+            "endpoint": f"{label} — not yet at month m: follow-up too short (n)",
             **{f"month {s.month}": str(s.not_yet) for s in summaries},
         },
     ]
