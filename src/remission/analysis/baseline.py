@@ -125,3 +125,17 @@ def derive_lab_baseline(
         )
         .sort("patient_id")
     )
+
+
+def drop_conditioning_interval(series: pl.DataFrame, conditioning: pl.DataFrame) -> pl.DataFrame:
+    """The series without the values from the first lymphodepletion dose to day 0, so that a rule
+    "latest value with day ≤ 0" (hypogammaglobulinaemia's baseline, analysis/toxicity.py) reads the
+    pre-conditioning value; patients without a conditioning record keep every value.
+
+    >>> s = pl.DataFrame({"patient_id": ["A"] * 3, "day": [-7, 0, 30], "igg": [9.0, 7.6, 6.0]})
+    >>> drop_conditioning_interval(s, pl.DataFrame({"patient_id": ["A"], "conditioning_day": [-5]}))["day"].to_list()
+    [-7, 30]
+    """
+    table = series.join(conditioning, on="patient_id", how="left")
+    inside = pl.col("conditioning_day").is_not_null() & pl.col("day").is_between(pl.col("conditioning_day"), 0)
+    return table.filter(~inside).drop("conditioning_day")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from remission.analysis.baseline import derive_conditioning_start, derive_lab_baseline, drop_conditioning_interval
 from remission.analysis.biology import B_CELL_APLASIA_THRESHOLD, summarise_b_cells, summarise_car_t
 from remission.analysis.durations import (
     DEFAULT_DRUG_FREE,
@@ -312,7 +313,24 @@ def _lab_source(
     series = data.lab(analyte).filter(pl.col("patient_id").is_in(patients))
     if series.is_empty():
         return pl.DataFrame(), f"no {analyte} laboratory values"
-    return series.select("patient_id", "day", rule.cast(pl.Int8).alias(column)), ""
+    return mark_lab_baseline(series.select("patient_id", "day", rule.cast(pl.Int8).alias(column)), column, data), ""
+
+
+def conditioning_start(data: ReportData) -> pl.DataFrame:
+    """Per patient the first lymphodepletion day (empty table without medication records)."""
+    return derive_conditioning_start(data.medications)
+
+
+def mark_lab_baseline(series: pl.DataFrame, value: str, data: ReportData) -> pl.DataFrame:
+    """Add ``baseline`` (1 on the row that is the patient's laboratory baseline: the latest value
+    before the first lymphodepletion dose, analysis/baseline.py), which
+    :func:`remission.analysis.windows.baseline_visits` then takes as the baseline time point."""
+    base = derive_lab_baseline(series, value, conditioning_start(data)).select(
+        "patient_id", pl.col("baseline_day").alias("day"), pl.lit(1, pl.Int8).alias("baseline")
+    )
+    return series.join(base.drop_nulls("day"), on=["patient_id", "day"], how="left").with_columns(
+        pl.col("baseline").fill_null(0)
+    )
 
 
 def _timepoint_table(sources: Sequence[pl.DataFrame], ctx: Context) -> pl.DataFrame:
@@ -322,8 +340,12 @@ def _timepoint_table(sources: Sequence[pl.DataFrame], ctx: Context) -> pl.DataFr
         if source.is_empty():
             continue
         # The day of the assessment each source took, named after the source's first value column.
-        first = next(c for c in source.columns if c not in ("patient_id", "day", "assessment_id"))
-        part = derive_timepoints(source, ctx.months, ctx.rule).drop("month").rename({"day": f"{first}_day"})
+        first = next(c for c in source.columns if c not in ("patient_id", "day", "assessment_id", "baseline"))
+        part = (
+            derive_timepoints(source, ctx.months, ctx.rule)
+            .drop("month", "baseline", strict=False)
+            .rename({"day": f"{first}_day"})
+        )
         merged = (
             part if merged is None else merged.join(part, on=["patient_id", "timepoint"], how="full", coalesce=True)
         )
@@ -404,7 +426,9 @@ def sle_section(ctx: Context) -> Section:
         "3a. Efficacy — systemic lupus erythematosus",
         "SLE",
         specs,
-        _window_note(ctx) + " Laboratory endpoints use the laboratory value nearest the target day.",
+        _window_note(ctx) + " Laboratory endpoints use the laboratory value nearest the target day; their "
+        "baseline is the latest value before the first lymphodepletion dose (fludarabine/cyclophosphamide), "
+        "or the latest with day ≤ 0 without a conditioning record.",
     )
 
 
@@ -838,7 +862,7 @@ def safety_section(ctx: Context) -> Section:
     if igg.is_empty():
         other.append(("new hypogammaglobulinaemia (IgG < 7 g/L)", "not available: no igg_g_l laboratory values"))
     else:
-        hypo = derive_hypogammaglobulinaemia(igg)
+        hypo = derive_hypogammaglobulinaemia(drop_conditioning_interval(igg, conditioning_start(data)))
         write_csv(hypo, ctx.out, "safety_igg_by_patient")
         known = hypo["new_onset"].drop_nulls()
         other.append(
@@ -876,7 +900,8 @@ def safety_section(ctx: Context) -> Section:
     return Section(
         "4. Safety",
         note="Patients are counted once at their maximum grade. Hypogammaglobulinaemia is new when the baseline IgG "
-        "(latest value with day ≤ 0) was at least the limit.",
+        "(latest value before the first lymphodepletion dose; day ≤ 0 without a conditioning record) was at least "
+        "the limit.",
         tables=tables,
     )
 
@@ -926,6 +951,7 @@ def biology_section(ctx: Context) -> Section:
         )
     else:
         rows.append(("B-cell aplasia", "not available: no cd19_cells_ul laboratory values"))
+    per_patient = _baseline_rows(data, rows, per_patient)
     summary = pl.DataFrame(rows, schema=["measure", "value"], orient="row")
     return Section(
         "5. Biology",
@@ -938,6 +964,36 @@ def biology_section(ctx: Context) -> Section:
             ctx.table("Per patient", per_patient.sort("patient_id"), "biology_patients"),
         ],
     )
+
+
+def _baseline_rows(data: ReportData, rows: list[tuple[str, str]], per_patient: pl.DataFrame) -> pl.DataFrame:
+    """CD19+ B cells and IgG: baseline before lymphodepletion and the post-conditioning
+    pre-infusion nadir, summarised (appended to ``rows``) and per patient (returned)."""
+    conditioning = conditioning_start(data)
+    for analyte, label in (("cd19_cells_ul", "CD19+ B cells, cells/µL"), ("igg_g_l", "IgG, g/L")):
+        series = data.lab(analyte)
+        if series.is_empty():
+            continue
+        base = derive_lab_baseline(series, analyte, conditioning)
+        nadir = base[f"{analyte}_nadir_pre_infusion"].drop_nulls()
+        rows.append(
+            (
+                f"{label}: baseline before lymphodepletion — median (range)",
+                summarise_continuous(base[f"{analyte}_baseline"].to_list()).text_range(1),
+            )
+        )
+        rows.append(
+            (
+                f"{label}: post-conditioning pre-infusion nadir — median (range; n = {nadir.len()})",
+                summarise_continuous(nadir.to_list()).text_range(1),
+            )
+        )
+        per_patient = per_patient.join(
+            base.select("patient_id", f"{analyte}_baseline", f"{analyte}_nadir_pre_infusion"),
+            on="patient_id",
+            how="left",
+        )
+    return per_patient
 
 
 # -------------------------------------------------------------------------------------- figures
@@ -974,7 +1030,8 @@ def _swimmer(ctx: Context, visits: pl.DataFrame) -> FigureBlock:
     )
     return ctx.figure(
         "Swimmer plot: one lane per patient (follow-up since infusion, coloured by disease) with the first remission, "
-        "first drug-free remission, the day remission had been sustained ≥ 180 days, relapse and B-cell return; an arrow marks a patient in remission at the last visit",
+        "first drug-free remission, the day remission had been sustained ≥ 180 days, relapse and B-cell return; "
+        "an arrow marks a patient in remission at the last visit",
         figures.swimmer_plot(lanes, events),
         table,
         "swimmer",
