@@ -495,11 +495,18 @@ def remission_visits(
     if visits.is_empty():
         return visits, missing
     meds = data.medications if not data.medications.is_empty() else pl.DataFrame(schema=MEDICATION_SCHEMA)
-    visits = derive_on_treatment(visits, meds).with_columns(
-        off_glucocorticoid=(1 - pl.col("on_glucocorticoid")).cast(pl.Int8),
-        off_immunosuppressant=(1 - pl.col("on_immunosuppressant")).cast(pl.Int8),
+    visits = derive_drug_free(derive_on_treatment(visits, meds), meds, drug_free)
+    # Without a medication history covering the follow-up, "off" is unknown (not "off").
+    unknown = pl.col("drug_free").is_null()
+    visits = derive_drug_free_remission(
+        visits.with_columns(
+            off_glucocorticoid=pl.when(unknown).then(None).otherwise(1 - pl.col("on_glucocorticoid")).cast(pl.Int8),
+            off_immunosuppressant=pl.when(unknown)
+            .then(None)
+            .otherwise(1 - pl.col("on_immunosuppressant"))
+            .cast(pl.Int8),
+        )
     )
-    visits = derive_drug_free_remission(derive_drug_free(visits, meds, drug_free))
     visits = derive_sustained(visits, "remission", sustained)
     return derive_sustained(visits, "drug_free_remission", sustained), missing
 
