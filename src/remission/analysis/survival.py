@@ -6,8 +6,11 @@ Definitions (docs/decisions/report.md):
   remission flag 1; patients never in remission are censored at their last assessment with a known
   flag. Reported as the cumulative probability of remission ``1 − S(t)``.
 - **Relapse**: the first assessment after the first remission at which the flag is 0 again (loss
-  of remission). **Relapse-free survival** runs from infusion to relapse or death, whichever comes
-  first; patients with neither are censored at their last follow-up day.
+  of remission). :func:`derive_relapse_free` runs from infusion to relapse or death, censored at
+  the last follow-up day (kept for callers); the report uses :func:`derive_remission_duration`:
+  from the **first remission** to relapse or death, censored at the **last efficacy assessment**
+  (docs/decisions/sap.md), and :func:`derive_time_to_sustained` (infusion to the onset of the
+  first sustained run).
 
 Kaplan–Meier estimates come from lifelines (``KaplanMeierFitter``) with its default 95 %
 confidence interval, the exponential Greenwood ("log(−log)") interval of Kalbfleisch & Prentice:
