@@ -219,6 +219,27 @@ def common_estimands(rule: WindowRule = DEFAULT_RULE, drug_free: DrugFreeRule = 
     ]
 
 
+def observed_estimand(disease: str, rule: WindowRule = DEFAULT_RULE) -> Estimand:
+    """The definition shared by the rows of a disease's efficacy table (section 3a–3c): observed
+    cases per time point; the NRI display of the disease's remission is in section 3d.
+
+    >>> observed_estimand("IIM").strategy.startswith("observed cases")
+    True
+    """
+    return Estimand(
+        "efficacy endpoints by time point",
+        disease,
+        _POPULATION,
+        "each row's index output or laboratory criterion at the windowed assessment",
+        _EVENTS,
+        "observed cases (N = patients with a known value; missing is not 'no'); treatment policy for rescue "
+        "therapy; the NRI display of remission is in section 3d",
+        _window(rule),
+        "latest assessment with day ≤ 0; laboratory values: latest before the first lymphodepletion dose",
+        "n/N (%) or median (IQR; range)",
+    )
+
+
 def estimand_table(diseases: list[str], rule: WindowRule = DEFAULT_RULE) -> pl.DataFrame:
     """Every endpoint definition of the report, one row each (``tables/estimands.csv``).
 
@@ -230,4 +251,11 @@ def estimand_table(diseases: list[str], rule: WindowRule = DEFAULT_RULE) -> pl.D
     return pl.DataFrame(rows, schema={name: pl.String for name in Estimand.__dataclass_fields__})
 
 
-__all__ = ["ICH_E9_R1", "Estimand", "common_estimands", "estimand_table", "remission_estimands"]
+__all__ = [
+    "ICH_E9_R1",
+    "Estimand",
+    "common_estimands",
+    "estimand_table",
+    "observed_estimand",
+    "remission_estimands",
+]

@@ -35,7 +35,7 @@ from remission.analysis.endpoints import (
     summarise_continuous,
     summarise_follow_up,
 )
-from remission.analysis.estimands import common_estimands, estimand_table, remission_estimands
+from remission.analysis.estimands import common_estimands, estimand_table, observed_estimand, remission_estimands
 from remission.analysis.nri import nri_rows
 from remission.analysis.remission import RULES, derive_remission_flags, primary_rule
 from remission.analysis.survival import (
@@ -371,7 +371,12 @@ def _efficacy(
         title,
         note=note,
         tables=[
-            ctx.table(f"{disease} endpoints by time point (n/N (%) or median (IQR; range))", table, f"efficacy_{key}"),
+            ctx.table(
+                f"{disease} endpoints by time point (n/N (%) or median (IQR; range))",
+                table,
+                f"efficacy_{key}",
+                note=observed_estimand(disease, ctx.rule).text(),
+            ),
         ],
         extra_csv=[write_csv(timepoints, ctx.out, f"efficacy_{key}_by_patient")],
     )
