@@ -346,7 +346,14 @@ def kinetics_plot(car_t: pl.DataFrame, b_cells: pl.DataFrame, *, aplasia_thresho
     return _png(fig)
 
 
-def km_plot(curves: pl.DataFrame, *, title: str, ylabel: str, cumulative: bool = False) -> bytes:
+def km_plot(
+    curves: pl.DataFrame,
+    *,
+    title: str,
+    ylabel: str,
+    cumulative: bool = False,
+    xlabel: str = "months since CAR-T infusion",
+) -> bytes:
     """Kaplan–Meier step curves with 95 % CI bands, one per ``group``.
 
     ``curves`` has ``group``, ``day``, ``survival``, ``lower``, ``upper`` (from
@@ -376,7 +383,7 @@ def km_plot(curves: pl.DataFrame, *, title: str, ylabel: str, cumulative: bool =
             at = [float(v) for v in (1 - cens["survival"] if cumulative else cens["survival"]).to_list()]
             ax.plot(cens["day"].to_numpy() / MONTH_DAYS, at, "|", color=colour, ms=7, mew=1.2)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("months since CAR-T infusion")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left")
     from matplotlib.lines import Line2D

@@ -433,7 +433,8 @@ def sle_section(ctx: Context) -> Section:
         specs,
         _window_note(ctx) + " Laboratory endpoints use the laboratory value nearest the target day; their "
         "baseline is the latest value before the first lymphodepletion dose (fludarabine/cyclophosphamide), "
-        "or the latest with day ≤ 0 without a conditioning record.",
+        "or the latest with day ≤ 0 without a conditioning record; their last-visit column is the latest "
+        "laboratory value after infusion (not the latest assessment).",
     )
 
 
@@ -584,7 +585,12 @@ def patient_milestones(data: ReportData, visits: pl.DataFrame) -> pl.DataFrame:
     return table.join(_deaths(data), on="patient_id", how="left").sort("patient_id")
 
 
-def _km_summary(events: pl.DataFrame, group: str, days: Sequence[int], cumulative: bool) -> dict[str, str]:
+def _km_summary(
+    events: pl.DataFrame, group: str, months: Sequence[int], rule: WindowRule, cumulative: bool
+) -> dict[str, str]:
+    """One row of a Kaplan–Meier table, read at each report month's target day (columns named by
+    month, the unit of the plot's axis, with the day in brackets) with the number at risk."""
+    days = [rule.target_day(m) for m in months]
     table = kaplan_meier(events, days)
     median = median_time(events)
     row = {
@@ -593,11 +599,13 @@ def _km_summary(events: pl.DataFrame, group: str, days: Sequence[int], cumulativ
         "events": str(int(events["observed"].sum())),
         "median, days": "not reached" if median is None else format_number(median, 0),
     }
-    for day, at_risk, s, lo, hi in table.select("day", "at_risk", "survival", "lower", "upper").iter_rows():
+    for month, (day, at_risk, s, lo, hi) in zip(
+        months, table.select("day", "at_risk", "survival", "lower", "upper").iter_rows(), strict=True
+    ):
         if cumulative:
             s, lo, hi = 1 - s, 1 - hi, 1 - lo
-        row[f"day {int(day)}"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
-        row[f"at risk, day {int(day)}"] = str(at_risk)
+        row[f"month {month} (day {int(day)})"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
+        row[f"at risk, month {month}"] = str(at_risk)
     return row
 
 
@@ -649,7 +657,6 @@ def _time_to_event(
     """Time to remission and to sustained remission (from infusion) and duration of remission
     (from first remission), censored at the last efficacy assessment."""
     deaths = _deaths(ctx.data)
-    days = [ctx.rule.target_day(m) for m in ctx.months]
     runs = derive_remission_runs(rows, "remission")
     for name, events, cumulative in (
         ("remission", derive_time_to_first(rows, "remission"), True),
@@ -658,7 +665,7 @@ def _time_to_event(
     ):
         if events.is_empty():
             continue
-        km_rows[name].append(_km_summary(events, disease, days, cumulative))
+        km_rows[name].append(_km_summary(events, disease, ctx.months, ctx.rule, cumulative))
         curves.append(kaplan_meier(events).with_columns(group=pl.lit(disease), endpoint=pl.lit(name)))
 
 
@@ -682,7 +689,7 @@ KM_TABLES = (
     (
         "rfs",
         "Duration of remission — relapse-free survival from the first remission (Kaplan–Meier): probability "
-        "still in remission and alive, % (95 % CI), number at risk; days since first remission",
+        "still in remission and alive, % (95 % CI), number at risk; time since the first remission",
         "Duration of remission",
         "probability still in remission",
         False,
@@ -758,8 +765,14 @@ def remission_section(ctx: Context) -> Section:
             )
             figures_.append(
                 ctx.figure(
-                    f"Kaplan–Meier: {title_.lower()} with 95 % CI bands (days)",
-                    figures.km_plot(part, title=title_, ylabel=ylabel, cumulative=cumulative),
+                    f"Kaplan–Meier: {title_.lower()} with 95 % CI bands",
+                    figures.km_plot(
+                        part,
+                        title=title_,
+                        ylabel=ylabel,
+                        cumulative=cumulative,
+                        xlabel="months since first remission" if key == "rfs" else "months since CAR-T infusion",
+                    ),
                     part,
                     f"km_{key}",
                 )
