@@ -37,7 +37,7 @@ from remission.analysis.endpoints import (
 )
 from remission.analysis.estimands import common_estimands, estimand_table, observed_estimand, remission_estimands
 from remission.analysis.nri import nri_rows
-from remission.analysis.remission import RULES, derive_remission_flags, primary_rule
+from remission.analysis.remission import derive_remission_flags, primary_rule
 from remission.analysis.survival import (
     derive_relapses,
     derive_remission_duration,
@@ -69,9 +69,6 @@ from remission.report.data import ReportData
 from remission.report.document import FigureBlock, Section, TableBlock, write_csv
 
 PROTEINURIA_REMISSION_G_24H = 0.5
-#: Per disease: (index, label) of the report's remission rule — read from the one rule table
-#: :data:`remission.analysis.remission.RULES` (kept for callers of the old name).
-REMISSION_RULES: dict[str, tuple[str, str]] = {r.disease: (r.index, r.definition) for r in RULES if r.primary}
 
 
 def not_computed(index: str) -> str:
