@@ -30,7 +30,7 @@ EVENT_STYLES: dict[str, tuple[str, str, str, str, float, float]] = {
     "remission": ("Remission (first)", "D", SKY, BLACK, 36, 0.17),
     "relapse": ("Relapse", "X", PURPLE, BLACK, 60, 0.17),
     "drug_free": ("Drug-free remission (first)", "*", ORANGE, BLACK, 110, -0.17),
-    "sustained": ("Sustained remission (≥ 180 days reached)", "s", GREEN, BLACK, 36, -0.17),
+    "sustained": ("Sustained remission (≥ 180 days)", "s", GREEN, BLACK, 36, -0.17),
     "b_cell_return": ("B-cell return (≥ 1 CD19+ cell/µL)", "o", YELLOW, BLACK, 30, 0.0),
 }
 
