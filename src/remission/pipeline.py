@@ -17,6 +17,7 @@ from remission.errors import Problem
 from remission.indices import IndexDefinition, registry
 from remission.medications.exposure import derive_medication_exposure
 from remission.store import assessment_table, read_table, save_scores
+from remission.store.queries import CHECKS_ACTOR, SyncResult, sync_queries
 
 Progress = Callable[[str], None]
 
@@ -121,3 +122,19 @@ def score_database(
         stored = save_scores(engine, definition.name, definition.version, outcome.scored, definition.outputs)
         runs.append(IndexRun(definition.name, stored, tuple(outcome.problems)))
     return runs
+
+
+def check_database(engine: Engine, *, actor: str = CHECKS_ACTOR, days_before: int | None = None) -> SyncResult:
+    """Run every data-quality check (:mod:`remission.analysis.quality`) over the stored records
+    and store the queries they raise (:func:`remission.store.queries.sync_queries`)."""
+    from remission.analysis.quality import DEFAULT_DAYS_BEFORE, QualityTables, checked_rules, run_checks
+
+    tables = QualityTables(
+        assessments=assessment_table(engine),
+        labs=read_table(engine, "labs"),
+        adverse_events=read_table(engine, "adverse_events"),
+        medications=read_table(engine, "medications"),
+    )
+    window = DEFAULT_DAYS_BEFORE if days_before is None else days_before
+    raised = run_checks(tables, days_before=window)
+    return sync_queries(engine, raised, checked_rules(), actor=actor)

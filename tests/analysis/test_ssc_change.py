@@ -96,10 +96,10 @@ def test_window_edges_and_nearest_with_tie_rule():
     # b: 106 is 15 days from 91 → no month 3; month 4: 106 (−16).
     assert got == {("a", 3): 105, ("a", 4): 105, ("a", 6): 184, ("b", 4): 106}
     tie = assign_visit_months(pl.DataFrame({"patient_id": ["c", "c"], "day": [180, 186]}), [6])
-    assert tie["day"].to_list() == [186]  # both 3 days from 183: the later (WindowRule default, as in the report)
-    earlier = assign_visit_months(pl.DataFrame({"patient_id": ["c", "c"], "day": [180, 186]}), [6],
-                                  windows=VisitWindows(tie="earlier"))
-    assert earlier["day"].to_list() == [180]
+    assert tie["day"].to_list() == [180]  # both 3 days from 183: the earlier (WindowRule default, as in the report)
+    later = assign_visit_months(pl.DataFrame({"patient_id": ["c", "c"], "day": [180, 186]}), [6],
+                                windows=VisitWindows(tie="later"))
+    assert later["day"].to_list() == [186]
 
 
 def test_windows_are_parameters():

@@ -49,7 +49,12 @@ def _one(days: list[int], month: int, **rule: object) -> int | None:
         ([183 + 30], 6, 213),
         ([183 + 31], 6, None),  # +31: outside
         ([122 + 30], 4, 152),  # month 4 already uses ±30 (m > 3)
-        ([86, 96], 3, 96),  # tie at distance 5: the later one by default
+        ([183 - 31], 6, None),  # day 152: −31, outside month 6 by one day
+        ([365 - 30, 365 + 31], 12, 335),  # month 12: −30 inside, +31 outside
+        ([365 - 31], 12, None),
+        ([365 + 30], 12, 395),
+        ([86, 96], 3, 86),  # tie at distance 5: the earlier one by default (does not favour response)
+        ([183 - 5, 183 + 5], 6, 178),
         ([80, 95, 100], 3, 95),  # nearest wins (distance 4)
         ([], 3, None),
     ],
@@ -62,7 +67,12 @@ def _one(days: list[int], month: int, **rule: object) -> int | None:
         "m6-plus30",
         "m6-plus31",
         "m4-wide-window",
-        "tie-later",
+        "m6-day152-minus31",
+        "m12-minus30-in-plus31-out",
+        "m12-minus31",
+        "m12-plus30",
+        "tie-earlier-default",
+        "tie-earlier-m6",
         "nearest",
         "no-visit",
     ],
@@ -71,8 +81,8 @@ def test_window_edges(days: list[int], month: int, expected: int | None) -> None
     assert _one(days, month) == expected
 
 
-def test_tie_earlier_is_a_parameter() -> None:
-    assert _one([86, 96], 3, tie="earlier") == 86
+def test_tie_later_is_a_parameter() -> None:
+    assert _one([86, 96], 3, tie="later") == 96
 
 
 def test_one_row_per_patient_and_month_and_other_columns_kept() -> None:

@@ -6,8 +6,11 @@ Definitions (docs/decisions/report.md):
   remission flag 1; patients never in remission are censored at their last assessment with a known
   flag. Reported as the cumulative probability of remission ``1 − S(t)``.
 - **Relapse**: the first assessment after the first remission at which the flag is 0 again (loss
-  of remission). **Relapse-free survival** runs from infusion to relapse or death, whichever comes
-  first; patients with neither are censored at their last follow-up day.
+  of remission). :func:`derive_relapse_free` runs from infusion to relapse or death, censored at
+  the last follow-up day (kept for callers); the report uses :func:`derive_remission_duration`:
+  from the **first remission** to relapse or death, censored at the **last efficacy assessment**
+  (docs/decisions/sap.md), and :func:`derive_time_to_sustained` (infusion to the onset of the
+  first sustained run).
 
 Kaplan–Meier estimates come from lifelines (``KaplanMeierFitter``) with its default 95 %
 confidence interval, the exponential Greenwood ("log(−log)") interval of Kalbfleisch & Prentice:
@@ -185,3 +188,85 @@ def median_time(events: pl.DataFrame) -> float | None:
     table = kaplan_meier(events)
     reached = table.filter(pl.col("survival") <= 0.5 + MEDIAN_TOLERANCE)
     return None if reached.is_empty() else float(reached["day"][0])
+
+
+def last_efficacy_day(visits: pl.DataFrame, flag: str) -> pl.DataFrame:
+    """Per patient the day of the latest post-infusion assessment with a known ``flag``: where an
+    efficacy event is censored (a relapse cannot be seen on a laboratory or adverse-event day).
+
+    >>> v = pl.DataFrame({"patient_id": ["A", "A", "A"], "day": [90, 274, 300], "r": [1, 1, None]})
+    >>> last_efficacy_day(v, "r").rows()
+    [('A', 274)]
+    """
+    known = visits.filter((pl.col("day") > 0) & pl.col(flag).is_not_null())
+    return (
+        known.group_by("patient_id")
+        .agg(pl.col("day").max().cast(pl.Int64).alias("last_assessment_day"))
+        .select(pl.col("patient_id").cast(pl.String), "last_assessment_day")
+        .sort("patient_id")
+    )
+
+
+def derive_remission_duration(
+    visits: pl.DataFrame, flag: str, deaths: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Duration of remission (relapse-free survival from first remission), per patient who was
+    ever in remission.
+
+    Time origin: the first assessment after day 0 with ``flag == 1``. Event: loss of remission (the
+    first later assessment with ``flag == 0``) or death (``deaths``: ``patient_id``, ``death_day``),
+    whichever is first. Censored at the last assessment with a known flag (efficacy censoring).
+    ``duration`` is in days since the first remission.
+
+    >>> v = pl.DataFrame({"patient_id": ["A"] * 3 + ["B"] * 3, "day": [91, 183, 274, 91, 183, 274],
+    ...                   "r": [1, 1, 0, 0, 1, 1]})
+    >>> derive_remission_duration(v, "r").rows()
+    [('A', 183.0, 1), ('B', 91.0, 0)]
+    """
+    relapses = derive_relapses(visits, flag).filter(pl.col("remission_day").is_not_null())
+    if relapses.is_empty():
+        return pl.DataFrame(schema=EVENT_SCHEMA)
+    table = relapses.join(last_efficacy_day(visits, flag), on="patient_id", how="left")
+    if deaths is not None and not deaths.is_empty():
+        table = table.join(deaths.select("patient_id", "death_day"), on="patient_id", how="left").with_columns(
+            death_day=pl.when(pl.col("death_day") >= pl.col("remission_day")).then(pl.col("death_day"))
+        )
+    else:
+        table = table.with_columns(death_day=pl.lit(None, pl.Int64))
+    event_day = pl.min_horizontal("relapse_day", "death_day")
+    return table.select(
+        pl.col("patient_id").cast(pl.String),
+        (pl.coalesce(event_day, "last_assessment_day") - pl.col("remission_day")).cast(pl.Float64).alias("duration"),
+        event_day.is_not_null().cast(pl.Int8).alias("observed"),
+    ).sort("patient_id")
+
+
+def derive_time_to_sustained(runs: pl.DataFrame, visits: pl.DataFrame, flag: str) -> pl.DataFrame:
+    """Time from infusion to the onset of the first *sustained* remission run (``runs`` from
+    :func:`remission.analysis.durations.derive_remission_runs`); patients without one are censored
+    at their last assessment with a known ``flag``. The event day is the run's first day (the
+    onset), known only once the run has lasted the minimum duration.
+
+    >>> runs = pl.DataFrame({"patient_id": ["A"], "start_day": [91], "sustained": [1]})
+    >>> v = pl.DataFrame({"patient_id": ["A", "A", "B"], "day": [91, 300, 200], "r": [1, 1, 1]})
+    >>> derive_time_to_sustained(runs, v, "r").rows()
+    [('A', 91.0, 1), ('B', 200.0, 0)]
+    """
+    last = last_efficacy_day(visits, flag)
+    if last.is_empty():
+        return pl.DataFrame(schema=EVENT_SCHEMA)
+    first = (
+        runs.filter(pl.col("sustained") == 1)
+        .group_by("patient_id")
+        .agg(pl.col("start_day").min().alias("_onset"))
+        .select(pl.col("patient_id").cast(pl.String), "_onset")
+    )
+    return (
+        last.join(first, on="patient_id", how="left")
+        .select(
+            "patient_id",
+            pl.coalesce("_onset", "last_assessment_day").cast(pl.Float64).alias("duration"),
+            pl.col("_onset").is_not_null().cast(pl.Int8).alias("observed"),
+        )
+        .sort("patient_id")
+    )

@@ -4,8 +4,12 @@ Rule (docs/specs report.md): month ``m`` has the target day ``round(30.4375 × m
 nearest the target within ±14 days (``m ≤ 3``) or ±30 days (``m > 3``) counts for month ``m``.
 Decisions (docs/decisions/report.md): the rounding is half away from zero (month 24 → day 731,
 month 8 → day 244), as everywhere else in the project; a tie (two assessments equally far from the
-target, one before and one after) goes to the later assessment by default (``tie="later"``), as
-most statistical analysis plans do; the windows of different months are independent, so one
+target, one before and one after) goes to the *earlier* assessment by default (``tie="earlier"``):
+after CAR-T the cohort improves over time, so the later assessment favours response; the earlier
+one does not, and the choice does not depend on the value (one visit serves every endpoint of a
+table, whichever direction is "worse" for it). ``tie="later"`` stays available as a sensitivity
+analysis. Window edges are inclusive (month 6: days 153–213; day 152 is outside, by one day, and
+is not pulled in); the windows of different months are independent, so one
 assessment may count for two neighbouring months when their windows overlap (they do not for
 months 3, 6, 12, 18, 24). Baseline is the latest assessment with ``day <= 0``; "last visit" is the
 latest assessment with ``day > 0``.
@@ -41,15 +45,16 @@ class WindowRule:
         Half-width in days of the window of later months (±30).
     early_until : int
         Last month that uses the early (narrow) window (3).
-    tie : {"later", "earlier"}
-        Which of two assessments equally far from the target counts.
+    tie : {"earlier", "later"}
+        Which of two assessments equally far from the target counts (default earlier: does not
+        favour response in an improving cohort, docs/decisions/report.md).
     """
 
     month_days: float = MONTH_DAYS
     early_half_width: int = 14
     late_half_width: int = 30
     early_until: int = 3
-    tie: Literal["later", "earlier"] = "later"
+    tie: Literal["later", "earlier"] = "earlier"
 
     def target_day(self, month: int) -> int:
         """Target day of ``month``: ``month_days × month`` rounded half away from zero.

@@ -35,11 +35,12 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the report.")] = Path("out"),
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic cohort.")] = 2024,
 ) -> None:
-    """Create a database, load the synthetic demo cohort, score it and write the report (HTML, PDF, CSV)."""
+    """Create a database, load the synthetic demo cohort, score it, run the data-quality checks and write
+    the report (HTML, PDF, CSV)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from remission.demo.cohort import generate_demo_cohort
-    from remission.pipeline import score_database
+    from remission.pipeline import check_database, score_database
     from remission.report.build import build_report_files
     from remission.store import migrate, save_cohort
 
@@ -52,11 +53,15 @@ def demo(
         counts = save_cohort(engine, generate_demo_cohort(seed), actor="demo")
         bar.update(task, advance=1, description="scoring assessments")
         runs = score_database(engine, progress=lambda name: bar.update(task, description=f"scoring {name}"))
+        bar.update(task, description="data-quality checks")
+        checked = check_database(engine)
         bar.update(task, advance=1, description="writing the report")
         files = build_report_files(engine, out, lambda name: bar.update(task, description=f"report: {name}"))
         bar.update(task, advance=1, description="done")
     typer.echo(f"records: {counts}")
     typer.echo("scored: " + ", ".join(f"{r.index}={r.scored}" for r in runs))
+    pending = checked.opened + checked.reopened + checked.kept
+    typer.echo(f"data-quality queries: {pending} open or answered (`remission queries`)")
     _print_demo_summary(files.tables)
     typer.echo(_written(files, engine))
 

@@ -9,7 +9,10 @@
   registry``) exports to the same bytes;
 * ADaM-style datasets: ``adsl`` (one row per patient), ``adeff`` (one row per patient, visit and
   index output, from the stored scores; yes/no outputs such as DORIS, LLDAS or drug-free are
-  parameters with AVAL 0/1) and ``adae`` (with CRS and ICANS grades);
+  parameters with AVAL 0/1), ``adae`` (with CRS and ICANS grades and the analysis dates with their
+  ADaM imputation flags ASTDTF/AENDTF, ASTDTM/ASTTMF) and ``adcm`` (one row per medication record:
+  analysis dates and flags, ONTRTFL/PREFL relative to the infusion, prednisone-equivalent mg/day of
+  systemic glucocorticoids with its conversion flag; docs/decisions/adam-exports.md);
 * ``define.csv``: dataset, variable, label, type, source and, for XPT, the 8-character name the
   variable was given (``xpt_name``).
 
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,6 +54,7 @@ XPT_DATASETS = {
     "adsl": "ADSL",
     "adeff": "ADEFF",
     "adae": "ADAE",
+    "adcm": "ADCM",
 }
 XPT_TEXT_MAX = 200
 
@@ -99,6 +103,19 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "scores": ("patient_id", "date", "visit", "index_name", "rule_version", "values", "explain"),
 }
+#: Columns exported when the database has them (source identity and partial-date imputation,
+#: issue 17): the original ISO 8601 text, the ADaM imputation flag (D/M/Y) and the source key.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "medications": ("start_dtc", "start_date_flag", "stop_dtc", "stop_date_flag", "source_key"),
+    "adverse_events": (
+        "onset_dtc",
+        "onset_date_flag",
+        "onset_time",
+        "resolution_dtc",
+        "resolution_date_flag",
+        "source_key",
+    ),
+}
 SORT: dict[str, tuple[str, ...]] = {
     "sites": ("site_id",),
     "patients": ("patient_id",),
@@ -109,6 +126,45 @@ SORT: dict[str, tuple[str, ...]] = {
     "adverse_events": ("patient_id", "term", "onset_date"),
     "scores": ("patient_id", "date", "visit", "index_name"),
 }
+
+#: Imputation rules, as written into define.csv (docs/decisions/adam-exports.md).
+DTF_RULE = (
+    "ADaM date imputation flag (admiral derive_vars_dt): D day imputed, M month and day imputed, "
+    "Y year imputed; empty = complete date"
+)
+AE_START_RULE = (
+    "adverse_events.onset_date: complete date as collected, else imputed from onset_dtc (AESTDTC) to the "
+    "first day of the known period, not before the infusion when the period contains it "
+    "(admiral highest_imputation M, date_imputation first, min_dates TRTSDT)"
+)
+AE_END_RULE = (
+    "adverse_events.resolution_date: imputed from resolution_dtc (AEENDTC) to the last day of the known "
+    "period, capped at death / data cut-off (admiral date_imputation last, max_dates DTHDT, EOSDT)"
+)
+CM_START_RULE = (
+    "medications.start_date: imputed from start_dtc (CMSTDTC) to the first day of the known period "
+    "(earliest: conservative for drug-free remission; admiral date_imputation first)"
+)
+CM_END_RULE = (
+    "medications.stop_date: imputed from stop_dtc (CMENDTC) to the last day of the known period "
+    "(latest; admiral date_imputation last); empty = ongoing up to the data cut-off"
+)
+TIME_RULE = (
+    "onset date + time where a time was collected (onset_dtc time part, else onset_time); empty when only "
+    "a date is known (no time is invented)"
+)
+TMF_RULE = (
+    "ADaM time imputation flag: M when only the hour was collected (minutes set to 00); empty when hh:mm "
+    "was collected (seconds not collected need no flag, ADaM IG via admiral ignore_seconds_flag)"
+)
+ONTRTFL_RULE = (
+    "Y when the record starts on or after the infusion (ASTDY >= 0), or starts before it and is ongoing or "
+    "ends on or after it (admiral derive_var_ontrtfl, ref_start_date TRTSDT, no ref_end_date, span_period Y)"
+)
+PRED_RULE = (
+    "systemic glucocorticoids: dose x mg per unit x administrations per day x 5 / mg equivalent to 5 mg "
+    "prednisone (remission.medications.dose, equivalence table with sources); empty when not convertible"
+)
 
 #: (label, source) of the analysis variables.
 ANALYSIS_LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -152,13 +208,46 @@ ANALYSIS_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "CRSGR": ("CRS grade (ASTCT)", "grade when category = crs"),
         "ICANSGR": ("ICANS grade (ASTCT)", "grade when category = icans"),
         "AESER": ("Serious event", "adverse_events.serious as Y/N"),
-        "ASTDT": ("Onset date", "adverse_events.onset_date"),
+        "ASTDT": ("Analysis start date", AE_START_RULE),
+        "ASTDTF": ("Analysis start date imputation flag", DTF_RULE + " (adverse_events.onset_date_flag)"),
+        "ASTDTM": ("Analysis start date/time", TIME_RULE),
+        "ASTTMF": ("Analysis start time imputation flag", TMF_RULE),
         "ASTDY": ("Onset day (infusion = day 0)", "adverse_events.onset_day"),
-        "AENDT": ("Resolution date", "adverse_events.resolution_date"),
+        "AENDT": ("Analysis end date", AE_END_RULE),
+        "AENDTF": ("Analysis end date imputation flag", DTF_RULE + " (adverse_events.resolution_date_flag)"),
         "AENDY": ("Resolution day", "adverse_events.resolution_day"),
-        "TRTEMFL": ("Treatment-emergent flag", "Y when ASTDY >= 0"),
+        "TRTEMFL": (
+            "Treatment-emergent flag",
+            "Y when ASTDY >= 0; Y when the onset is unknown unless the event ended before day 0",
+        ),
         "AEORG": ("Organism (infections)", "adverse_events.organism"),
         "AETRT": ("Treatment of the event", "adverse_events.treatment"),
+        "SRCKEY": ("Source record key", "adverse_events.source_key (e.g. STUDYID/USUBJID/AE/AESEQ)"),
+    },
+    "adcm": {
+        "STUDYID": ("Study identifier", f"constant {STUDYID}"),
+        "USUBJID": ("Unique subject identifier", "medications.patient_id"),
+        "CMTRT": ("Reported name of drug", "medications.drug"),
+        "CMDECOD": ("Standardized medication name", "drug table name of medications.drug (empty if unknown)"),
+        "CMCLAS": ("Medication class", "drug table class (glucocorticoid, antimalarial, ...)"),
+        "CMDOSE": ("Dose per administration", "medications.dose"),
+        "CMDOSU": ("Dose units", "medications.unit"),
+        "CMDOSFRQ": ("Dosing frequency per interval", "medications.frequency"),
+        "CMROUTE": ("Route of administration", "medications.route"),
+        "CMSTDTC": ("Start date/time of medication", "medications.start_dtc (original ISO 8601 text)"),
+        "CMENDTC": ("End date/time of medication", "medications.stop_dtc (original ISO 8601 text)"),
+        "ASTDT": ("Analysis start date", CM_START_RULE),
+        "ASTDTF": ("Analysis start date imputation flag", DTF_RULE + " (medications.start_date_flag)"),
+        "ASTDY": ("Analysis start day (infusion = day 0)", "medications.start_day"),
+        "AENDT": ("Analysis end date", CM_END_RULE),
+        "AENDTF": ("Analysis end date imputation flag", DTF_RULE + " (medications.stop_date_flag)"),
+        "AENDY": ("Analysis end day (infusion = day 0)", "medications.stop_day (empty = ongoing)"),
+        "ONTRTFL": ("On-treatment record flag", ONTRTFL_RULE),
+        "PREFL": ("Pre-treatment record flag", "Y when ASTDY < 0 (started before the infusion; admiral ad_adcm)"),
+        "PREDMGD": ("Prednisone-equivalent dose (mg/day)", PRED_RULE),
+        "PREDCVFL": ("Prednisone conversion flag", "Y converted, N not (see PREDCVRS); empty: not a glucocorticoid"),
+        "PREDCVRS": ("Prednisone conversion reason", "why PREDMGD is empty (not convertible, local route)"),
+        "SRCKEY": ("Source record key", "medications.source_key (e.g. STUDYID/USUBJID/CM/CMSEQ)"),
     },
 }
 TABLE_LABELS = {
@@ -228,12 +317,26 @@ def registry_tables(engine: Engine) -> dict[str, pl.DataFrame]:
             if name == "scores":
                 frame_schema = {c: pl.Date if c == "date" else pl.String for c in COLUMNS[name]}
             else:
-                frame_schema = {c: _polars_type(schema.metadata.tables[name], c) for c in COLUMNS[name]}
+                table = schema.metadata.tables[name]
+                frame_schema = {c: _polars_type(table, c) for c in exported_columns(name, table.columns.keys())}
             frame = pl.DataFrame(
-                [{c: r.get(c) for c in COLUMNS[name]} for r in rows], schema=frame_schema, orient="row"
+                [{c: r.get(c) for c in frame_schema} for r in rows], schema=frame_schema, orient="row"
             )
             out[name] = frame.sort(list(SORT[name]))
     return out
+
+
+def exported_columns(name: str, present: Iterable[str]) -> tuple[str, ...]:
+    """The columns of registry table ``name`` in export order: :data:`COLUMNS`, then those of
+    :data:`OPTIONAL_COLUMNS` that the database has (``present``).
+
+    Examples
+    --------
+    >>> exported_columns("medications", ["patient_id", "start_dtc"])[-1]
+    'start_dtc'
+    """
+    have = set(present)
+    return COLUMNS[name] + tuple(c for c in OPTIONAL_COLUMNS.get(name, ()) if c in have)
 
 
 def _polars_type(table: Any, column: str) -> Any:
@@ -380,12 +483,65 @@ def derive_adeff(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     )
 
 
+def _optional(frame: pl.DataFrame, column: str, dtype: Any = None) -> pl.Expr:
+    """``column`` of ``frame``, or an empty column of ``dtype`` (text) where the table lacks it."""
+    import polars as pl
+
+    kind = dtype or pl.String
+    return pl.col(column).cast(kind) if column in frame.columns else pl.lit(None, dtype=kind)
+
+
+def _flag(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """An imputation flag column (D/M/Y), with an empty text as no flag."""
+    import polars as pl
+
+    value = _optional(frame, column)
+    return pl.when(value.str.strip_chars() == "").then(None).otherwise(value)
+
+
+def _onset_time(ae: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
+    """(ASTDTM, ASTTMF): the onset date with the collected time (onset_dtc's time part, else
+    onset_time); M when only the hour was collected; empty where no time was collected."""
+    import polars as pl
+
+    from_dtc = _optional(ae, "onset_dtc").str.extract(r"T(\d{2}(?::\d{2}(?::\d{2})?)?)", 1)
+    time = pl.coalesce(from_dtc, _optional(ae, "onset_time").str.strip_chars().replace("", None))
+    full = (
+        pl.when(time.str.len_chars() == 2)
+        .then(time + ":00:00")
+        .when(time.str.len_chars() == 5)
+        .then(time + ":00")
+        .otherwise(time)
+    )
+    stamp = pl.col("onset_date").cast(pl.String) + " " + full
+    astdtm = stamp.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False)
+    asttmf = pl.when(time.str.len_chars() == 2).then(pl.lit("M")).otherwise(pl.lit(None, dtype=pl.String))
+    return astdtm.alias("ASTDTM"), asttmf.alias("ASTTMF")
+
+
 def derive_adae(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """ADAE: one row per adverse event, with CRS and ICANS grades in their own columns."""
+    """ADAE: one row per adverse event, with CRS and ICANS grades in their own columns and the
+    analysis dates with their ADaM imputation flags (ASTDT/ASTDTF, ASTDTM/ASTTMF, AENDT/AENDTF).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> import polars as pl
+    >>> ae = pl.DataFrame({"patient_id": ["P"], "term": ["CRS"], "category": ["crs"], "grade": [2],
+    ...     "onset_date": [dt.date(2024, 3, 1)], "onset_day": [1], "resolution_date": [None],
+    ...     "resolution_day": [None], "serious": [False], "organism": [""], "treatment": [""],
+    ...     "onset_dtc": ["2024-03-01T14"], "onset_date_flag": [None]})
+    >>> derive_adae({"adverse_events": ae}).select("ASTDTM", "ASTTMF").row(0)
+    (datetime.datetime(2024, 3, 1, 14, 0), 'M')
+    """
     import polars as pl
 
     ae = tables["adverse_events"]
     grade = pl.col("grade")
+    astdtm, asttmf = _onset_time(ae)
+    emergent = (pl.col("onset_day") >= 0) | (
+        pl.col("onset_day").is_null() & ~(pl.col("resolution_day") < 0).fill_null(False)
+    )
     return ae.select(
         pl.lit(STUDYID).alias("STUDYID"),
         pl.col("patient_id").alias("USUBJID"),
@@ -396,13 +552,96 @@ def derive_adae(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
         pl.when(pl.col("category") == "icans").then(grade).otherwise(None).alias("ICANSGR"),
         pl.when(pl.col("serious")).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("AESER"),
         pl.col("onset_date").alias("ASTDT"),
+        _flag(ae, "onset_date_flag").alias("ASTDTF"),
+        astdtm,
+        asttmf,
         pl.col("onset_day").alias("ASTDY"),
         pl.col("resolution_date").alias("AENDT"),
+        _flag(ae, "resolution_date_flag").alias("AENDTF"),
         pl.col("resolution_day").alias("AENDY"),
-        pl.when(pl.col("onset_day") >= 0).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("TRTEMFL"),
+        pl.when(emergent).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("TRTEMFL"),
         pl.col("organism").alias("AEORG"),
         pl.col("treatment").alias("AETRT"),
-    ).sort("USUBJID", "ASTDT", "AETERM")
+        _optional(ae, "source_key").alias("SRCKEY"),
+    ).sort("USUBJID", "ASTDT", "AETERM", nulls_last=True)
+
+
+def _drug_columns(cm: pl.DataFrame) -> pl.DataFrame:
+    """CMDECOD, CMCLAS and the prednisone-equivalent conversion of each medication record."""
+    import polars as pl
+
+    from remission.medications.dose import convert_to_prednisone_mg_day
+    from remission.medications.table import default_table
+
+    aliases = default_table().aliases()
+    rows = []
+    cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for values in cm.select("drug", "dose", "unit", "frequency", "route").rows():
+        if values not in cache:
+            drug = aliases.get(" ".join(str(values[0]).split()).lower())
+            if drug is None or drug.drug_class != "glucocorticoid":
+                cache[values] = (drug.name if drug else None, drug.drug_class if drug else None, None, None, None)
+            else:
+                dose = values[1] if values[1] is None or values[1] >= 0 else None
+                c = convert_to_prednisone_mg_day(drug.name, dose, values[2], values[3], values[4])
+                flag = "Y" if c.status == "converted" else "N"
+                cache[values] = (drug.name, drug.drug_class, c.prednisone_mg_day, flag, c.reason)
+        rows.append(cache[values])
+    names = ("CMDECOD", "CMCLAS", "PREDMGD", "PREDCVFL", "PREDCVRS")
+    types = (pl.String, pl.String, pl.Float64, pl.String, pl.String)
+    return pl.DataFrame(rows, schema=dict(zip(names, types, strict=True)), orient="row")
+
+
+def derive_adcm(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """ADCM: one row per medication record, with the analysis dates and their imputation flags,
+    the on-treatment / pre-treatment flags relative to the infusion (day 0) and, for systemic
+    glucocorticoids, the prednisone-equivalent mg/day with its conversion flag.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> import polars as pl
+    >>> cm = pl.DataFrame({"patient_id": ["P", "P"], "drug": ["Medrol", "HCQ"], "dose": [8.0, 200.0],
+    ...     "unit": ["mg", "mg"], "route": ["oral", "oral"], "frequency": ["BID", "PRN"],
+    ...     "start_date": [dt.date(2024, 1, 1)] * 2, "stop_date": [None, dt.date(2024, 1, 9)],
+    ...     "start_day": [-30, -30], "stop_day": [None, -22]})
+    >>> derive_adcm({"medications": cm}).select("CMDECOD", "ONTRTFL", "PREFL", "PREDMGD", "PREDCVFL").rows()
+    [('hydroxychloroquine', None, 'Y', None, None), ('methylprednisolone', 'Y', 'Y', 20.0, 'Y')]
+    """
+    import polars as pl
+
+    cm = tables["medications"]
+    text_null = pl.lit(None, dtype=pl.String)
+    start, stop = pl.col("start_day"), pl.col("stop_day")
+    # admiral derive_var_ontrtfl without ref_end_date, span_period "Y": a record is on treatment
+    # unless it ended before day 0 (it started on/after day 0, or spans it, or is ongoing).
+    on_treatment = ~(stop < 0).fill_null(False)
+    base = cm.select(
+        pl.lit(STUDYID).alias("STUDYID"),
+        pl.col("patient_id").alias("USUBJID"),
+        pl.col("drug").alias("CMTRT"),
+    )
+    dates = cm.select(
+        pl.col("dose").alias("CMDOSE"),
+        pl.col("unit").alias("CMDOSU"),
+        pl.col("frequency").alias("CMDOSFRQ"),
+        pl.col("route").alias("CMROUTE"),
+        _optional(cm, "start_dtc").alias("CMSTDTC"),
+        _optional(cm, "stop_dtc").alias("CMENDTC"),
+        pl.col("start_date").alias("ASTDT"),
+        _flag(cm, "start_date_flag").alias("ASTDTF"),
+        start.alias("ASTDY"),
+        pl.col("stop_date").alias("AENDT"),
+        _flag(cm, "stop_date_flag").alias("AENDTF"),
+        stop.alias("AENDY"),
+        pl.when(on_treatment).then(pl.lit("Y")).otherwise(text_null).alias("ONTRTFL"),
+        pl.when(start < 0).then(pl.lit("Y")).otherwise(text_null).alias("PREFL"),
+        _optional(cm, "source_key").alias("SRCKEY"),
+    )
+    drug = _drug_columns(cm)
+    frame = pl.concat([base, drug.select("CMDECOD", "CMCLAS"), dates, drug.drop("CMDECOD", "CMCLAS")], how="horizontal")
+    order = [*base.columns, "CMDECOD", "CMCLAS", *dates.columns[:-1], "PREDMGD", "PREDCVFL", "PREDCVRS", "SRCKEY"]
+    return frame.select(order).sort("USUBJID", "ASTDT", "CMTRT", nulls_last=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,6 +659,8 @@ def _type_name(dtype: Any) -> str:
         return "float"
     if dtype == pl.Date:
         return "date"
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
     return "text"
 
 
@@ -478,7 +719,7 @@ def _write_xpt(frame: pl.DataFrame, path: Path, name: str, labels: list[str]) ->
 def export_registry(
     engine: Engine, out: str | Path, fmt: Format = "csv", *, progress: Progress | None = None
 ) -> list[Path]:
-    """Write the registry tables, ADSL/ADEFF/ADAE and ``define.csv`` into ``out``.
+    """Write the registry tables, ADSL/ADEFF/ADAE/ADCM and ``define.csv`` into ``out``.
 
     Parameters
     ----------
@@ -503,7 +744,13 @@ def export_registry(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tables = registry_tables(engine)
-    datasets = {**tables, "adsl": derive_adsl(tables), "adeff": derive_adeff(tables), "adae": derive_adae(tables)}
+    datasets = {
+        **tables,
+        "adsl": derive_adsl(tables),
+        "adeff": derive_adeff(tables),
+        "adae": derive_adae(tables),
+        "adcm": derive_adcm(tables),
+    }
     meta = define_metadata(datasets)
     written: list[Path] = []
     for i, (name, frame) in enumerate(datasets.items(), start=1):

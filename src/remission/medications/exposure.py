@@ -3,8 +3,9 @@
 Medication records (one row per prescription period), columns:
 
 * ``patient_id`` (text), ``drug`` (name or synonym of the drug table), ``dose`` (per
-  administration, ≥ 0), ``unit`` (``mg`` or ``g``; empty = mg), ``frequency`` (see
-  :data:`FREQUENCIES`), ``route`` (empty = systemic), ``start_day``, ``stop_day`` (days relative to
+  administration, ≥ 0), ``unit`` (``mg``, ``g``, ``ug``/``µg``/``mcg``; empty = mg), ``frequency`` (see
+  :data:`FREQUENCIES`; a glucocorticoid's daily dose is converted by
+  :mod:`remission.medications.dose`), ``route`` (empty = systemic), ``start_day``, ``stop_day`` (days relative to
   CAR-T infusion; ``stop_day`` is the last day taken, inclusive; empty = ongoing).
 
 A record covers the days ``start_day ≤ day ≤ stop_day``; frequency ``once`` covers its start day
@@ -36,42 +37,25 @@ import polars as pl
 
 from remission.errors import InvalidInputError, Problem
 from remission.indices._base import ROW, Column, IndexDefinition, ScalarResult, validate_table
-from remission.medications.table import PREDNISONE_REFERENCE_MG, DrugTable, default_table
-
-#: Administrations per day of each accepted frequency word (lower case).
-FREQUENCIES: dict[str, float] = {
-    "once": 1.0,
-    "single": 1.0,
-    "daily": 1.0,
-    "qd": 1.0,
-    "od": 1.0,
-    "bid": 2.0,
-    "tid": 3.0,
-    "qid": 4.0,
-    "qod": 0.5,
-    "every other day": 0.5,
-    "twice weekly": 2 / 7,
-    "weekly": 1 / 7,
-    "qw": 1 / 7,
-    "every 2 weeks": 1 / 14,
-    "q2w": 1 / 14,
-    "every 4 weeks": 1 / 28,
-    "q4w": 1 / 28,
-    "monthly": 1 / 28,
-}
-SINGLE_DOSE = ("once", "single")
-#: Routes whose glucocorticoid does not count toward ``prednisone_mg_day`` (local treatment).
-LOCAL_ROUTES: tuple[str, ...] = (
-    "topical",
-    "cutaneous",
-    "inhaled",
-    "nasal",
-    "ophthalmic",
-    "otic",
-    "intra-articular",
-    "rectal",
+from remission.medications.dose import (
+    FREQUENCIES,
+    LOCAL_ROUTES,
+    SINGLE_DOSE,
+    UNITS,
+    DoseConversion,
+    convert_to_prednisone_mg_day,
 )
-UNITS: dict[str, float] = {"mg": 1.0, "g": 1000.0}
+from remission.medications.table import DrugTable, default_table
+
+__all__ = [
+    "FREQUENCIES",
+    "LOCAL_ROUTES",
+    "UNITS",
+    "derive_drug_free_days",
+    "derive_medication_exposure",
+    "validate_medications",
+]
+
 #: Classes counted as immunosuppression (immunomodulators such as IVIG count, medications.md).
 IMMUNOSUPPRESSION: tuple[str, ...] = (
     "glucocorticoid",
@@ -93,9 +77,9 @@ RECORD_COLUMNS: tuple[Column, ...] = (
     Column(
         "unit",
         "text",
-        "unit of dose (mg or g convert; another unit, e.g. mg/kg, leaves a glucocorticoid's dose unknown)",
+        "unit of dose (mg, g, ug/µg/mcg convert; another unit, e.g. mg/kg, leaves a glucocorticoid's dose unknown)",
     ),
-    Column("frequency", "category", "administrations", choices=tuple(FREQUENCIES)),
+    Column("frequency", "text", "administrations (QD, BID, Q8H, QW, ONCE, PRN …; medications/dose.py)"),
     Column("route", "text", "route of administration (empty = systemic)"),
     Column("start_day", "int", "first day taken", "day", -36500, 36500, required=True),
     Column("stop_day", "int", "last day taken (empty = ongoing)", "day", -36500, 36500),
@@ -117,32 +101,36 @@ _RECORDS = IndexDefinition(
 )
 
 
-def validate_medications(medications: pl.DataFrame, table: DrugTable | None = None) -> pl.DataFrame:
+def validate_medications(
+    medications: pl.DataFrame, table: DrugTable | None = None, *, strict: bool = False
+) -> pl.DataFrame:
     """Type and check medication records; raise one InvalidInputError listing every problem.
 
-    Unit empty = mg; frequency empty = unknown (the record's prednisone equivalent is empty); a
-    unit other than mg or g (e.g. mg/kg for tocilizumab) only matters for glucocorticoids, whose
-    prednisone equivalent is then unknown rather than guessed.
-    Adds ``drug_class``, ``prednisone_mg_day`` (per record: dose × unit × per-day frequency ×
-    5 / equivalent for systemic glucocorticoids; 0 for local routes; empty when the dose,
-    frequency or equivalent is unknown) and ``last_day`` (stop, start for single doses, or
-    open-ended).
+    Unit empty = mg. Each systemic glucocorticoid record's daily dose goes through
+    :func:`remission.medications.dose.convert_to_prednisone_mg_day` (the one conversion the
+    exports use too): an unknown or known-but-unconvertible unit or frequency (``mg/kg``, ``PRN``)
+    leaves its prednisone equivalent empty, with the reason — or, with ``strict``, an unknown
+    unit or frequency word is a problem naming the row. Other drugs' units and frequencies do not
+    matter (beyond ``ONCE`` covering the start day only).
+
+    Adds ``drug_class``, ``prednisone_mg_day`` (per record: the converted mg/day for systemic
+    glucocorticoids; 0 for local routes and for other drugs; empty when not convertible),
+    ``prednisone_status`` / ``prednisone_reason`` (the conversion's status and reason, empty for
+    other drugs) and ``last_day`` (stop, start for single doses, or open-ended).
     """
     table = table or default_table()
     checked = validate_table(medications, _RECORDS)
     typed = checked.typed
     problems = list(checked.problems)
     aliases = table.aliases()
-    names = typed["drug"].to_list()
     classes: list[str | None] = []
-    equivalents: list[float | None] = []
-    for row, name in enumerate(names, start=1):
+    for row, name in enumerate(typed["drug"].to_list(), start=1):
         key = " ".join(str(name).split()).lower() if name is not None else None
         drug = aliases.get(key) if key is not None else None
         if key is not None and drug is None:
             problems.append(Problem(row, "drug", str(name), table.unknown_reason(key)))
         classes.append(drug.drug_class if drug else None)
-        equivalents.append(drug.prednisone_equivalent_mg if drug else None)
+    conversions = _conversions(typed, classes, table, strict, problems)
     bad_stop = typed.filter(pl.col("stop_day") < pl.col("start_day"))
     problems += [
         Problem(r + 1, "stop_day", str(v), "before start_day")
@@ -151,36 +139,55 @@ def validate_medications(medications: pl.DataFrame, table: DrugTable | None = No
     if problems:
         problems.sort(key=lambda p: (p.row or 0, p.column))
         raise InvalidInputError(problems)
-    frame = typed.with_columns(
+    daily = [0.0 if c is None else c.systemic_mg_day for c in conversions]
+    return typed.with_columns(
         pl.Series("drug_class", classes, dtype=pl.Utf8),
-        pl.Series("__equivalent", equivalents, dtype=pl.Float64),
+        pl.Series("prednisone_mg_day", daily, dtype=pl.Float64),
+        pl.Series("prednisone_status", [c.status if c else None for c in conversions], dtype=pl.Utf8),
+        pl.Series("prednisone_reason", [c.reason if c else None for c in conversions], dtype=pl.Utf8),
+        _last_day(),
     )
-    return frame.with_columns(_record_prednisone().alias("prednisone_mg_day"), _last_day())
 
 
-def _record_prednisone() -> pl.Expr:
-    per_day = pl.col("frequency").replace_strict(FREQUENCIES, return_dtype=pl.Float64, default=None)
-    per_day = pl.when(pl.col("frequency").is_in(SINGLE_DOSE)).then(1.0).otherwise(per_day)
-    unit = (
-        pl.col("unit").fill_null("mg").str.to_lowercase().replace_strict(UNITS, return_dtype=pl.Float64, default=None)
-    )
-    route = pl.col("route").str.to_lowercase()
-    daily = pl.col("dose") * unit * per_day * PREDNISONE_REFERENCE_MG / pl.col("__equivalent")
-    return (
-        pl.when(pl.col("drug_class") != "glucocorticoid")
-        .then(0.0)
-        .when(route.is_in(LOCAL_ROUTES).fill_null(False))
-        .then(0.0)
-        .otherwise(daily)
-    )
+def _conversions(
+    typed: pl.DataFrame, classes: list[str | None], table: DrugTable, strict: bool, problems: list[Problem]
+) -> list[DoseConversion | None]:
+    """The dose conversion of each glucocorticoid record (None for other drugs), computed once per
+    distinct (drug, dose, unit, frequency, route); strict errors are added to ``problems``."""
+    fields = typed.select("drug", "dose", "unit", "frequency", "route").rows()
+    seen: dict[tuple[object, ...], DoseConversion | InvalidInputError] = {}
+    out: list[DoseConversion | None] = []
+    for row, (values, cls) in enumerate(zip(fields, classes, strict=True), start=1):
+        if cls != "glucocorticoid":
+            out.append(None)
+            continue
+        if values not in seen:
+            drug, dose, unit, frequency, route = values
+            try:
+                seen[values] = convert_to_prednisone_mg_day(
+                    drug, dose, unit, frequency, route, table=table, strict=strict
+                )
+            except InvalidInputError as err:
+                seen[values] = err
+        result = seen[values]
+        if isinstance(result, InvalidInputError):
+            problems += [Problem(row, p.column, p.value, p.reason) for p in result.problems]
+            out.append(None)
+        else:
+            out.append(result)
+    return out
+
+
+def _is_single_dose() -> pl.Expr:
+    word = pl.col("frequency").str.strip_chars().str.to_lowercase().str.replace_all(r"\s+", " ")
+    return word.is_in(SINGLE_DOSE).fill_null(False)
 
 
 def _last_day() -> pl.Expr:
-    single = pl.col("frequency").is_in(SINGLE_DOSE).fill_null(False)
     return (
         pl.when(pl.col("stop_day").is_not_null())
         .then(pl.col("stop_day"))
-        .when(single)
+        .when(_is_single_dose())
         .then(pl.col("start_day"))
         .otherwise(pl.lit(_OPEN_END))
         .alias("last_day")
@@ -194,7 +201,7 @@ def _check_visits(visits: pl.DataFrame) -> None:
 
 
 def derive_medication_exposure(
-    visits: pl.DataFrame, medications: pl.DataFrame, *, table: DrugTable | None = None
+    visits: pl.DataFrame, medications: pl.DataFrame, *, table: DrugTable | None = None, strict: bool = False
 ) -> pl.DataFrame:
     """Add ``prednisone_mg_day``, ``antimalarial``, ``immunosuppressant``, ``biologic`` per visit.
 
@@ -206,6 +213,9 @@ def derive_medication_exposure(
         Medication records (module docstring).
     table : DrugTable or None
         Drug table (default: the shipped one).
+    strict : bool
+        An unknown dose unit or frequency of a glucocorticoid record is an error (naming the row)
+        instead of an empty dose (:func:`validate_medications`).
 
     Returns
     -------
@@ -216,7 +226,7 @@ def derive_medication_exposure(
         ``biologic``.
     """
     _check_visits(visits)
-    records = validate_medications(medications, table)
+    records = validate_medications(medications, table, strict=strict)
     keyed = visits.with_row_index("__visit").select("__visit", "patient_id", pl.col("day").cast(pl.Int64))
     covered = keyed.join(records, on="patient_id", how="inner").filter(
         (pl.col("start_day") <= pl.col("day")) & (pl.col("day") <= pl.col("last_day"))
@@ -284,7 +294,7 @@ def derive_drug_free_days(
     """
     _check_visits(visits)
     records = validate_medications(medications, table).with_columns(
-        local=pl.col("route").str.to_lowercase().is_in(LOCAL_ROUTES).fill_null(False)
+        local=pl.col("route").str.strip_chars().str.to_lowercase().is_in(LOCAL_ROUTES).fill_null(False)
     )
     keyed = visits.with_row_index("__visit").select("__visit", "patient_id", pl.col("day").cast(pl.Int64))
     started = keyed.join(records, on="patient_id", how="inner").filter(pl.col("start_day") <= pl.col("day"))

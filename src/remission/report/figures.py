@@ -30,6 +30,7 @@ EVENT_STYLES: dict[str, tuple[str, str, str, str, float, float]] = {
     "remission": ("Remission (first)", "D", SKY, BLACK, 36, 0.17),
     "relapse": ("Relapse", "X", PURPLE, BLACK, 60, 0.17),
     "drug_free": ("Drug-free remission (first)", "*", ORANGE, BLACK, 110, -0.17),
+    "sustained": ("Sustained remission (≥ 180 days)", "s", GREEN, BLACK, 36, -0.17),
     "b_cell_return": ("B-cell return (≥ 1 CD19+ cell/µL)", "o", YELLOW, BLACK, 30, 0.0),
 }
 
@@ -345,7 +346,14 @@ def kinetics_plot(car_t: pl.DataFrame, b_cells: pl.DataFrame, *, aplasia_thresho
     return _png(fig)
 
 
-def km_plot(curves: pl.DataFrame, *, title: str, ylabel: str, cumulative: bool = False) -> bytes:
+def km_plot(
+    curves: pl.DataFrame,
+    *,
+    title: str,
+    ylabel: str,
+    cumulative: bool = False,
+    xlabel: str = "months since CAR-T infusion",
+) -> bytes:
     """Kaplan–Meier step curves with 95 % CI bands, one per ``group``.
 
     ``curves`` has ``group``, ``day``, ``survival``, ``lower``, ``upper`` (from
@@ -375,7 +383,7 @@ def km_plot(curves: pl.DataFrame, *, title: str, ylabel: str, cumulative: bool =
             at = [float(v) for v in (1 - cens["survival"] if cumulative else cens["survival"]).to_list()]
             ax.plot(cens["day"].to_numpy() / MONTH_DAYS, at, "|", color=colour, ms=7, mew=1.2)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("months since CAR-T infusion")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left")
     from matplotlib.lines import Line2D

@@ -14,7 +14,18 @@ from pathlib import Path
 
 import polars as pl
 
+from remission.analysis.baseline import derive_conditioning_start, derive_lab_baseline, drop_conditioning_interval
 from remission.analysis.biology import B_CELL_APLASIA_THRESHOLD, summarise_b_cells, summarise_car_t
+from remission.analysis.durations import (
+    DEFAULT_DRUG_FREE,
+    DEFAULT_SUSTAINED,
+    DrugFreeRule,
+    SustainedRule,
+    derive_drug_free,
+    derive_drug_free_remission,
+    derive_remission_runs,
+    derive_sustained,
+)
 from remission.analysis.endpoints import (
     BinarySummary,
     Endpoint,
@@ -24,11 +35,16 @@ from remission.analysis.endpoints import (
     summarise_continuous,
     summarise_follow_up,
 )
+from remission.analysis.estimands import common_estimands, estimand_table, observed_estimand, remission_estimands
+from remission.analysis.nri import nri_rows
+from remission.analysis.remission import derive_remission_flags, primary_rule
 from remission.analysis.survival import (
-    derive_relapse_free,
     derive_relapses,
+    derive_remission_duration,
     derive_time_to_first,
+    derive_time_to_sustained,
     kaplan_meier,
+    last_efficacy_day,
     median_time,
 )
 from remission.analysis.toxicity import (
@@ -40,18 +56,20 @@ from remission.analysis.toxicity import (
     summarise_infections,
 )
 from remission.analysis.treatment import derive_on_treatment, summarise_stop_days
-from remission.analysis.windows import DEFAULT_RULE, REPORT_MONTHS, WindowRule, derive_timepoints, timepoint_labels
+from remission.analysis.windows import (
+    DEFAULT_RULE,
+    REPORT_MONTHS,
+    WindowRule,
+    assign_windows,
+    derive_timepoints,
+    timepoint_labels,
+)
 from remission.report import figures
 from remission.report.data import ReportData
 from remission.report.document import FigureBlock, Section, TableBlock, write_csv
+from remission.report.quality import quality_section
 
 PROTEINURIA_REMISSION_G_24H = 0.5
-#: Per disease: the index whose stored flag defines remission, and how (docs/decisions/report.md).
-REMISSION_RULES: dict[str, tuple[str, str]] = {
-    "SLE": ("doris", "DORIS 2021 remission (doris_remission = 1)"),
-    "IIM": ("myositis-tis", "ACR/EULAR major TIS response (tis_response = major)"),
-    "SSc": ("eustar-ai", "EUSTAR-AI < 2.5 (eustar_ai_active = 0)"),
-}
 
 
 def not_computed(index: str) -> str:
@@ -293,7 +311,24 @@ def _lab_source(
     series = data.lab(analyte).filter(pl.col("patient_id").is_in(patients))
     if series.is_empty():
         return pl.DataFrame(), f"no {analyte} laboratory values"
-    return series.select("patient_id", "day", rule.cast(pl.Int8).alias(column)), ""
+    return mark_lab_baseline(series.select("patient_id", "day", rule.cast(pl.Int8).alias(column)), column, data), ""
+
+
+def conditioning_start(data: ReportData) -> pl.DataFrame:
+    """Per patient the first lymphodepletion day (empty table without medication records)."""
+    return derive_conditioning_start(data.medications)
+
+
+def mark_lab_baseline(series: pl.DataFrame, value: str, data: ReportData) -> pl.DataFrame:
+    """Add ``baseline`` (1 on the row that is the patient's laboratory baseline: the latest value
+    before the first lymphodepletion dose, analysis/baseline.py), which
+    :func:`remission.analysis.windows.baseline_visits` then takes as the baseline time point."""
+    base = derive_lab_baseline(series, value, conditioning_start(data)).select(
+        "patient_id", pl.col("baseline_day").alias("day"), pl.lit(1, pl.Int8).alias("baseline")
+    )
+    return series.join(base.drop_nulls("day"), on=["patient_id", "day"], how="left").with_columns(
+        pl.col("baseline").fill_null(0)
+    )
 
 
 def _timepoint_table(sources: Sequence[pl.DataFrame], ctx: Context) -> pl.DataFrame:
@@ -303,8 +338,12 @@ def _timepoint_table(sources: Sequence[pl.DataFrame], ctx: Context) -> pl.DataFr
         if source.is_empty():
             continue
         # The day of the assessment each source took, named after the source's first value column.
-        first = next(c for c in source.columns if c not in ("patient_id", "day", "assessment_id"))
-        part = derive_timepoints(source, ctx.months, ctx.rule).drop("month").rename({"day": f"{first}_day"})
+        first = next(c for c in source.columns if c not in ("patient_id", "day", "assessment_id", "baseline"))
+        part = (
+            derive_timepoints(source, ctx.months, ctx.rule)
+            .drop("month", "baseline", strict=False)
+            .rename({"day": f"{first}_day"})
+        )
         merged = (
             part if merged is None else merged.join(part, on=["patient_id", "timepoint"], how="full", coalesce=True)
         )
@@ -330,7 +369,12 @@ def _efficacy(
         title,
         note=note,
         tables=[
-            ctx.table(f"{disease} endpoints by time point (n/N (%) or median (IQR; range))", table, f"efficacy_{key}"),
+            ctx.table(
+                f"{disease} endpoints by time point (n/N (%) or median (IQR; range))",
+                table,
+                f"efficacy_{key}",
+                note=observed_estimand(disease, ctx.rule).text(),
+            ),
         ],
         extra_csv=[write_csv(timepoints, ctx.out, f"efficacy_{key}_by_patient")],
     )
@@ -385,7 +429,10 @@ def sle_section(ctx: Context) -> Section:
         "3a. Efficacy — systemic lupus erythematosus",
         "SLE",
         specs,
-        _window_note(ctx) + " Laboratory endpoints use the laboratory value nearest the target day.",
+        _window_note(ctx) + " Laboratory endpoints use the laboratory value nearest the target day; their "
+        "baseline is the latest value before the first lymphodepletion dose (fludarabine/cyclophosphamide), "
+        "or the latest with day ≤ 0 without a conditioning record; their last-visit column is the latest "
+        "laboratory value after infusion (not the latest assessment).",
     )
 
 
@@ -440,52 +487,35 @@ def ssc_section(ctx: Context) -> Section:
 # ------------------------------------------------------------------- remission across diseases
 
 
-def remission_visits(data: ReportData) -> tuple[pl.DataFrame, dict[str, str]]:
+def remission_visits(
+    data: ReportData, drug_free: DrugFreeRule = DEFAULT_DRUG_FREE, sustained: SustainedRule = DEFAULT_SUSTAINED
+) -> tuple[pl.DataFrame, dict[str, str]]:
     """Per disease assessment (``patient_id``, ``disease``, ``day``): the remission flag of its
-    disease (empty where not judged), treatment flags on that day and ``drug_free_remission``;
-    and the reason per disease where the defining index was not computed."""
-    missing: dict[str, str] = {}
-    parts = []
-    for disease in data.diseases:
-        index, _ = REMISSION_RULES.get(disease, ("", ""))
-        visits = data.assessments.filter((pl.col("disease") == disease) & (pl.col("form") == disease.lower()))
-        if visits.is_empty():
-            continue
-        visits = visits.select("assessment_id", "patient_id", "disease", "day")
-        scores = data.scores(index) if index else pl.DataFrame()
-        if scores.is_empty():
-            missing[disease] = not_computed(index) if index else f"no remission definition for {disease}"
-            flag = pl.DataFrame(schema={"assessment_id": pl.Int64, "remission": pl.Int8})
-        else:
-            expr = {
-                "doris": pl.col("doris_remission").cast(pl.Int8, strict=False),
-                "myositis-tis": pl.when(pl.col("tis_response").is_null())
-                .then(None)
-                .otherwise(pl.col("tis_response") == "major")
-                .cast(pl.Int8),
-                "eustar-ai": (1 - pl.col("eustar_ai_active").cast(pl.Int8, strict=False)).cast(pl.Int8),
-            }[index]
-            flag = scores.select(pl.col("assessment_id").cast(pl.Int64), expr.alias("remission"))
-        parts.append(visits.join(flag, on="assessment_id", how="left"))
-    if not parts:
-        return pl.DataFrame(), missing
-    visits = pl.concat(parts, how="vertical_relaxed").sort("patient_id", "day")
-    meds = (
-        data.medications
-        if not data.medications.is_empty()
-        else pl.DataFrame(
-            schema={"patient_id": pl.String, "drug": pl.String, "start_day": pl.Int64, "stop_day": pl.Int64}
+    disease's rule (:mod:`remission.analysis.remission`; empty where not judged), treatment flags on
+    that day, ``drug_free`` (≥ 30 treatment-free days; empty = unknown history),
+    ``drug_free_remission`` and the ``*_sustained`` flags; and the reason per disease where the
+    defining index was not computed."""
+    visits, missing = derive_remission_flags(data.assessments, data.scores, data.diseases)
+    if visits.is_empty():
+        return visits, missing
+    meds = data.medications if not data.medications.is_empty() else pl.DataFrame(schema=MEDICATION_SCHEMA)
+    visits = derive_drug_free(derive_on_treatment(visits, meds), meds, drug_free)
+    # Without a medication history covering the follow-up, "off" is unknown (not "off").
+    unknown = pl.col("drug_free").is_null()
+    visits = derive_drug_free_remission(
+        visits.with_columns(
+            off_glucocorticoid=pl.when(unknown).then(None).otherwise(1 - pl.col("on_glucocorticoid")).cast(pl.Int8),
+            off_immunosuppressant=pl.when(unknown)
+            .then(None)
+            .otherwise(1 - pl.col("on_immunosuppressant"))
+            .cast(pl.Int8),
         )
     )
-    visits = derive_on_treatment(visits, meds).with_columns(
-        off_glucocorticoid=(1 - pl.col("on_glucocorticoid")).cast(pl.Int8),
-        off_immunosuppressant=(1 - pl.col("on_immunosuppressant")).cast(pl.Int8),
-        drug_free_remission=pl.when(pl.col("remission").is_null())
-        .then(None)
-        .otherwise((pl.col("remission") == 1) & (pl.col("on_any_drug") == 0))
-        .cast(pl.Int8),
-    )
-    return visits, missing
+    visits = derive_sustained(visits, "remission", sustained)
+    return derive_sustained(visits, "drug_free_remission", sustained), missing
+
+
+MEDICATION_SCHEMA = {"patient_id": pl.String, "drug": pl.String, "start_day": pl.Int64, "stop_day": pl.Int64}
 
 
 def _deaths(data: ReportData) -> pl.DataFrame:
@@ -498,30 +528,47 @@ def _deaths(data: ReportData) -> pl.DataFrame:
     )
 
 
+def _first_day(visits: pl.DataFrame, flag: str, name: str) -> pl.DataFrame:
+    """Per patient the first post-infusion day with ``flag == 1``."""
+    return (
+        visits.filter((pl.col("day") > 0) & (pl.col(flag) == 1))
+        .group_by("patient_id")
+        .agg(pl.col("day").min().cast(pl.Int64).alias(name))
+    )
+
+
 def patient_milestones(data: ReportData, visits: pl.DataFrame) -> pl.DataFrame:
-    """Per patient the day each milestone was reached (empty = not reached)."""
+    """Per patient the day each milestone was reached (empty = not reached): first remission,
+    relapse, first drug-free remission, the day remission had been sustained ≥ 180 days, the last
+    efficacy assessment, B-cell return, death."""
     ids = data.patients.select("patient_id", "disease")
     stops = summarise_stop_days(data.medications, ids) if not data.medications.is_empty() else ids.select("patient_id")
     table = ids.join(data.follow_up, on="patient_id", how="left").join(stops, on="patient_id", how="left")
     if not visits.is_empty():
-        relapses = derive_relapses(visits, "remission")
-        free = derive_time_to_first(visits, "drug_free_remission").filter(pl.col("observed") == 1)
         last = (
             visits.filter(pl.col("remission").is_not_null() & (pl.col("day") > 0))
             .sort("day")
             .group_by("patient_id")
             .agg(pl.col("remission").last().alias("in_remission_at_last_visit"))
         )
-        table = (
-            table.join(relapses, on="patient_id", how="left")
-            .join(
-                free.select("patient_id", pl.col("duration").cast(pl.Int64).alias("drug_free_remission_day")),
-                on="patient_id",
-                how="left",
-            )
-            .join(last, on="patient_id", how="left")
-        )
-    for column in ("remission_day", "relapse_day", "drug_free_remission_day", "in_remission_at_last_visit"):
+        for part in (
+            derive_relapses(visits, "remission"),
+            _first_day(visits, "drug_free_remission", "drug_free_remission_day"),
+            _first_day(visits, "remission_sustained", "sustained_remission_day"),
+            _first_day(visits, "drug_free_remission_sustained", "sustained_drug_free_remission_day"),
+            last_efficacy_day(visits, "remission"),
+            last,
+        ):
+            table = table.join(part, on="patient_id", how="left")
+    for column in (
+        "remission_day",
+        "relapse_day",
+        "drug_free_remission_day",
+        "sustained_remission_day",
+        "sustained_drug_free_remission_day",
+        "last_assessment_day",
+        "in_remission_at_last_visit",
+    ):
         if column not in table.columns:
             table = table.with_columns(pl.lit(None, pl.Int64).alias(column))
     b_cells = data.lab("cd19_cells_ul")
@@ -536,7 +583,12 @@ def patient_milestones(data: ReportData, visits: pl.DataFrame) -> pl.DataFrame:
     return table.join(_deaths(data), on="patient_id", how="left").sort("patient_id")
 
 
-def _km_summary(events: pl.DataFrame, group: str, days: Sequence[int], cumulative: bool) -> dict[str, str]:
+def _km_summary(
+    events: pl.DataFrame, group: str, months: Sequence[int], rule: WindowRule, cumulative: bool
+) -> dict[str, str]:
+    """One row of a Kaplan–Meier table, read at each report month's target day (columns named by
+    month, the unit of the plot's axis, with the day in brackets) with the number at risk."""
+    days = [rule.target_day(m) for m in months]
     table = kaplan_meier(events, days)
     median = median_time(events)
     row = {
@@ -545,108 +597,215 @@ def _km_summary(events: pl.DataFrame, group: str, days: Sequence[int], cumulativ
         "events": str(int(events["observed"].sum())),
         "median, days": "not reached" if median is None else format_number(median, 0),
     }
-    for day, s, lo, hi in table.select("day", "survival", "lower", "upper").iter_rows():
+    for month, (day, at_risk, s, lo, hi) in zip(
+        months, table.select("day", "at_risk", "survival", "lower", "upper").iter_rows(), strict=True
+    ):
         if cumulative:
             s, lo, hi = 1 - s, 1 - hi, 1 - lo
-        row[f"day {int(day)}"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
+        row[f"month {month} (day {int(day)})"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
+        row[f"at risk, month {month}"] = str(at_risk)
     return row
 
 
+def nri_cohort(data: ReportData, disease: str) -> pl.DataFrame:
+    """The fixed NRI population of ``disease``: every treated patient with ``potential_days``
+    (days from infusion to the data cut, the latest assessment date; the follow-up days when a date
+    is missing) and ``exit_day`` (death)."""
+    cut = data.last_record_date()
+    patients = data.patients.filter(pl.col("disease") == disease).join(data.follow_up, on="patient_id", how="left")
+    potential = (pl.lit(cut) - pl.col("infusion_date")).dt.total_days() if cut is not None else pl.lit(None, pl.Int64)
+    return (
+        patients.select(
+            pl.col("patient_id").cast(pl.String),
+            pl.coalesce(potential, pl.col("follow_up_days"), pl.lit(0)).cast(pl.Int64).alias("potential_days"),
+        )
+        .join(_deaths(data).rename({"death_day": "exit_day"}), on="patient_id", how="left")
+        .sort("patient_id")
+    )
+
+
+def _nri_table(ctx: Context, disease: str, rows: pl.DataFrame) -> TableBlock:
+    """The disease's remission endpoints at each month: NRI (primary), observed, missing, not yet."""
+    rule = primary_rule(disease)
+    assert rule is not None
+    label = rule.label
+    cohort = nri_cohort(ctx.data, disease)
+    windowed = assign_windows(rows, ctx.months, ctx.rule)
+    lines: list[dict[str, str]] = []
+    for flag, name in (
+        ("remission", label),
+        ("remission_sustained", f"sustained {label}"),
+        ("drug_free_remission", f"drug-free {label}"),
+        ("drug_free_remission_sustained", f"sustained drug-free {label}"),
+    ):
+        lines += nri_rows(windowed, cohort, flag, name, ctx.months, ctx.rule)
+    estimands = remission_estimands(disease, ctx.rule)[:4]
+    frame = pl.DataFrame(lines, schema={"endpoint": pl.String, **{f"month {m}": pl.String for m in ctx.months}})
+    return ctx.table(
+        f"{disease}: {label} by month — NRI (primary) and observed cases, n/N (%); N = {cohort.height} treated",
+        frame,
+        f"efficacy_remission_{disease.lower()}",
+        note=" ".join(e.text() for e in estimands),
+    )
+
+
+def _time_to_event(
+    ctx: Context, disease: str, rows: pl.DataFrame, km_rows: dict[str, list[dict[str, str]]], curves: list[pl.DataFrame]
+) -> None:
+    """Time to remission and to sustained remission (from infusion) and duration of remission
+    (from first remission), censored at the last efficacy assessment."""
+    deaths = _deaths(ctx.data)
+    runs = derive_remission_runs(rows, "remission")
+    for name, events, cumulative in (
+        ("remission", derive_time_to_first(rows, "remission"), True),
+        ("sustained", derive_time_to_sustained(runs, rows, "remission"), True),
+        ("rfs", derive_remission_duration(rows, "remission", deaths), False),
+    ):
+        if events.is_empty():
+            continue
+        km_rows[name].append(_km_summary(events, disease, ctx.months, ctx.rule, cumulative))
+        curves.append(kaplan_meier(events).with_columns(group=pl.lit(disease), endpoint=pl.lit(name)))
+
+
+#: The time-to-event tables: key, caption, figure title, y label, cumulative.
+KM_TABLES = (
+    (
+        "remission",
+        "Time to remission from infusion (Kaplan–Meier): cumulative probability, % (95 % CI), number at risk",
+        "Time to remission",
+        "cumulative probability of remission",
+        True,
+    ),
+    (
+        "sustained",
+        "Time to sustained remission (onset of a run ≥ 180 days) from infusion (Kaplan–Meier): cumulative "
+        "probability, % (95 % CI), number at risk",
+        "Time to sustained remission",
+        "cumulative probability of sustained remission",
+        True,
+    ),
+    (
+        "rfs",
+        "Duration of remission — relapse-free survival from the first remission (Kaplan–Meier): probability "
+        "still in remission and alive, % (95 % CI), number at risk; time since the first remission",
+        "Duration of remission",
+        "probability still in remission",
+        False,
+    ),
+)
+
+
+def _withdrawal_table(ctx: Context, visits: pl.DataFrame) -> pl.DataFrame:
+    """Endpoints with one definition across diseases, per disease and All (observed cases)."""
+    data = ctx.data
+    labels = timepoint_labels(ctx.months)
+    blocks = []
+    for group in [*data.diseases, "All"]:
+        rows = visits if group == "All" else visits.filter(pl.col("disease") == group)
+        timepoints = derive_timepoints(rows, ctx.months, ctx.rule)
+        endpoints = [
+            Endpoint("off glucocorticoids", "off_glucocorticoid"),
+            Endpoint("off immunosuppressants and biologics", "off_immunosuppressant"),
+            Endpoint("drug-free (≥ 30 days without maintenance drug)", "drug_free"),
+        ]
+        blocks.append(
+            endpoint_table(timepoints, endpoints, labels)
+            .with_columns(group=pl.lit(group))
+            .select("group", pl.all().exclude("group"))
+        )
+    return pl.concat(blocks, how="vertical_relaxed")
+
+
 def remission_section(ctx: Context) -> Section:
-    """Treatment withdrawal, drug-free remission, time to remission and relapse-free survival."""
+    """Treatment withdrawal (all diseases), each disease's remission, sustained and drug-free
+    remission with NRI and observed cases, time to (sustained) remission and duration of remission."""
     data = ctx.data
     title = "3d. All diseases — treatment withdrawal, drug-free remission, time to event"
     visits, missing = remission_visits(data)
     if visits.is_empty():
         return Section(title, unavailable="no disease assessment is stored")
-    labels = timepoint_labels(ctx.months)
-    blocks = []
-    curves = []
-    km_rows: dict[str, list[dict[str, str]]] = {"remission": [], "rfs": []}
-    milestones = patient_milestones(data, visits)
-    for group in [*data.diseases, "All"]:
-        rows = visits if group == "All" else visits.filter(pl.col("disease") == group)
-        reasons = sorted({missing[d] for d in (data.diseases if group == "All" else [group]) if d in missing})
-        na = "; ".join(reasons)
-        timepoints = derive_timepoints(rows, ctx.months, ctx.rule)
-        endpoints = [
-            Endpoint("off glucocorticoids", "off_glucocorticoid"),
-            Endpoint("off immunosuppressants and biologics", "off_immunosuppressant"),
-            Endpoint("in remission", "remission", unavailable=na),
-            Endpoint("drug-free remission", "drug_free_remission", unavailable=na),
-        ]
-        table = (
-            endpoint_table(timepoints, endpoints, labels)
-            .with_columns(group=pl.lit(group))
-            .select("group", pl.all().exclude("group"))
-        )
-        blocks.append(table)
-        if na:
-            continue
-        to_remission = derive_time_to_first(rows, "remission")
-        follow = data.follow_up.filter(pl.col("patient_id").is_in(rows["patient_id"].unique().to_list()))
-        rfs = derive_relapse_free(derive_relapses(rows, "remission"), follow, _deaths(data))
-        for name, events, cumulative in (("remission", to_remission, True), ("rfs", rfs, False)):
-            if events.is_empty():
-                continue
-            days = [ctx.rule.target_day(m) for m in ctx.months]
-            km_rows[name].append(_km_summary(events, group, days, cumulative))
-            curves.append(kaplan_meier(events).with_columns(group=pl.lit(group), endpoint=pl.lit(name)))
-    endpoint_frame = pl.concat(blocks, how="vertical_relaxed")
-    definitions = "; ".join(f"{d}: {REMISSION_RULES[d][1]}" for d in data.diseases if d in REMISSION_RULES)
+    curves: list[pl.DataFrame] = []
+    km_rows: dict[str, list[dict[str, str]]] = {key: [] for key, *_ in KM_TABLES}
+    common = common_estimands(ctx.rule)
     tables = [
         ctx.table(
-            "Treatment withdrawal and remission by time point, n/N (%)", endpoint_frame, "efficacy_all_endpoints"
-        ),
-        ctx.table("Day each milestone was reached, per patient", milestones, "efficacy_milestones"),
+            "Treatment withdrawal by time point (one definition across diseases), n/N (%) of observed cases",
+            _withdrawal_table(ctx, visits),
+            "efficacy_all_endpoints",
+            note=" ".join(e.text() for e in common),
+        )
     ]
+    for disease in data.diseases:
+        if disease in missing or primary_rule(disease) is None:
+            continue
+        rows = visits.filter(pl.col("disease") == disease)
+        tables.append(_nri_table(ctx, disease, rows))
+        _time_to_event(ctx, disease, rows, km_rows, curves)
+    milestones = patient_milestones(data, visits)
+    tables.append(ctx.table("Day each milestone was reached, per patient", milestones, "efficacy_milestones"))
+    tables.append(
+        ctx.table("Endpoint definitions (estimands, ICH E9(R1))", estimand_table(data.diseases, ctx.rule), "estimands")
+    )
     figures_: list[FigureBlock] = []
-    unavailable = ""
-    if km_rows["remission"]:
-        tables.append(
-            ctx.table(
-                "Time to remission (Kaplan–Meier): cumulative probability of remission, % (95 % CI)",
-                pl.DataFrame(km_rows["remission"]),
-                "km_time_to_remission",
-            )
-        )
-        tables.append(
-            ctx.table(
-                "Relapse-free survival (Kaplan–Meier): probability relapse-free and alive, % (95 % CI)",
-                pl.DataFrame(km_rows["rfs"]),
-                "km_relapse_free_survival",
-            )
-        )
+    if curves:
         all_curves = pl.concat(curves, how="vertical_relaxed")
-        for name, title_, ylabel, cumulative in (
-            ("remission", "Time to remission", "cumulative probability of remission", True),
-            ("rfs", "Relapse-free survival", "probability relapse-free", False),
-        ):
-            part = all_curves.filter(pl.col("endpoint") == name).select(
+        for key, caption, title_, ylabel, cumulative in KM_TABLES:
+            if not km_rows[key]:
+                continue
+            estimand = [
+                e for d in data.diseases for e in remission_estimands(d, ctx.rule) if _km_key(e.endpoint) == key
+            ]
+            tables.append(
+                ctx.table(caption, pl.DataFrame(km_rows[key]), KM_FILES[key], note=" ".join(e.text() for e in estimand))
+            )
+            part = all_curves.filter(pl.col("endpoint") == key).select(
                 "group", "day", "at_risk", "events", "censored", "survival", "lower", "upper"
             )
             figures_.append(
                 ctx.figure(
                     f"Kaplan–Meier: {title_.lower()} with 95 % CI bands",
-                    figures.km_plot(part, title=title_, ylabel=ylabel, cumulative=cumulative),
+                    figures.km_plot(
+                        part,
+                        title=title_,
+                        ylabel=ylabel,
+                        cumulative=cumulative,
+                        xlabel="months since first remission" if key == "rfs" else "months since CAR-T infusion",
+                    ),
                     part,
-                    f"km_{name}",
+                    f"km_{key}",
                 )
             )
-    else:
-        unavailable = "time to remission and relapse-free survival: " + "; ".join(sorted(set(missing.values())))
+    definitions = "; ".join(f"{d}: {rule.definition}" for d in data.diseases if (rule := primary_rule(d)) is not None)
+    unavailable = "; ".join(f"{d}: {reason}" for d, reason in missing.items())
     return Section(
         title,
-        note="Remission per disease — "
+        note="Remission per disease, each under its own name (never pooled) — "
         + definitions
-        + ". Drug-free remission: in remission on a day without any glucocorticoid, immunosuppressant, biologic or "
-        "antimalarial. Relapse: the first assessment after the first remission that is no longer in remission; "
-        "relapse-free survival runs from infusion to relapse or death, censored at the last follow-up. "
-        + _window_note(ctx),
+        + ". Drug-free: no glucocorticoid, immunosuppressant, biologic or antimalarial for at least 30 days; "
+        "unknown without a medication record at or after infusion. Sustained: consecutive remission assessments "
+        "spanning ≥ 180 days, a gap > 120 days between assessments breaks the run. NRI (primary): every treated "
+        "patient whose follow-up reached the month is in N; a missed visit, death or withdrawal is non-response; "
+        "observed cases as sensitivity; patients not yet at the month are counted apart. Time-to-event endpoints "
+        "are censored at the last efficacy assessment. " + _window_note(ctx),
         tables=tables,
         figures=figures_,
-        unavailable=unavailable,
+        unavailable=("not available: " + unavailable) if unavailable and not curves else "",
     )
+
+
+KM_FILES = {
+    "remission": "km_time_to_remission",
+    "sustained": "km_time_to_sustained_remission",
+    "rfs": "km_relapse_free_survival",
+}
+
+
+def _km_key(endpoint: str) -> str:
+    if endpoint.startswith("time to sustained"):
+        return "sustained"
+    if endpoint.startswith("time to"):
+        return "remission"
+    return "rfs" if endpoint.startswith("duration of") else ""
 
 
 # --------------------------------------------------------------------------------------- safety
@@ -726,7 +885,7 @@ def safety_section(ctx: Context) -> Section:
     if igg.is_empty():
         other.append(("new hypogammaglobulinaemia (IgG < 7 g/L)", "not available: no igg_g_l laboratory values"))
     else:
-        hypo = derive_hypogammaglobulinaemia(igg)
+        hypo = derive_hypogammaglobulinaemia(drop_conditioning_interval(igg, conditioning_start(data)))
         write_csv(hypo, ctx.out, "safety_igg_by_patient")
         known = hypo["new_onset"].drop_nulls()
         other.append(
@@ -764,7 +923,8 @@ def safety_section(ctx: Context) -> Section:
     return Section(
         "4. Safety",
         note="Patients are counted once at their maximum grade. Hypogammaglobulinaemia is new when the baseline IgG "
-        "(latest value with day ≤ 0) was at least the limit.",
+        "(latest value before the first lymphodepletion dose; day ≤ 0 without a conditioning record) was at least "
+        "the limit.",
         tables=tables,
     )
 
@@ -814,6 +974,7 @@ def biology_section(ctx: Context) -> Section:
         )
     else:
         rows.append(("B-cell aplasia", "not available: no cd19_cells_ul laboratory values"))
+    per_patient = _baseline_rows(data, rows, per_patient)
     summary = pl.DataFrame(rows, schema=["measure", "value"], orient="row")
     return Section(
         "5. Biology",
@@ -826,6 +987,36 @@ def biology_section(ctx: Context) -> Section:
             ctx.table("Per patient", per_patient.sort("patient_id"), "biology_patients"),
         ],
     )
+
+
+def _baseline_rows(data: ReportData, rows: list[tuple[str, str]], per_patient: pl.DataFrame) -> pl.DataFrame:
+    """CD19+ B cells and IgG: baseline before lymphodepletion and the post-conditioning
+    pre-infusion nadir, summarised (appended to ``rows``) and per patient (returned)."""
+    conditioning = conditioning_start(data)
+    for analyte, label in (("cd19_cells_ul", "CD19+ B cells, cells/µL"), ("igg_g_l", "IgG, g/L")):
+        series = data.lab(analyte)
+        if series.is_empty():
+            continue
+        base = derive_lab_baseline(series, analyte, conditioning)
+        nadir = base[f"{analyte}_nadir_pre_infusion"].drop_nulls()
+        rows.append(
+            (
+                f"{label}: baseline before lymphodepletion — median (range)",
+                summarise_continuous(base[f"{analyte}_baseline"].to_list()).text_range(1),
+            )
+        )
+        rows.append(
+            (
+                f"{label}: post-conditioning pre-infusion nadir — median (range; n = {nadir.len()})",
+                summarise_continuous(nadir.to_list()).text_range(1),
+            )
+        )
+        per_patient = per_patient.join(
+            base.select("patient_id", f"{analyte}_baseline", f"{analyte}_nadir_pre_infusion"),
+            on="patient_id",
+            how="left",
+        )
+    return per_patient
 
 
 # -------------------------------------------------------------------------------------- figures
@@ -848,6 +1039,7 @@ def _swimmer(ctx: Context, visits: pl.DataFrame) -> FigureBlock:
                 for key, column in (
                     ("remission", "remission_day"),
                     ("drug_free", "drug_free_remission_day"),
+                    ("sustained", "sustained_remission_day"),
                     ("relapse", "relapse_day"),
                     ("b_cell_return", "b_cell_return_day"),
                 )
@@ -861,7 +1053,8 @@ def _swimmer(ctx: Context, visits: pl.DataFrame) -> FigureBlock:
     )
     return ctx.figure(
         "Swimmer plot: one lane per patient (follow-up since infusion, coloured by disease) with the first remission, "
-        "first drug-free remission, relapse and B-cell return; an arrow marks a patient in remission at the last visit",
+        "first drug-free remission, the day remission had been sustained ≥ 180 days, relapse and B-cell return; "
+        "an arrow marks a patient in remission at the last visit",
         figures.swimmer_plot(lanes, events),
         table,
         "swimmer",
@@ -1005,4 +1198,5 @@ SECTIONS: tuple[tuple[str, Callable[[Context], Section]], ...] = (
     ("safety", safety_section),
     ("biology", biology_section),
     ("figures", figures_section),
+    ("data quality", quality_section),
 )

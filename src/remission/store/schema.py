@@ -191,6 +191,28 @@ sessions = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
+#: Data-quality queries (``remission check``): one row per rule and record, moved from ``open`` to
+#: ``answered`` (the site) and ``closed`` (a monitor, or the checks when the condition vanished).
+queries = Table(
+    "queries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _patient_fk(),
+    Column("record_type", String(32), nullable=False),
+    Column("record_id", Integer, nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("values", JSON, nullable=False, default=dict),
+    Column("message", Text, nullable=False),
+    Column("status", String(16), nullable=False, default="open"),
+    Column("answer", Text, nullable=False, default=""),
+    Column("close_reason", Text, nullable=False, default=""),
+    Column("raised_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+    Column("updated_by", String(64), nullable=False, default=""),
+    UniqueConstraint("rule", "record_type", "record_id"),
+    Index("ix_queries_patient_id_status", "patient_id", "status"),
+)
+
 #: Natural key of each record table: what makes an import idempotent.
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "sites": ("site_id",),

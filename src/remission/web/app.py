@@ -24,7 +24,7 @@ def create_app(engine: Engine | str | None = None, *, secret_key: str | bytes | 
     The database must be initialised (``remission init``). The token signing key is
     ``secret_key``, else ``$REMISSION_SECRET_KEY``, else a key file created next to the SQLite
     database (see :func:`remission.web.security.resolve_secret`)."""
-    from remission.web import api, pages
+    from remission.web import api, pages, queries
     from remission.web.imports import ImportJobs
 
     eng = engine if isinstance(engine, Engine) else connect(engine)
@@ -43,5 +43,6 @@ def create_app(engine: Engine | str | None = None, *, secret_key: str | bytes | 
     app.add_middleware(HardeningMiddleware)  # security headers, body size limit (remission.web.hardening)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(queries.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -18,6 +18,7 @@ import polars as pl
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Select, Table, bindparam, delete, func, select, update
 
+from remission.analysis.remission import describe, remission_indices, rule_for_index
 from remission.errors import InvalidInputError, Problem
 from remission.indices import get_index
 from remission.indices._base import IndexDefinition, record_to_frame, validate_record
@@ -219,46 +220,15 @@ class _Facts:
     drug_free_day: int | None = None
 
 
-def _flag(value: Any, yes: Any) -> bool | None:
-    return None if value is None else value == yes
-
-
-#: How remission is read from one stored score of an index: (flag, detail in words).
-_READERS: dict[str, tuple[Any, Any]] = {
-    "doris": (lambda v: _flag(v.get("doris_remission"), 1), lambda v: ""),
-    "sledai2k": (
-        lambda v: _flag(v.get("clinical_sledai"), 0),
-        lambda v: f"clinical SLEDAI-2K {v.get('clinical_sledai')}",
-    ),
-    "myositis-tis": (
-        lambda v: _flag(v.get("tis_response"), "major"),
-        lambda v: f"TIS {v.get('tis')}, {v.get('tis_response') or 'unknown'} response",
-    ),
-    "eustar-ai": (
-        lambda v: _flag(v.get("eustar_ai_active"), 0),
-        lambda v: "EUSTAR-AI {} ({})".format(
-            v.get("eustar_ai"),
-            "unknown" if v.get("eustar_ai_active") is None else ("≥ 2.5" if v.get("eustar_ai_active") else "< 2.5"),
-        ),
-    ),
-}
-_FALLBACK_LABELS = {"sledai2k": "clinical SLEDAI-2K = 0"}
-
-
 def remission_rules() -> dict[str, tuple[tuple[str, str], ...]]:
-    """Disease → (index, label) of the stored scores that say remission, most specific first.
+    """Disease → (index, label) of the stored scores that say remission, most specific first:
+    the one rule table :data:`remission.analysis.remission.RULES` (SLE DORIS, then clinical
+    SLEDAI-2K = 0 for visits entered on the SLEDAI-2K form alone; myositis major TIS response; SSc
+    EUSTAR-AI < 2.5)."""
+    from remission.analysis.remission import RULES, rules_of
 
-    The disease definitions are the report's (:data:`remission.report.sections.REMISSION_RULES`,
-    docs/decisions/report.md): SLE DORIS, myositis major TIS response, SSc EUSTAR-AI < 2.5. SLE
-    falls back to clinical SLEDAI-2K = 0 when no DORIS score is stored (visits entered on the
-    SLEDAI-2K form alone)."""
-    from remission.report.sections import REMISSION_RULES as REPORT_RULES
-
-    rules: dict[str, tuple[tuple[str, str], ...]] = {
-        disease: ((index, label),) for disease, (index, label) in REPORT_RULES.items()
-    }
-    rules["SLE"] = (*rules.get("SLE", ()), ("sledai2k", _FALLBACK_LABELS["sledai2k"]))
-    return rules
+    diseases = dict.fromkeys(r.disease for r in RULES)
+    return {d: tuple((r.index, r.definition if r.primary else r.label) for r in rules_of(d)) for d in diseases}
 
 
 def _status_facts(connection: Connection, patient_ids: Sequence[str]) -> dict[str, _Facts]:
@@ -297,7 +267,7 @@ def _latest_scores() -> Select[Any]:
     ranked = (
         select(a.c.patient_id, a.c.day, sc.c.index_name, sc.c.id.label("score_id"), rank)
         .join(sc, sc.c.assessment_id == a.c.id)
-        .where(a.c.patient_id.in_(bindparam("ids", expanding=True)), sc.c.index_name.in_(sorted(_READERS)))
+        .where(a.c.patient_id.in_(bindparam("ids", expanding=True)), sc.c.index_name.in_(remission_indices()))
         .subquery()
     )
     return (
@@ -329,7 +299,7 @@ def _note_day(facts: _Facts, day: int | None) -> None:
 
 def _note_score(facts: _Facts, index_name: str, day: int, values: Any) -> None:
     """Keep the latest stored score of each index that says remission (called in day order)."""
-    if index_name in _READERS:
+    if index_name in remission_indices():
         facts.latest[index_name] = (day, values or {})
 
 
@@ -377,8 +347,8 @@ def _remission_of(
     for index_name, label in remission_rules().get(disease, ()):
         if index_name in latest:
             day, values = latest[index_name]
-            flag, detail = _READERS[index_name]
-            return (label, flag(values), day, detail(values))
+            rule = rule_for_index(index_name)
+            return (label, None if rule is None else rule.is_met(values), day, describe(index_name, values))
     return None
 
 
@@ -403,9 +373,11 @@ def remission_periods(patient: Mapping[str, Any]) -> dict[str, list[tuple[int, i
     drug-free period (from the first day without any maintenance drug to the last follow-up day)."""
     periods: dict[str, list[tuple[int, int]]] = {"remission": [], "drug_free": []}
     for index_name, _label in remission_rules().get(patient["disease"], ()):
-        flag = _READERS[index_name][0]
+        rule = rule_for_index(index_name)
+        if rule is None:
+            continue
         flags = [
-            (a["day"], flag(s["values"] or {}))
+            (a["day"], rule.is_met(s["values"] or {}))
             for a in patient["assessments"]
             for s in a["scores"]
             if s["index"] == index_name
