@@ -57,21 +57,22 @@ def copy_example(tmp_path: Path, old: str, new: str) -> Path:
             # README: dm 306, ae 1191, cm 7510, ex 591, sv 3559 rows
             "cdisc-pilot-sdtm",
             {"dm.xpt": 306, "ae.xpt": 1191, "cm.xpt": 7510, "ex.xpt": 591, "sv.xpt": 3559},
-            # AE: 1165 rows with a full AESTDTC; 303 repeat (USUBJID, AEDECOD, AESTDTC) → 862.
-            # CM: 2035 full CMSTDTC + 591 EX = 2626 rows; 1552 repeats → 1074.
-            {"patients": 306, "sites": 17, "adverse_events": 862, "medications": 1074, "labs": 0, "infusions": 0},
+            # Every AE is its own record (STUDYID/USUBJID/AE/AESEQ): 1191, 26 with an imputed onset.
+            # CM: 7510 − 21 without CMSTDTC (excluded, listed) + 591 EX = 8080; partial starts imputed.
+            {"patients": 306, "sites": 17, "adverse_events": 1191, "medications": 8080, "labs": 0, "infusions": 0},
         ),
         (
             "pharmaversesdtm",  # the same pilot as CSV (README): the same registry records
             {"dm.csv": 306, "ae.csv": 1191, "cm.csv": 7510, "ex.csv": 591, "ds.csv": 850},
-            {"patients": 306, "sites": 17, "adverse_events": 862, "medications": 1074, "labs": 0, "infusions": 0},
+            {"patients": 306, "sites": 17, "adverse_events": 1191, "medications": 8080, "labs": 0, "infusions": 0},
         ),
         (
             # README: lb 1486, vs 772, qs 91 rows; 7 subjects
             "cdisc-pilot-sdtm-subset-clinutils",
             {"dm.xpt": 7, "lb.xpt": 1486, "vs.xpt": 772, "qs.xpt": 91},
             # labs: 1486 + 772 − 22 character urinalysis results = 2236; QS: 59 (subject, date, visit)
-            {"patients": 7, "labs": 2236, "assessments": 59, "adverse_events": 44, "medications": 36},
+            # AE 58 rows, CM 230 + EX 15 rows: each its own record
+            {"patients": 7, "labs": 2236, "assessments": 59, "adverse_events": 58, "medications": 245},
         ),
     ],
     ids=["pilot-xpt-v5", "pharmaverse-csv", "clinutils-xpt-v8"],

@@ -171,8 +171,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "infusions": {"synthetic": False},
     "assessments": {"synthetic": False},
     "labs": {"synthetic": False},
-    "medications": {"synthetic": False},
-    "adverse_events": {"organism": "", "treatment": "", "synthetic": False},
+    "medications": {"synthetic": False, **dict.fromkeys(("start_dtc", "start_date_flag", "stop_dtc", "stop_date_flag"))},
+    "adverse_events": {
+        "organism": "",
+        "treatment": "",
+        "synthetic": False,
+        **dict.fromkeys(("onset_dtc", "onset_date_flag", "onset_time", "resolution_dtc", "resolution_date_flag")),
+    },
 }
 
 
@@ -383,8 +388,24 @@ def _stored(table: str, frame: pl.DataFrame) -> pl.DataFrame:
     out = _typed(table, frame)
     if table == "assessments":
         out = out.with_columns(_items_json(out["items"]).alias("items"))
-    defaults = [pl.lit(v).alias(k) for k, v in DEFAULTS.get(table, {}).items()]
-    return out.with_columns(*defaults, frame[KEY])
+    defaults = [pl.lit(v, dtype=pl.String if v is None else None).alias(k) for k, v in DEFAULTS.get(table, {}).items()]
+    return out.with_columns(*defaults, *_natural_identity(table, out), frame[KEY])
+
+
+#: Fields of the natural key that is the identity of a record whose source gives none
+#: (:func:`remission.model.records.natural_source_key`, which the per-record path applies).
+NATURAL_IDENTITY = {"medications": ("drug", "start_date"), "adverse_events": ("term", "onset_date")}
+
+
+def _natural_identity(table: str, out: pl.DataFrame) -> list[pl.Expr]:
+    import polars as pl
+
+    if table not in NATURAL_IDENTITY:
+        return []
+    text, when = NATURAL_IDENTITY[table]
+    day = pl.col(when).dt.strftime("%Y-%m-%d")
+    key = pl.concat_str([pl.lit("natural:"), pl.col("patient_id"), pl.lit("|"), pl.col(text), pl.lit("|"), day])
+    return [key.alias("source_key")]
 
 
 def _items_json(items: pl.Series) -> pl.Series:

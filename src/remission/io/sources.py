@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from remission.errors import InvalidInputError, Problem
+from remission.io.dates import Imputed, Side, impute_date
 from remission.io.importing import ImportBatch, ImportProblem, file_digest
 
 if TYPE_CHECKING:
@@ -249,27 +250,54 @@ class _SdtmContext:
         self.screen_failures: set[str] = set()
         self.patients: set[str] = set()
         self.infused: set[str] = set()
+        self.infusion_dates: dict[str, dt.date] = {}
 
     def where(self, domain: str, row: Mapping[str, Any], n: int) -> str:
         seq = row.get(f"{domain}SEQ")
         return f"row {n} (USUBJID {row.get('USUBJID')}" + (f", {domain}SEQ {seq})" if seq is not None else ")")
 
     def dated(
-        self, domain: str, row: Mapping[str, Any], n: int, var: str, table: str, required: bool = True
+        self,
+        domain: str,
+        row: Mapping[str, Any],
+        n: int,
+        var: str,
+        table: str,
+        required: bool = True,
+        side: Side = "first",
+        not_before: dt.date | None = None,
+    ) -> tuple[bool, Imputed]:
+        """(usable, analysis date) of ``var``, a partial date imputed (io/dates.py); only a missing
+        required date excludes the row, with its reason."""
+        text = row.get(var)
+        if text is None:
+            if required:
+                self.batch.exclude(table, self.files[domain], self.where(domain, row, n), f"{var} is missing")
+                return False, Imputed(None, None)
+            return True, Imputed(None, None)
+        return True, impute_date(str(text), side, not_before=not_before)
+
+    def dated_exact(
+        self, domain: str, row: Mapping[str, Any], n: int, var: str, table: str
     ) -> tuple[bool, dt.date | None]:
-        """(usable, date) of ``var``: a partial or (when required) missing date excludes the row."""
-        text, when = row.get(var), row.get(f"{var}_DATE")
+        """(usable, date) of a findings date: a lab or form is analysed on its day, so a partial or
+        missing date excludes the row, with its reason, instead of being imputed."""
+        when = row.get(f"{var}_DATE")
         if when is not None:
             return True, when
-        if text is None and not required:
-            return True, None
-        why = (
-            f"{var} is missing"
-            if text is None
-            else f"{var} is partial ({row.get(f'{var}_PRECISION')} precision): not imputed"
-        )
+        text = row.get(var)
+        precision = row.get(f"{var}_PRECISION")
+        why = f"{var} is missing" if text is None else f"{var} is partial ({precision} precision): not imputed"
         self.batch.exclude(table, self.files[domain], self.where(domain, row, n), why)
         return False, None
+
+    def source_key(self, domain: str, row: Mapping[str, Any]) -> str | None:
+        """``STUDYID/USUBJID/DOMAIN/--SEQ``: the SDTM identity of a record (None without --SEQ)."""
+        seq = row.get(f"{domain}SEQ")
+        if seq is None:
+            return None
+        number = int(seq) if isinstance(seq, float) and seq.is_integer() else seq
+        return f"{row.get('STUDYID') or ''}/{row.get('USUBJID')}/{domain}/{number}"
 
     def subject_ok(self, domain: str, row: Mapping[str, Any], n: int, table: str) -> bool:
         pid = row.get("USUBJID")
@@ -367,9 +395,16 @@ def _sdtm_ex(ctx: _SdtmContext, ex: pl.DataFrame) -> None:
     for n, row in enumerate(rows, start=1):  # infusions first: they set day 0
         m = _CELLS_PER_KG.match((row.get("EXDOSU") or "").strip())
         if m and row.get("USUBJID") in ctx.patients:
-            ok, when = ctx.dated("EX", row, n, "EXSTDTC", "infusions")
+            ok, imputed = ctx.dated("EX", row, n, "EXSTDTC", "infusions")
+            when = imputed.date
+            if ok and imputed.flag is not None:
+                why = "EXSTDTC is partial: day 0 is not imputed"
+                ctx.batch.exclude("infusions", file, ctx.where("EX", row, n), why)
+                continue
             if ok:
                 ctx.infused.add(row["USUBJID"])
+                if when is not None:
+                    ctx.infusion_dates.setdefault(row["USUBJID"], when)
                 dose = row.get("EXDOSE")
                 ctx.batch.add(
                     "infusions",
@@ -390,10 +425,11 @@ def _sdtm_ex(ctx: _SdtmContext, ex: pl.DataFrame) -> None:
 
 
 def _medication(ctx: _SdtmContext, domain: str, row: Mapping[str, Any], n: int, drug: Any) -> None:
+    """A medication record; start imputed to the earliest, stop to the latest day (docs/decisions/imputation.md)."""
     ok, start = ctx.dated(domain, row, n, f"{domain}STDTC", "medications")
-    ok2, stop = ctx.dated(domain, row, n, f"{domain}ENDTC", "medications", required=False) if ok else (False, None)
-    if not (ok and ok2):
+    if not ok:
         return
+    _ok, stop = ctx.dated(domain, row, n, f"{domain}ENDTC", "medications", required=False, side="last")
     dose = row.get(f"{domain}DOSE")
     ctx.batch.add(
         "medications",
@@ -404,8 +440,13 @@ def _medication(ctx: _SdtmContext, domain: str, row: Mapping[str, Any], n: int, 
             "unit": row.get(f"{domain}DOSU") or "",
             "route": (row.get(f"{domain}ROUTE") or "").lower(),
             "frequency": row.get(f"{domain}DOSFRQ") or "",
-            "start_date": start,
-            "stop_date": stop,
+            "start_date": start.date,
+            "stop_date": stop.date,
+            "source_key": ctx.source_key(domain, row),
+            "start_dtc": row.get(f"{domain}STDTC"),
+            "start_date_flag": start.flag,
+            "stop_dtc": row.get(f"{domain}ENDTC"),
+            "stop_date_flag": stop.flag,
         },
         ctx.files[domain],
         ctx.where(domain, row, n),
@@ -432,10 +473,11 @@ def _sdtm_ae(ctx: _SdtmContext, ae: pl.DataFrame) -> None:
     for n, row in enumerate(ae.iter_rows(named=True), start=1):
         if not ctx.subject_ok("AE", row, n, "adverse_events"):
             continue
-        ok, onset = ctx.dated("AE", row, n, "AESTDTC", "adverse_events")
-        ok2, end = ctx.dated("AE", row, n, "AEENDTC", "adverse_events", required=False) if ok else (False, None)
-        if not (ok and ok2):
+        day0 = ctx.infusion_dates.get(row["USUBJID"]) or ctx.batch.references.get(row["USUBJID"])
+        ok, onset = ctx.dated("AE", row, n, "AESTDTC", "adverse_events", not_before=day0)
+        if not ok:
             continue
+        _ok, end = ctx.dated("AE", row, n, "AEENDTC", "adverse_events", required=False, side="last")
         grade = _ae_grade(row)
         if grade is None:
             ctx.batch.exclude("adverse_events", file, ctx.where("AE", row, n), "no grade: AETOXGR and AESEV are empty")
@@ -448,9 +490,15 @@ def _sdtm_ae(ctx: _SdtmContext, ae: pl.DataFrame) -> None:
                 "term": term,
                 "category": ae_category(term, row.get("AEBODSYS") or row.get("AESOC")),
                 "grade": grade,
-                "onset_date": onset,
-                "resolution_date": end,
+                "onset_date": onset.date,
+                "resolution_date": end.date,
                 "serious": (row.get("AESER") or "").upper() == "Y",
+                "source_key": ctx.source_key("AE", row),
+                "onset_dtc": row.get("AESTDTC"),
+                "onset_date_flag": onset.flag,
+                "onset_time": onset.time,
+                "resolution_dtc": row.get("AEENDTC"),
+                "resolution_date_flag": end.flag,
             },
             file,
             ctx.where("AE", row, n),
@@ -468,7 +516,7 @@ def _sdtm_findings(ctx: _SdtmContext, domain: str, frame: pl.DataFrame) -> None:
             why = "no result" if text is None else "character result (no numeric value)"
             ctx.batch.exclude("labs", file, ctx.where(domain, row, n), why)
             continue
-        ok, when = ctx.dated(domain, row, n, f"{domain}DTC", "labs")
+        ok, when = ctx.dated_exact(domain, row, n, f"{domain}DTC", "labs")
         if not ok:
             continue
         analyte = _slug(row.get(f"{domain}TESTCD") or "")
@@ -498,7 +546,7 @@ def _sdtm_qs(ctx: _SdtmContext, qs: pl.DataFrame) -> None:
     for n, row in enumerate(qs.iter_rows(named=True), start=1):
         if not ctx.subject_ok("QS", row, n, "assessments"):
             continue
-        ok, when = ctx.dated("QS", row, n, "QSDTC", "assessments")
+        ok, when = ctx.dated_exact("QS", row, n, "QSDTC", "assessments")
         if not ok or when is None:
             continue
         key = (row["USUBJID"], when, row.get("VISIT") or "")

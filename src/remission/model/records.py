@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -135,8 +135,35 @@ class LabResult(Record):
     uln: float | None = None
 
 
+#: ADaM date imputation flag (``--DTF``): D day imputed, M month and day, Y year, month and day.
+DateFlag = Literal["D", "M", "Y"]
+
+
+def natural_source_key(*parts: object) -> str:
+    """The identity of a record whose source gives none (plain CSV, web entry): its natural key.
+
+    >>> natural_source_key("P-01", "prednisone", date(2024, 1, 5))
+    'natural:P-01|prednisone|2024-01-05'
+    """
+    return "natural:" + "|".join("" if p is None else str(p) for p in parts)
+
+
+def _with_identity(data: Any, *natural: str) -> Any:
+    if isinstance(data, dict) and not data.get("source_key"):
+        return {**data, "source_key": natural_source_key(*(data.get(k) for k in natural))}
+    return data
+
+
+SourceKey = Annotated[str, Field(min_length=1, max_length=255)]
+
+
 class Medication(Record):
-    """A medication course; ``stop_date`` None = ongoing."""
+    """A medication course; ``stop_date`` None = ongoing.
+
+    ``source_key`` is the source's own record identity (SDTM ``STUDYID/USUBJID/CM/CMSEQ``); a
+    source without one gets :func:`natural_source_key`. ``start_dtc``/``stop_dtc`` keep the
+    collected ISO 8601 text, ``*_date_flag`` says what of the analysis date was imputed.
+    """
 
     patient_id: PatientId
     drug: Annotated[str, Field(min_length=1)]
@@ -149,6 +176,16 @@ class Medication(Record):
     stop_date: date | None = None
     start_day: int
     stop_day: int | None = None
+    source_key: SourceKey | None = None
+    start_dtc: str | None = None
+    start_date_flag: DateFlag | None = None
+    stop_dtc: str | None = None
+    stop_date_flag: DateFlag | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identity(cls, data: Any) -> Any:
+        return _with_identity(data, "patient_id", "drug", "start_date")
 
     @model_validator(mode="after")
     def _stop_after_start(self) -> Medication:
@@ -171,6 +208,18 @@ class AdverseEvent(Record):
     serious: bool = False
     organism: str = ""
     treatment: str = ""
+    source_key: SourceKey | None = None
+    onset_dtc: str | None = None
+    onset_date_flag: DateFlag | None = None
+    #: "hh:mm" when the source collected a time of onset (CRS/ICANS onset in hours).
+    onset_time: Annotated[str, Field(pattern=r"^\d{2}:\d{2}(:\d{2})?$")] | None = None
+    resolution_dtc: str | None = None
+    resolution_date_flag: DateFlag | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identity(cls, data: Any) -> Any:
+        return _with_identity(data, "patient_id", "term", "onset_date")
 
 
 def day_relative(when: date, infusion: date) -> int:

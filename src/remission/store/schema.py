@@ -106,6 +106,14 @@ labs = Table(
     Index("ix_labs_patient_id_day", "patient_id", "day"),  # a patient's latest lab day (follow-up), in order
 )
 
+def _provenance(*dated: str) -> list[Column[str]]:
+    """The source record identity and, per date, the collected ISO 8601 text and its ADaM flag."""
+    columns: list[Column[str]] = [Column("source_key", String(255), nullable=False)]
+    for name in dated:
+        columns.append(Column(name, String(1) if name.endswith("_flag") else String(32)))
+    return columns
+
+
 medications = Table(
     "medications",
     metadata,
@@ -121,7 +129,9 @@ medications = Table(
     Column("start_day", Integer, nullable=False),
     Column("stop_day", Integer),
     Column("synthetic", Boolean, nullable=False, default=False),
-    UniqueConstraint("patient_id", "drug", "start_date"),
+    *_provenance("start_dtc", "start_date_flag", "stop_dtc", "stop_date_flag"),
+    UniqueConstraint("source_key"),
+    Index("ix_medications_patient_id", "patient_id"),
 )
 
 adverse_events = Table(
@@ -140,7 +150,10 @@ adverse_events = Table(
     Column("organism", String(200), nullable=False, default=""),
     Column("treatment", String(200), nullable=False, default=""),
     Column("synthetic", Boolean, nullable=False, default=False),
-    UniqueConstraint("patient_id", "term", "onset_date"),
+    *_provenance("onset_dtc", "onset_date_flag", "resolution_dtc", "resolution_date_flag"),
+    Column("onset_time", String(8)),
+    UniqueConstraint("source_key"),
+    Index("ix_adverse_events_patient_id", "patient_id"),
 )
 
 scores = Table(
@@ -220,7 +233,9 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "infusions": ("patient_id", "date"),
     "assessments": ("patient_id", "date", "visit"),
     "labs": ("patient_id", "date", "analyte"),
-    "medications": ("patient_id", "drug", "start_date"),
-    "adverse_events": ("patient_id", "term", "onset_date"),
+    # the source's own record identity (natural key only where a source has none): distinct source
+    # records are never merged (docs/decisions/imputation.md)
+    "medications": ("source_key",),
+    "adverse_events": ("source_key",),
     "scores": ("assessment_id", "index_name"),
 }
