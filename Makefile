@@ -21,6 +21,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench docs
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # pytest exits 5 when it collected no test: that is a failure of the suite, not a pass.
 # `make test` runs the hypothesis profile "ci" (fast); `make fuzz` the reliability suite with the
