@@ -163,3 +163,23 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     result = CliRunner().invoke(app, ["demo", "--db", f"sqlite:///{db}", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return DemoRun(result.output, out, db)
+
+
+# The long tests, marked `slow` here in one list rather than in each file: `make quick` leaves
+# them out (-m "not slow"), `make test` runs them. Docs build, real browser, fuzzing, Dask cluster.
+SLOW = (
+    "tests/docs/test_site.py",
+    "tests/web/test_browser.py",
+    "tests/web/test_csp_browser.py",
+    "tests/web/test_api_fuzz.py",
+    "tests/reliability/",
+    "tests/scale/test_dask_engine.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).resolve().parents[1]
+    for item in items:
+        where = item.path.resolve().relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        if where.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
