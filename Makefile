@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= sqlite:///out/remission.db
 
-.PHONY: install demo test fuzz lint bench docs lock clean check-examples
+.PHONY: install demo test quick fuzz lint bench docs lock clean check-examples
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,18 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench docs
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # pytest exits 5 when it collected no test: that is a failure of the suite, not a pass.
 # `make test` runs the hypothesis profile "ci" (fast); `make fuzz` the reliability suite with the
 # "thorough" profile (docs/reliability.md).
+# Two xdist workers (the machine has 2 cores); `make quick` is the inner loop: no lint, no tests
+# marked slow (docs build, browser, fuzzing, Dask; tests/conftest.py SLOW), one worker.
 test: $(STAMP) lint
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -n 2
+
+quick: $(STAMP)
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m "not slow"
 
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest tests/reliability tests/test_index_contract.py tests/web/test_api_fuzz.py tests/web/test_security.py --timeout=3600

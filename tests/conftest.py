@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,13 +29,40 @@ from sqlalchemy import Engine, create_engine, text
 from remission.store import connect, migrate, schema
 from remission.store.db import head_revision
 
-# "ci" (make test): enough random cases per run for a check on every push; every property test
-# follows the profile, so "thorough" (make fuzz, or any test on demand) runs ~65 times as many.
-settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+if str(Path(__file__).resolve().parent) not in sys.path:  # sharedpaths.py, imported by test modules
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sharedpaths import REQUIRED, SHARED, in_ci, missing_message, require
+
+# "ci" (make test): enough cases per run for a check on every push, and the same cases on every
+# run and every clean clone (derandomize, no example database), so a red build reproduces
+# anywhere; print_blob shows the blob to replay a failure with @reproduce_failure. Every property
+# test follows the profile, so "thorough" (make fuzz, or any test on demand) stays random and runs
+# ~65 times as many; each failure it finds becomes an @example of its test.
+settings.register_profile(
+    "ci",
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+    database=None,
+    print_blob=True,
+)
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under CI=1 the shared folder must be there: a run without it fails instead of skipping."""
+    absent = [path for path in REQUIRED if not path.exists()]
+    if in_ci() and absent:
+        raise pytest.UsageError("; ".join(missing_message(path) for path in absent))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """The shared folder (``../shared`` or ``$REMISSION_SHARED``); skips (fails under CI) without it."""
+    return require(SHARED)
 
 
 @pytest.fixture(scope="session")
@@ -135,3 +163,23 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     result = CliRunner().invoke(app, ["demo", "--db", f"sqlite:///{db}", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return DemoRun(result.output, out, db)
+
+
+# The long tests, marked `slow` here in one list rather than in each file: `make quick` leaves
+# them out (-m "not slow"), `make test` runs them. Docs build, real browser, fuzzing, Dask cluster.
+SLOW = (
+    "tests/docs/test_site.py",
+    "tests/web/test_browser.py",
+    "tests/web/test_csp_browser.py",
+    "tests/web/test_api_fuzz.py",
+    "tests/reliability/",
+    "tests/scale/test_dask_engine.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).resolve().parents[1]
+    for item in items:
+        where = item.path.resolve().relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        if where.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)

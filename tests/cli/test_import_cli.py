@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from remission.cli.main import app
 from remission.store import connect, schema
+from sharedpaths import DATA, needs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
-DATA = Path("/work/shared/data")
 runner = CliRunner()
 
 
@@ -74,7 +74,7 @@ def test_import_on_error_value_checked(db: str) -> None:
     assert "--on-error: value maybe: expected 'raise' or 'skip'" in result.output
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared data not available")
+@needs(DATA)
 def test_import_sdtm_and_fhir(db: str) -> None:
     sdtm = runner.invoke(app, ["import", "sdtm", "--dir", str(DATA / "cdisc-pilot-sdtm-subset-clinutils"), "--db", db])
     assert sdtm.exit_code == 0, sdtm.output

@@ -15,8 +15,8 @@ import remission
 from remission.cli.main import app
 from remission.indices import doris
 from remission.indices._sle import SLEDAI_CODES
+from sharedpaths import EXAMPLES, needs
 
-SHARED = Path("/work/shared/examples")
 FLAGS = ["doris_remission", "doris_complete_remission", "drug_free_remission"]
 QUIET = {c: 0 for c in SLEDAI_CODES}
 NO_DRUGS = {
@@ -32,11 +32,11 @@ def visit(**changes: Any) -> dict[str, Any]:
     return {**QUIET, **NO_DRUGS, **changes}
 
 
-@pytest.mark.skipif(not (SHARED / "doris_in.csv").exists(), reason="shared examples not mounted")
+@needs(EXAMPLES)
 def test_doris_against_public_examples() -> None:
-    # Oracle: /work/shared/examples/doris_expected.csv (hand-computed from the spec).
-    expected = pl.read_csv(SHARED / "doris_expected.csv")
-    out = remission.score("doris", SHARED / "doris_in.csv")
+    # Oracle: ../shared/examples/doris_expected.csv (hand-computed from the spec).
+    expected = pl.read_csv(EXAMPLES / "doris_expected.csv")
+    out = remission.score("doris", EXAMPLES / "doris_in.csv")
     got = out.select("case", *[pl.col(c).cast(pl.Int64) for c in FLAGS])
     assert got.to_dicts() == expected.to_dicts()
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path("/work/shared/data")
+from sharedpaths import DATA, require
+
 EXAMPLE = (
     Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
 )
@@ -12,6 +13,4 @@ EXAMPLE = (
 
 @pytest.fixture(scope="session")
 def data() -> Path:
-    if not DATA.exists():
-        pytest.skip("shared third-party data not available")
-    return DATA
+    return require(DATA)

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from remission.errors import InvalidInputError
+from sharedpaths import DATA, needs
 
-DATA = Path("/work/shared/data")
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
-pytestmark = pytest.mark.skipif(not DATA.exists(), reason="shared third-party data not available")
+pytestmark = needs(DATA)
 
 FUZZ = settings(
     max_examples=max(20, settings().max_examples),

@@ -18,13 +18,13 @@ from remission.store import save_cohort, schema
 from remission.web import create_app
 from remission.web.imports import ImportJob, wait_for
 from remission.web.security import add_user
+from sharedpaths import DATA, needs
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
-DATA = Path("/work/shared/data")
 
 
 @pytest.fixture
@@ -187,7 +187,7 @@ def test_running_job_is_polled_and_other_users_cannot_see_it(web: TestClient, im
     assert web.get("/import/jobs/job1/progress").status_code == 404
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared data not available")
+@needs(DATA)
 def test_sdtm_and_fhir_uploads_of_several_files(web: TestClient, import_app: Any, engine: Engine) -> None:
     csrf = page_login(web, "admin")
     folder = DATA / "cdisc-pilot-sdtm-subset-clinutils"
