@@ -95,7 +95,7 @@ def _read_csv(path: Path) -> pl.DataFrame:
     try:
         return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, UnicodeDecodeError) as exc:
-        from remission.io.csv_errors import describe_csv_error
+        from remission.csv_errors import describe_csv_error
 
         raise InvalidInputError([Problem(None, "input", str(path), describe_csv_error(path, exc))]) from exc
 

@@ -777,7 +777,7 @@ def read_registry_table(folder: Path, name: str) -> pl.DataFrame | None:
         try:
             return pl.read_csv(csv, infer_schema=False)
         except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
-            from remission.io.csv_errors import describe_csv_error
+            from remission.csv_errors import describe_csv_error
 
             raise InvalidInputError([Problem(None, "file", str(csv), describe_csv_error(csv, exc))]) from exc
     return None
