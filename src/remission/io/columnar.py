@@ -171,7 +171,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "infusions": {"synthetic": False},
     "assessments": {"synthetic": False},
     "labs": {"synthetic": False},
-    "medications": {"synthetic": False, **dict.fromkeys(("start_dtc", "start_date_flag", "stop_dtc", "stop_date_flag"))},
+    "medications": {
+        "synthetic": False,
+        **dict.fromkeys(("start_dtc", "start_date_flag", "stop_dtc", "stop_date_flag")),
+    },
     "adverse_events": {
         "organism": "",
         "treatment": "",
