@@ -36,7 +36,10 @@ def scaled_cohort(prefix: str, copies: int) -> Cohort:
         for name in RECORD_TABLES:
             for record in getattr(demo, name):
                 new_id = f"{prefix}{k}-{record.patient_id}"  # type: ignore[attr-defined]
-                tables[name].append(record.model_copy(update={"patient_id": new_id}))  # type: ignore[attr-defined]
+                update: dict[str, object] = {"patient_id": new_id}
+                if getattr(record, "source_key", None):  # each copy is its own source record
+                    update["source_key"] = f"{prefix}{k}-{record.source_key}"  # type: ignore[attr-defined]
+                tables[name].append(record.model_copy(update=update))  # type: ignore[attr-defined]
     return Cohort(sites=demo.sites, **{name: tuple(rows) for name, rows in tables.items()})  # type: ignore[arg-type]
 
 

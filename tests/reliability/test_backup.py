@@ -7,6 +7,7 @@ set), every table holds exactly the same rows.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from remission.errors import InvalidInputError
 from remission.pipeline import score_database
 from remission.store import connect, save_cohort, schema, update_patient
 from remission.store.backup import backup, export_tables, restore
+from remission.store.db import head_revision
 
 runner = CliRunner()
 
@@ -139,7 +141,8 @@ def test_truncated_logical_dump_restores_nothing(store: Engine, tmp_path: Path) 
     fill(store)
     dump = tmp_path / "dump.jsonl.gz"
     with gzip.open(dump, "wt", encoding="utf-8") as f:  # a JSON-lines dump, as PostgreSQL gets
-        f.write('{"format": "remission-backup", "format_version": 1, "alembic_revision": "0001"}\n')
+        header = {"format": "remission-backup", "format_version": 1, "alembic_revision": head_revision()}
+        f.write(json.dumps(header) + "\n")
         f.write('{"t": "sites", "r": {"site_id": "S1", "name": "", "country": "", "synthetic": false}}\n')
         f.write('{"t": "patients", "r": {"patient_id": "P1"')  # cut mid-row
     target = connect(f"sqlite:///{tmp_path / 't.db'}")

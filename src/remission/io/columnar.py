@@ -189,6 +189,8 @@ class Columnar:
     """The records that passed the column-wise checks, per table, as the store will hold them."""
 
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    #: Per source file: rows kept on the column-wise path (the others became per-record records).
+    kept_rows: Counter[str] = field(default_factory=Counter)
 
     def rows(self, table: str) -> int:
         frame = self.frames.get(table)
@@ -360,8 +362,14 @@ def split(connection: Connection, batch: importing.ImportBatch) -> Columnar:
     slow |= _duplicated(frames)
     slow |= _unreferenced(connection, batch, frames)
     by_frame = {id(c.staged): c for c in checked}
-    batch.materialise(keep=lambda staged: _slow_rows(by_frame[id(staged)], slow))
     out = Columnar()
+
+    def keep(staged: importing.StagedFrame) -> pl.DataFrame:
+        moved = _slow_rows(by_frame[id(staged)], slow)
+        out.kept_rows[staged.file] += staged.frame.height - moved.height
+        return moved
+
+    batch.materialise(keep=keep)
     for table, frame in frames.items():
         clean = frame.filter(~pl.col(KEY).is_in(list(slow)))
         out.frames[table] = _dated(table, clean, day0).drop(KEY)

@@ -141,6 +141,8 @@ class Staged:
     data: dict[str, Any]
     file: str
     where: str
+    #: Source rows the record stands for (a QS assessment: its items' rows; a site read off DM: 0).
+    rows: int = 1
 
 
 @dataclass
@@ -201,13 +203,19 @@ class ImportBatch:
     references: dict[str, dt.date] = field(default_factory=dict)
     #: Digest of the input files (SHA-256), recorded in the audit log instead of file names.
     digest: str = ""
+    #: Source dataset of a record table where the source counts its rows per dataset rather than
+    #: per file (FHIR: ``labs`` come from ``observations``); else a record's dataset is its file.
+    datasets: dict[str, str] = field(default_factory=dict)
+    #: Whether the source's rows map onto records so that :meth:`ImportReport.reconciliation`
+    #: holds (not yet for REDCap, where one instance gives several records of several tables).
+    reconciled: bool = True
     #: Records staged column-wise (large imports): the same records as ``add`` would stage, written
     #: by the column-wise path where they have no problem (:mod:`remission.io.columnar`).
     frames: list[StagedFrame] = field(default_factory=list)
 
-    def add(self, table: str, data: dict[str, Any], file: str, where: str) -> None:
-        """Stage one record dict for ``table``."""
-        self.records.append(Staged(table, data, file, where))
+    def add(self, table: str, data: dict[str, Any], file: str, where: str, rows: int = 1) -> None:
+        """Stage one record dict for ``table``, standing for ``rows`` rows of ``file``."""
+        self.records.append(Staged(table, data, file, where, rows))
 
     def add_frame(self, table: str, frame: pl.DataFrame, file: str, where: pl.Expr | None = None) -> None:
         """Stage the rows of ``frame`` (see :class:`StagedFrame`) after the records staged so far."""
@@ -250,6 +258,37 @@ class ImportReport:
     skipped: list[ImportProblem] = field(default_factory=list)
     source_rows: dict[str, int] = field(default_factory=dict)
     not_imported: dict[str, str] = field(default_factory=dict)
+    #: Per source file: rows that are stored (in a record inserted, updated, unchanged or merged).
+    stored_rows: Counter[str] = field(default_factory=Counter)
+    #: Per source file: rows whose record has a problem (left out with ``on_error="skip"``).
+    rejected_rows: Counter[str] = field(default_factory=Counter)
+    reconciled: bool = True
+
+    def reconciliation(self) -> list[dict[str, Any]]:
+        """Per source file: rows read = stored + excluded (with a reason) + rejected.
+
+        ``unaccounted`` is what the equation misses: 0 unless a row was lost (a defect).
+        Datasets read but not imported count as excluded, their reason in ``not_imported``.
+        """
+        if not self.reconciled:
+            return []
+        excluded = Counter(file for _table, file, _where, _reason in self.excluded)
+        out = []
+        for file, read in sorted(self.source_rows.items()):
+            row: dict[str, Any]
+            if file in self.not_imported:
+                row = {"file": file, "read": read, "stored": 0, "excluded": read, "rejected": 0}
+            else:
+                row = {
+                    "file": file,
+                    "read": read,
+                    "stored": self.stored_rows[file],
+                    "excluded": excluded[file],
+                    "rejected": self.rejected_rows[file],
+                }
+            row["unaccounted"] = read - row["stored"] - row["excluded"] - row["rejected"]
+            out.append(row)
+        return out
 
     def totals(self) -> dict[str, int]:
         """Counts summed over tables, plus excluded rows and skipped problems."""
@@ -452,14 +491,18 @@ class _Planned:
     rows: dict[str, dict[tuple[Any, ...], tuple[Staged, dict[str, Any]]]]
     merged: Counter[str]
     bad_patients: set[str]
+    #: Records with a problem (not written): their rows are the import's rejected rows.
+    rejected: list[Staged] = field(default_factory=list)
 
 
 def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) -> _Planned:
     rows: dict[str, dict[tuple[Any, ...], tuple[Staged, dict[str, Any]]]] = {t: {} for t in TABLES}
     merged: Counter[str] = Counter()
     bad_patients: set[str] = set()
+    rejected: list[Staged] = []
     for rec, row in validated:
         if not row:
+            rejected.append(rec)
             if rec.table == "patients" and isinstance(rec.data.get("patient_id"), str):
                 bad_patients.add(rec.data["patient_id"])
             continue
@@ -481,7 +524,7 @@ def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) ->
                 "",
                 f"same natural key as {seen[0].file}, {seen[0].where} with different values",
             )
-    return _Planned(rows, merged, bad_patients)
+    return _Planned(rows, merged, bad_patients, rejected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,6 +571,7 @@ def _check_references(connection: Connection, batch: ImportBatch, planned: _Plan
                     "unknown site (not in the import nor in the registry)",
                 )
                 del planned.rows["patients"][key]
+                planned.rejected.append(rec)
                 planned.bad_patients.add(row["patient_id"])
     staged = {k[0] for k in planned.rows["patients"]}
     wanted = {k[0] for t in TABLES[2:] for k in planned.rows[t]} - staged - planned.bad_patients
@@ -538,11 +582,13 @@ def _check_references(connection: Connection, batch: ImportBatch, planned: _Plan
             if pid in planned.bad_patients:
                 batch.problem(rec.file, rec.where, "patient_id", pid, "its patient record has a problem")
                 del planned.rows[table][key]
+                planned.rejected.append(rec)
             elif pid not in known:
                 batch.problem(
                     rec.file, rec.where, "patient_id", pid, "unknown patient (not in the import nor in the registry)"
                 )
                 del planned.rows[table][key]
+                planned.rejected.append(rec)
 
 
 def _changed_fields(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[str]:
@@ -667,6 +713,16 @@ def _write_scores(
         connection.execute(schema.audit_log.insert(), audit)
 
 
+def _count_rows(report: ImportReport, batch: ImportBatch, planned: _Planned, columnar: Any) -> None:
+    """Source rows stored and rejected, per file (the reconciliation of :meth:`ImportReport.reconciliation`)."""
+    rejected = {id(rec) for rec in planned.rejected}
+    for rec in batch.records:
+        dataset = batch.datasets.get(rec.table, rec.file)
+        (report.rejected_rows if id(rec) in rejected else report.stored_rows)[dataset] += rec.rows
+    if columnar is not None:
+        report.stored_rows.update(columnar.kept_rows)
+
+
 def require_current_schema(engine: Engine) -> None:
     """Refuse a database that is not initialised or not migrated to the code's schema (head)."""
     from remission.store.db import current_revision, head_revision, require_schema
@@ -735,9 +791,10 @@ def write_batch(
 
     report = ImportReport(
         batch.source,
-        excluded=list(batch.excluded),
+        excluded=[(t, batch.datasets.get(t, f), w, r) for t, f, w, r in batch.excluded],
         source_rows=dict(batch.source_rows),
         not_imported=dict(batch.not_imported),
+        reconciled=batch.reconciled,
     )
     with engine.begin() as connection:
         columnar = None
@@ -755,6 +812,7 @@ def write_batch(
         if batch.problems and on_error == "raise":
             raise InvalidInputError(list(batch.problems))
         report.skipped = list(batch.problems)
+        _count_rows(report, batch, planned, columnar)
         for i, name in enumerate(TABLES, start=4):
             counts: Counter[str] = Counter()
             counts["merged"] = planned.merged[name]
@@ -784,6 +842,7 @@ def write_batch(
                         "counts": {t: dict(c) for t, c in report.counts.items()},
                         "excluded": len(batch.excluded),
                         "skipped": len(report.skipped),
+                        "reconciliation": report.reconciliation(),
                     },
                 }
             ],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,7 +78,7 @@ def batch_from_redcap(
         tidy = tidy_redcap(records, dd, events, on_error="null" if on_error == "skip" else "raise")
     except InvalidInputError as err:
         raise InvalidInputError(_problems_of(err, name)) from err
-    batch = ImportBatch("redcap", digest=file_digest(inputs))
+    batch = ImportBatch("redcap", digest=file_digest(inputs), reconciled=False)
     for p in tidy.problems:
         batch.problems.append(
             ImportProblem(p.row, p.column, p.value, f"{p.reason} (read as empty)", file=name, where=f"row {p.row}")
@@ -386,7 +387,7 @@ def _sdtm_dm(ctx: _SdtmContext, dm: pl.DataFrame, disease: str) -> None:
             ctx.where("DM", row, n),
         )
     for site, country in sorted(sites.items()):
-        ctx.batch.add("sites", {"site_id": site, "name": "", "country": country}, file, f"SITEID {site}")
+        ctx.batch.add("sites", {"site_id": site, "name": "", "country": country}, file, f"SITEID {site}", rows=0)
 
 
 def _sdtm_ex(ctx: _SdtmContext, ex: pl.DataFrame) -> None:
@@ -543,6 +544,7 @@ def _sdtm_qs(ctx: _SdtmContext, qs: pl.DataFrame) -> None:
     file = ctx.files["QS"]
     groups: dict[tuple[str, dt.date, str], dict[str, Any]] = {}
     where: dict[tuple[str, dt.date, str], str] = {}
+    rows: Counter[tuple[str, dt.date, str]] = Counter()
     for n, row in enumerate(qs.iter_rows(named=True), start=1):
         if not ctx.subject_ok("QS", row, n, "assessments"):
             continue
@@ -557,12 +559,14 @@ def _sdtm_qs(ctx: _SdtmContext, qs: pl.DataFrame) -> None:
             else row.get("QSSTRESC")
         )
         where.setdefault(key, ctx.where("QS", row, n))
+        rows[key] += 1
     for (pid, when, visit), items in groups.items():
         ctx.batch.add(
             "assessments",
             {"patient_id": pid, "date": when, "visit": visit, "form": "qs", "items": items},
             file,
             where[(pid, when, visit)],
+            rows=rows[(pid, when, visit)],
         )
 
 
@@ -612,6 +616,8 @@ def batch_from_fhir(path: str | Path) -> ImportBatch:
     files = sorted(p.glob("*.json")) if p.is_dir() else [p]
     ctx = _FhirContext(ImportBatch("fhir", duplicates="merge", digest=file_digest(files)))
     batch = ctx.batch
+    batch.datasets = {"patients": "patients", "labs": "observations", "medications": "medications"}
+    batch.datasets["adverse_events"] = "adverse_events"
     for name, frame in loaded.tables.items():
         batch.source_rows[name] = frame.height
     for name in ("procedures", "research_subjects"):
@@ -682,7 +688,8 @@ class _FhirContext:
                 f"Patient/{pid}",
             )
         if self.known:
-            self.batch.add("sites", {"site_id": FHIR_SITE, "name": "FHIR import (no site in the source)"}, "-", "site")
+            site = {"site_id": FHIR_SITE, "name": "FHIR import (no site in the source)"}
+            self.batch.add("sites", site, "-", "site", rows=0)  # read off no row of its own
             self.batch.placeholder_sites.add(FHIR_SITE)
 
     def observations(self, observations: pl.DataFrame) -> None:
@@ -854,6 +861,12 @@ _REGISTRY_COLUMNS: dict[str, dict[str, str]] = {
         "start_day": "int",
         "stop_day": "int",
         "synthetic": "bool",
+        # issue 17: the source identity and the collected dates travel with the record
+        "source_key": "text?",
+        "start_dtc": "text?",
+        "start_date_flag": "text?",
+        "stop_dtc": "text?",
+        "stop_date_flag": "text?",
     },
     "adverse_events": {
         "patient_id": "str",
@@ -868,6 +881,12 @@ _REGISTRY_COLUMNS: dict[str, dict[str, str]] = {
         "organism": "str",
         "treatment": "str",
         "synthetic": "bool",
+        "source_key": "text?",
+        "onset_dtc": "text?",
+        "onset_date_flag": "text?",
+        "onset_time": "text?",
+        "resolution_dtc": "text?",
+        "resolution_date_flag": "text?",
     },
     "scores": {
         "patient_id": "str",
@@ -894,6 +913,8 @@ _NULLABLE = {
 
 
 def _cell(kind: str, text: str | None, column: str) -> Any:
+    if kind == "text?":  # optional text: empty is "not collected" (None), not ""
+        return text or None
     if text is None or (text == "" and (kind != "str" or column in _NULLABLE)):
         return "" if kind == "str" else None
     if kind == "int":

@@ -538,3 +538,15 @@ def scores_table(engine: Engine, index_name: str) -> pl.DataFrame:
             for r in connection.execute(query)
         ]
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+
+def import_events(engine: Engine, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """The import events of the audit log, newest first: when, who, source, digest and the
+    detail written with the import (counts per table, row reconciliation per source file)."""
+    log = schema.audit_log
+    query = select(log.c.id, log.c.at, log.c.actor, log.c.entity, log.c.detail).where(log.c.action == "import")
+    query = query.order_by(log.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as connection:
+        return [dict(r._mapping) for r in connection.execute(query)]
