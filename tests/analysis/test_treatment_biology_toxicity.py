@@ -128,3 +128,33 @@ def test_infections_empty_table() -> None:
         summarise_infections(empty, pl.DataFrame({"patient_id": ["A", "B"]}))["patients"].to_list() == ["0/2 (0%)"] * 3
     )
 
+
+# A course whose source gives no start date is taken from before any day (conservative for
+# drug-free remission), never read as "not taking" (docs/decisions/imputation.md).
+UNKNOWN_START = pl.DataFrame(
+    {
+        "patient_id": ["A", "A"],
+        "drug": ["prednisone", "methotrexate"],
+        "start_day": [None, None],
+        "stop_day": [100, None],
+    },
+    schema={"patient_id": pl.String, "drug": pl.String, "start_day": pl.Int64, "stop_day": pl.Int64},
+)
+
+
+def test_a_course_of_unknown_start_runs_from_before_any_day() -> None:
+    from remission.analysis.treatment import derive_on_treatment
+
+    visits = pl.DataFrame({"patient_id": ["A"] * 3, "day": [-50, 10, 200]})
+    out = derive_on_treatment(visits, UNKNOWN_START)
+    assert out["on_glucocorticoid"].to_list() == [1, 1, 0]
+    assert out["on_immunosuppressant"].to_list() == [1, 1, 1]  # methotrexate: no start, no stop
+
+
+def test_an_ongoing_course_of_unknown_start_keeps_the_patient_off_drug_free() -> None:
+    from remission.analysis.durations import derive_drug_free
+
+    visits = pl.DataFrame({"patient_id": ["A"] * 2, "day": [200, 400]})
+    assert derive_drug_free(visits, UNKNOWN_START)["drug_free"].to_list() == [0, 0]
+    stopped = UNKNOWN_START.filter(pl.col("drug") == "prednisone")  # stopped on day 100
+    assert derive_drug_free(visits, stopped)["drug_free"].to_list() == [1, 1]

@@ -58,13 +58,13 @@ def copy_example(tmp_path: Path, old: str, new: str) -> Path:
             "cdisc-pilot-sdtm",
             {"dm.xpt": 306, "ae.xpt": 1191, "cm.xpt": 7510, "ex.xpt": 591, "sv.xpt": 3559},
             # Every AE is its own record (STUDYID/USUBJID/AE/AESEQ): 1191, 26 with an imputed onset.
-            # CM: 7510 − 21 without CMSTDTC (excluded, listed) + 591 EX = 8080; partial starts imputed.
-            {"patients": 306, "sites": 17, "adverse_events": 1191, "medications": 8080, "labs": 0, "infusions": 0},
+            # CM: all 7510 (21 without CMSTDTC kept with an empty start) + 591 EX = 8101; partial starts imputed.
+            {"patients": 306, "sites": 17, "adverse_events": 1191, "medications": 8101, "labs": 0, "infusions": 0},
         ),
         (
             "pharmaversesdtm",  # the same pilot as CSV (README): the same registry records
             {"dm.csv": 306, "ae.csv": 1191, "cm.csv": 7510, "ex.csv": 591, "ds.csv": 850},
-            {"patients": 306, "sites": 17, "adverse_events": 1191, "medications": 8080, "labs": 0, "infusions": 0},
+            {"patients": 306, "sites": 17, "adverse_events": 1191, "medications": 8101, "labs": 0, "infusions": 0},
         ),
         (
             # README: lb 1486, vs 772, qs 91 rows; 7 subjects

@@ -32,18 +32,21 @@ def _all(engine: Engine, table: str) -> list[dict]:
         return [dict(r._mapping) for r in c.execute(select(schema.metadata.tables[table]))]
 
 
-def test_every_pilot_ae_and_dated_cm_is_its_own_record(engine: Engine, data: Path, pilot_rows) -> None:
+def test_every_pilot_ae_and_cm_is_its_own_record(engine: Engine, data: Path, pilot_rows) -> None:
     report = write_batch(engine, batch_from_sdtm(data / PILOT))
     aes = _all(engine, "adverse_events")
     assert len(aes) == len(pilot_rows["ae"]) == 1191
     expected = {f"{r['STUDYID']}/{r['USUBJID']}/AE/{int(r['AESEQ'])}" for r in pilot_rows["ae"]}
     assert {a["source_key"] for a in aes} == expected
-    # CM: every row with a start date is stored, the others are listed with the reason
-    cm_keys = {m["source_key"] for m in _all(engine, "medications") if "/CM/" in m["source_key"]}
-    undated = [r for r in pilot_rows["cm"] if not r["CMSTDTC"]]
-    assert len(cm_keys) + len(undated) == len(pilot_rows["cm"]) == 7510
-    cm_excluded = [e for e in report.excluded if e[1] == "cm.xpt"]
-    assert len(cm_excluded) == len(undated) and {e[3] for e in cm_excluded} == {"CMSTDTC is missing"}
+    # CM: every row is stored, those without any start date with an empty start (not imputed)
+    cms = [m for m in _all(engine, "medications") if "/CM/" in m["source_key"]]
+    assert {m["source_key"] for m in cms} == {
+        f"{r['STUDYID']}/{r['USUBJID']}/CM/{int(r['CMSEQ'])}" for r in pilot_rows["cm"]
+    }
+    undated = [m for m in cms if m["start_dtc"] is None]
+    assert len(undated) == sum(1 for r in pilot_rows["cm"] if not r["CMSTDTC"]) == 21
+    assert all(m["start_date"] is None and m["start_day"] is None and m["start_date_flag"] is None for m in undated)
+    assert [e for e in report.excluded if e[1] == "cm.xpt"] == []
     assert report.counts["adverse_events"]["merged"] == report.counts["medications"]["merged"] == 0
 
 
@@ -119,3 +122,29 @@ def test_existing_database_upgrades_in_place_keeping_its_natural_identity(tmp_pa
         c.execute(insert(schema.medications), row)
     engine.dispose()
     assert create_engine(url)  # the upgraded file opens
+
+
+def test_a_medication_without_any_start_date_is_kept_and_the_downgrade_refuses_to_lose_it(tmp_path: Path) -> None:
+    from remission.store.db import downgrade
+
+    engine = connect(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate(engine)
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO sites (site_id, name, country, synthetic) VALUES ('S', '', '', 0)"))
+        c.execute(
+            text(
+                "INSERT INTO patients (patient_id, site_id, disease, sex, prior_treatments, synthetic, version)"
+                " VALUES ('P-1', 'S', 'SLE', 'female', '[]', 0, 1)"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO medications (patient_id, drug, dose, unit, route, frequency, synthetic, source_key)"
+                " VALUES ('P-1', 'prednisone', NULL, '', '', '', 0, 'S/P-1/CM/1')"
+            )
+        )
+    with pytest.raises(RuntimeError, match="1 medication records have no start date"):
+        downgrade(engine, "0006_source_identity")
+    (med,) = _all(engine, "medications")
+    assert med["start_date"] is None and med["source_key"] == "S/P-1/CM/1"
+    engine.dispose()

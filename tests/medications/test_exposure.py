@@ -79,12 +79,8 @@ PREDNISONE = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("records", "expected"), [c[1:] for c in PREDNISONE], ids=[c[0] for c in PREDNISONE]
-)
-def test_prednisone_mg_day_against_hand_computation(
-    records: list[dict[str, Any]], expected: float | None
-) -> None:
+@pytest.mark.parametrize(("records", "expected"), [c[1:] for c in PREDNISONE], ids=[c[0] for c in PREDNISONE])
+def test_prednisone_mg_day_against_hand_computation(records: list[dict[str, Any]], expected: float | None) -> None:
     got = at(0, *records)["prednisone_mg_day"]
     assert got == (pytest.approx(expected) if expected is not None else None)
 
@@ -167,3 +163,24 @@ def test_prednisone_is_non_negative_and_zero_outside_all_records(
     assert got >= 0
     if all(not (s <= day <= s + length) for _, _, s, length in rows):
         assert got == 0
+
+
+def test_a_record_of_unknown_start_covers_every_day_up_to_its_stop() -> None:
+    meds = pl.DataFrame(
+        {
+            "patient_id": ["p1", "p1"],
+            "drug": ["prednisone", "rituximab"],
+            "dose": [5.0, 1000.0],
+            "unit": ["mg", "mg"],
+            "frequency": ["daily", "once"],
+            "route": ["oral", "iv"],
+            "start_day": [None, None],
+            "stop_day": [20, None],
+        },
+        schema_overrides={"start_day": pl.Int64, "stop_day": pl.Int64},
+    )
+    visits = pl.DataFrame({"patient_id": ["p1"] * 3, "day": [-400, 10, 300]})
+    out = derive_medication_exposure(visits, meds)
+    assert out["prednisone_mg_day"].to_list() == [5.0, 5.0, 0.0]
+    # a single dose of unknown date could be any day: it counts on every day
+    assert out["biologic"].to_list() == [1, 1, 1]

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from remission.analysis.treatment import derive_drug_class
+from remission.analysis.treatment import course_runs_on, derive_drug_class
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,7 @@ def derive_drug_free(
     pairs = keyed.select("_visit", "patient_id", "day").join(
         counted.select("patient_id", "start_day", "stop_day"), on="patient_id", how="inner"
     )
-    running = (pl.col("day") >= pl.col("start_day")) & (
-        pl.col("stop_day").is_null() | (pl.col("day") <= pl.col("stop_day"))
-    )
+    running = course_runs_on(pl.col("day"))
     per_visit = pairs.group_by("_visit").agg(
         running.any().alias("_on"),
         pl.col("stop_day").filter(pl.col("stop_day") < pl.col("day")).max().alias("_last_stop"),

@@ -9,7 +9,9 @@ immunosuppression and are left out (docs/decisions/report.md):
 - **CRS treatment**: tocilizumab (and other anti-cytokine drugs) started on or after day 0.
 
 A patient is *off* a class on a day when no course of that class runs that day (a course runs from
-``start_day`` to ``stop_day`` inclusive; an empty ``stop_day`` runs on). The *stop day* of a class
+``start_day`` to ``stop_day`` inclusive; an empty ``stop_day`` runs on; an empty ``start_day`` —
+the source gives no start — runs from before any day, the conservative reading for drug-free
+remission, docs/decisions/imputation.md). The *stop day* of a class
 is the last ``stop_day`` of its courses when every course has stopped, empty while one runs on.
 """
 
@@ -59,6 +61,14 @@ def derive_drug_class(medications: pl.DataFrame) -> pl.DataFrame:
         drug_class=drug.replace_strict(drug_classes(), default="other", return_dtype=pl.String),
         maintenance=(~(conditioning | crs | (drug == "fludarabine"))).cast(pl.Int8),
     )
+
+
+def course_runs_on(day: pl.Expr) -> pl.Expr:
+    """True where the course (``start_day``, ``stop_day``) runs on ``day``: an empty start counts
+    as before any day, an empty stop as ongoing (never null, so an unknown start is never read as
+    "not taking")."""
+    start, stop = pl.col("start_day"), pl.col("stop_day")
+    return (start.is_null() | (day >= start)) & (stop.is_null() | (day <= stop))
 
 
 def summarise_stop_days(medications: pl.DataFrame, patients: pl.DataFrame) -> pl.DataFrame:
@@ -157,9 +167,7 @@ def derive_on_treatment(visits: pl.DataFrame, medications: pl.DataFrame) -> pl.D
     pairs = keyed.select("_visit", "patient_id", "day").join(
         classified.select("patient_id", "drug_class", "start_day", "stop_day"), on="patient_id", how="inner"
     )
-    running = pairs.filter(
-        (pl.col("day") >= pl.col("start_day")) & (pl.col("stop_day").is_null() | (pl.col("day") <= pl.col("stop_day")))
-    )
+    running = pairs.filter(course_runs_on(pl.col("day")))
     flags = running.group_by("_visit").agg(
         (pl.col("drug_class") == "glucocorticoid").any().alias("on_glucocorticoid"),
         pl.col("drug_class").is_in(["immunosuppressant", "biologic"]).any().alias("on_immunosuppressant"),

@@ -153,7 +153,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "unit": TextField(),
         "route": TextField(),
         "frequency": TextField(),
-        "start_date": DateField(),
+        "start_date": DateField(required=False),
         "stop_date": DateField(required=False),
     },
     "adverse_events": {

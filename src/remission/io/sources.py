@@ -426,10 +426,9 @@ def _sdtm_ex(ctx: _SdtmContext, ex: pl.DataFrame) -> None:
 
 
 def _medication(ctx: _SdtmContext, domain: str, row: Mapping[str, Any], n: int, drug: Any) -> None:
-    """A medication record; start imputed to the earliest, stop to the latest day (docs/decisions/imputation.md)."""
-    ok, start = ctx.dated(domain, row, n, f"{domain}STDTC", "medications")
-    if not ok:
-        return
+    """A medication record; start imputed to the earliest, stop to the latest day, a missing start
+    kept empty (docs/decisions/imputation.md)."""
+    _ok, start = ctx.dated(domain, row, n, f"{domain}STDTC", "medications", required=False)
     _ok, stop = ctx.dated(domain, row, n, f"{domain}ENDTC", "medications", required=False, side="last")
     dose = row.get(f"{domain}DOSE")
     ctx.batch.add(

@@ -9,7 +9,9 @@ Medication records (one row per prescription period), columns:
   CAR-T infusion; ``stop_day`` is the last day taken, inclusive; empty = ongoing).
 
 A record covers the days ``start_day ≤ day ≤ stop_day``; frequency ``once`` covers its start day
-only (unless a stop day is given). The records are taken as complete: a day no record covers is
+only (unless a stop day is given). An empty ``start_day`` (the source gives no start) covers every
+day up to ``stop_day`` — a single dose of unknown date every day — so an unknown date is never
+read as "not taking" (docs/decisions/imputation.md). The records are taken as complete: a day no record covers is
 a day without that drug.
 
 Examples
@@ -81,7 +83,9 @@ RECORD_COLUMNS: tuple[Column, ...] = (
     ),
     Column("frequency", "text", "administrations (QD, BID, Q8H, QW, ONCE, PRN …; medications/dose.py)"),
     Column("route", "text", "route of administration (empty = systemic)"),
-    Column("start_day", "int", "first day taken", "day", -36500, 36500, required=True),
+    Column(
+        "start_day", "int", "first day taken (empty = not known: before any day)", "day", -36500, 36500
+    ),
     Column("stop_day", "int", "last day taken (empty = ongoing)", "day", -36500, 36500),
 )
 
@@ -187,11 +191,16 @@ def _last_day() -> pl.Expr:
     return (
         pl.when(pl.col("stop_day").is_not_null())
         .then(pl.col("stop_day"))
-        .when(_is_single_dose())
+        .when(_is_single_dose() & pl.col("start_day").is_not_null())
         .then(pl.col("start_day"))
         .otherwise(pl.lit(_OPEN_END))
         .alias("last_day")
     )
+
+
+def _started_by(day: pl.Expr) -> pl.Expr:
+    # An unknown start (empty) counts as before any day: never read as "not yet taking".
+    return pl.col("start_day").is_null() | (pl.col("start_day") <= day)
 
 
 def _check_visits(visits: pl.DataFrame) -> None:
@@ -229,7 +238,7 @@ def derive_medication_exposure(
     records = validate_medications(medications, table, strict=strict)
     keyed = visits.with_row_index("__visit").select("__visit", "patient_id", pl.col("day").cast(pl.Int64))
     covered = keyed.join(records, on="patient_id", how="inner").filter(
-        (pl.col("start_day") <= pl.col("day")) & (pl.col("day") <= pl.col("last_day"))
+        _started_by(pl.col("day")) & (pl.col("day") <= pl.col("last_day"))
     )
     glucocorticoid = pl.col("drug_class") == "glucocorticoid"
     per_visit = covered.group_by("__visit").agg(
@@ -297,7 +306,7 @@ def derive_drug_free_days(
         local=pl.col("route").str.strip_chars().str.to_lowercase().is_in(LOCAL_ROUTES).fill_null(False)
     )
     keyed = visits.with_row_index("__visit").select("__visit", "patient_id", pl.col("day").cast(pl.Int64))
-    started = keyed.join(records, on="patient_id", how="inner").filter(pl.col("start_day") <= pl.col("day"))
+    started = keyed.join(records, on="patient_id", how="inner").filter(_started_by(pl.col("day")))
     last = pl.min_horizontal("last_day", "day")
     systemic_gc = (pl.col("drug_class") == "glucocorticoid") & ~pl.col("local")
     local_gc = (pl.col("drug_class") == "glucocorticoid") & pl.col("local")

@@ -158,7 +158,11 @@ SourceKey = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class Medication(Record):
-    """A medication course; ``stop_date`` None = ongoing.
+    """A medication course; ``stop_date`` None = ongoing, ``start_date`` None = start not known.
+
+    A record whose source gives no start date at all (SDTM ``CMSTDTC`` empty) is kept with an
+    empty start, not imputed (admiral imputes no missing year); the analyses count it as taken
+    from before the infusion, the conservative reading for drug-free remission.
 
     ``source_key`` is the source's own record identity (SDTM ``STUDYID/USUBJID/CM/CMSEQ``); a
     source without one gets :func:`natural_source_key`. ``start_dtc``/``stop_dtc`` keep the
@@ -172,9 +176,9 @@ class Medication(Record):
     unit: str = "mg"
     route: str = "oral"
     frequency: str = "daily"
-    start_date: date
+    start_date: date | None = None
     stop_date: date | None = None
-    start_day: int
+    start_day: int | None = None
     stop_day: int | None = None
     source_key: SourceKey | None = None
     start_dtc: str | None = None
@@ -189,7 +193,7 @@ class Medication(Record):
 
     @model_validator(mode="after")
     def _stop_after_start(self) -> Medication:
-        if self.stop_date is not None and self.stop_date < self.start_date:
+        if self.start_date is not None and self.stop_date is not None and self.stop_date < self.start_date:
             raise ValueError(f"stop_date {self.stop_date} is before start_date {self.start_date}")
         return self
 

@@ -124,9 +124,9 @@ medications = Table(
     Column("unit", String(16), nullable=False),
     Column("route", String(32), nullable=False),
     Column("frequency", String(32), nullable=False),
-    Column("start_date", Date, nullable=False),
+    Column("start_date", Date),  # None: the source gives no start
     Column("stop_date", Date),
-    Column("start_day", Integer, nullable=False),
+    Column("start_day", Integer),
     Column("stop_day", Integer),
     Column("synthetic", Boolean, nullable=False, default=False),
     *_provenance("start_dtc", "start_date_flag", "stop_dtc", "stop_date_flag"),

@@ -60,6 +60,10 @@ def cell_curves_png(patient: Mapping[str, Any]) -> str | None:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+#: The first day drawn: longer pre-treatment courses (and unknown starts) begin there.
+PRE_TREATMENT_CUT = -120
+
+
 @dataclass(frozen=True)
 class Bar:
     lane: str
@@ -109,8 +113,11 @@ def lanes(patient: Mapping[str, Any]) -> Lanes:
     for m in patient["medications"]:
         ongoing = m["stop_day"] is None
         stop = last if ongoing else m["stop_day"]
-        dose = f"{m['dose']:g} {m['unit']} {m['frequency']}"
-        bars.append(Bar(m["drug"], m["start_day"], stop, dose, ORANGE, ongoing))
+        dose = "dose not recorded" if m["dose"] is None else f"{m['dose']:g} {m['unit']} {m['frequency']}"
+        if m["start_day"] is None:  # drawn from the axis' start: taken since before it
+            dose += ", start not known"
+        start = PRE_TREATMENT_CUT if m["start_day"] is None else m["start_day"]
+        bars.append(Bar(m["drug"], start, stop, dose.strip(), ORANGE, ongoing))
     for ae in patient["adverse_events"]:
         stop = ae["resolution_day"] if ae["resolution_day"] is not None else last
         bars.append(
@@ -123,7 +130,7 @@ def lanes(patient: Mapping[str, Any]) -> Lanes:
     used = [lane for lane in order if any(b.lane == lane for b in bars)]
     marks = [(a["day"], a["visit"]) for a in patient["assessments"]]
     days = [b.start for b in bars] + [b.stop for b in bars] + [d for d, _ in marks] + [0, last]
-    first = max(min(days), -120)  # long pre-treatment courses are cut at day −120
+    first = max(min(days), PRE_TREATMENT_CUT)  # long pre-treatment courses are cut
     return Lanes(
         used,
         [Bar(b.lane, max(b.start, first), b.stop, b.label, b.colour, b.ongoing) for b in bars],
