@@ -90,7 +90,10 @@ def decode_items(documents: pl.Series) -> pl.DataFrame:
     """
     if documents.is_empty():
         return pl.DataFrame()
-    decoded = documents.str.json_decode(infer_schema_length=None)
+    try:
+        decoded = documents.str.json_decode(infer_schema_length=None)
+    except pl.exceptions.PolarsError:  # values polars cannot unify (e.g. a list and an object)
+        return _python_columns(documents, None)
     if not isinstance(decoded.dtype, pl.Struct):
         return _python_columns(documents, None)
     fields = decoded.struct.unnest()
