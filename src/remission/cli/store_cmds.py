@@ -150,12 +150,48 @@ def report(
     typer.echo(_written(files, None))
 
 
-def rescore(db: DbOption = None) -> None:
-    """Score every stored assessment again with every index (after new data or new rules)."""
-    from remission.pipeline import score_database
+def rescore(
+    db: DbOption = None,
+    index: Annotated[list[str] | None, typer.Option("--index", help="Only this index (repeatable).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only assessments dated on or after YYYY-MM-DD.")] = None,
+    patients: Annotated[
+        str | None, typer.Option("--patients", help="Only these patients (comma-separated ids).")
+    ] = None,
+) -> None:
+    """Score stored assessments again with every index (after new data or new rules); writes and
+    audits only the scores that are new or changed."""
+    from datetime import date
 
-    for run in score_database(_engine(db)):
-        typer.echo(f"{run.index}: {run.scored} scored, {len(run.problems)} problem(s)")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from remission.indices import registry
+    from remission.pipeline import rescore_database
+
+    unknown = [name for name in index or [] if name not in registry()]
+    if unknown:
+        typer.echo(f"unknown index: {', '.join(unknown)} (known: {', '.join(registry())})", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    try:
+        day = date.fromisoformat(since) if since else None
+    except ValueError as err:
+        typer.echo(f"--since: value {since}: not a date YYYY-MM-DD", err=True)
+        raise typer.Exit(EXIT_INVALID) from err
+    chosen = [p.strip() for p in patients.split(",") if p.strip()] if patients else None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("rescore", total=None)
+
+        def step(name: str, done: int, total: int) -> None:
+            bar.update(task, description=name, completed=done, total=total)
+
+        runs = rescore_database(_engine(db), index, since=day, patients=chosen, progress=step)
+    for run in runs:
+        if not run.scored and not run.problems:
+            continue
+        typer.echo(
+            f"{run.index}: {run.scored} scored ({run.inserted} new, {run.updated} changed, "
+            f"{run.unchanged} unchanged), {len(run.problems)} problem(s)"
+        )
         for problem in run.problems[:20]:
             typer.echo(f"  {problem}", err=True)
 
