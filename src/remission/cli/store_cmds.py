@@ -157,6 +157,17 @@ def rescore(
     patients: Annotated[
         str | None, typer.Option("--patients", help="Only these patients (comma-separated ids).")
     ] = None,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-scheduler",
+            help="Address of a dask.distributed scheduler (tcp://HOST:PORT): its workers read their patients "
+            "straight from the database and score them; the scores are written here in one transaction.",
+        ),
+    ] = None,
+    patients_per_task: Annotated[
+        int, typer.Option("--patients-per-task", min=1, help="Patients per Dask task (with --dask-scheduler).")
+    ] = 500,
 ) -> None:
     """Score stored assessments again with every index (after new data or new rules); writes and
     audits only the scores that are new or changed."""
@@ -184,7 +195,15 @@ def rescore(
         def step(name: str, done: int, total: int) -> None:
             bar.update(task, description=name, completed=done, total=total)
 
-        runs = rescore_database(_engine(db), index, since=day, patients=chosen, progress=step)
+        runs = rescore_database(
+            _engine(db),
+            index,
+            since=day,
+            patients=chosen,
+            progress=step,
+            scheduler=dask_scheduler,
+            patients_per_task=patients_per_task,
+        )
     for run in runs:
         if not run.scored and not run.problems:
             continue
