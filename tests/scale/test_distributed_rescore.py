@@ -43,7 +43,6 @@ def _clear_scores(engine: Engine) -> None:
         connection.execute(schema.scores.delete())
 
 
-@pytest.mark.slow
 def test_the_cluster_writes_the_local_paths_scores(engine: Engine, scheduler: str) -> None:
     save_cohort(engine, generate_demo_cohort(2024))
     local_runs = rescore_database(engine)
@@ -64,7 +63,6 @@ def test_the_cluster_writes_the_local_paths_scores(engine: Engine, scheduler: st
     assert sum(r.inserted + r.updated for r in again) == 0
 
 
-@pytest.mark.slow
 def test_filters_apply_on_the_cluster(engine: Engine, scheduler: str) -> None:
     cohort = generate_demo_cohort(2024)
     save_cohort(engine, cohort)
@@ -79,7 +77,6 @@ def test_filters_apply_on_the_cluster(engine: Engine, scheduler: str) -> None:
     assert sum(r.inserted for r in runs) == stored.height > 0
 
 
-@pytest.mark.slow
 def test_the_cli_option_reaches_the_cluster(tmp_path, scheduler: str) -> None:  # type: ignore[no-untyped-def]
     db = f"sqlite:///{tmp_path / 'r.db'}"
     from remission.store import connect, migrate
