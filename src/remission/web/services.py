@@ -151,9 +151,7 @@ _SCORES = (
 def _records_of_patient(kind: str) -> Select[Any]:
     table = RECORD_KINDS[kind][0]
     return (
-        select(table)
-        .where(table.c.patient_id == bindparam("patient_id"))
-        .order_by(table.c[_ORDER[kind]], table.c.id)
+        select(table).where(table.c.patient_id == bindparam("patient_id")).order_by(table.c[_ORDER[kind]], table.c.id)
     )
 
 
@@ -977,9 +975,6 @@ def audit_entries(engine: Engine, user: User, patient_id: str) -> list[dict[str,
     """The audit records about one patient (its own and those of its records), newest first."""
     with engine.connect() as connection:
         patient_row(connection, user, patient_id)
-        rows = connection.execute(select(schema.audit_log).order_by(schema.audit_log.c.id.desc()))
-        return [
-            _row(r)
-            for r in rows
-            if (r.entity == "patient" and r.entity_id == patient_id) or (r.detail or {}).get("patient_id") == patient_id
-        ]
+        log = schema.audit_log
+        rows = connection.execute(select(log).where(log.c.patient_id == patient_id).order_by(log.c.id.desc()))
+        return [_row(r) for r in rows]
