@@ -138,10 +138,11 @@ def imports(
     last: Annotated[int | None, typer.Option("--last", help="Only the newest N imports.")] = None,
 ) -> None:
     """List past imports with their row reconciliation (from the audit log)."""
-    from remission.store import connect
+    from remission.cli.main import engine_for
     from remission.store.repository import import_events
 
-    events = import_events(connect(db), limit=last)
+    with engine_for(db) as engine:
+        events = import_events(engine, limit=last)
     if not events:
         typer.echo("no import recorded")
     for event in events:
