@@ -23,24 +23,6 @@ from remission.store.queries import CHECKS_ACTOR, SyncResult, sync_queries
 
 Progress = Callable[[str], None]
 
-#: The forms (instruments) whose assessments each index scores; an index not listed scores any
-#: form that records one of its key items. Spec codes are unique within a form only.
-INDEX_FORMS: dict[str, tuple[str, ...]] = {
-    "sledai2k": ("sle",),
-    "doris": ("sle",),
-    "lldas": ("sle",),
-    "bilag2004": ("sle",),
-    "sri4": ("sle",),
-    "myositis-tis": ("iim",),
-    "eustar-ai": ("ssc",),
-    "mrss": ("ssc",),
-    "criss": ("ssc",),
-    "crs": ("toxicity",),
-    "ice": ("toxicity",),
-    "icans": ("toxicity",),
-    "regimen": (),
-}
-
 
 @dataclass(frozen=True)
 class IndexRun:
@@ -59,9 +41,8 @@ def assessments_for(definition: IndexDefinition, assessments: pl.DataFrame) -> p
         return pl.DataFrame()
     wanted = {c.code for c in definition.all_columns()} - {"baseline"}
     rows = assessments.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in keys]))
-    forms = INDEX_FORMS.get(definition.name)
-    if forms is not None:
-        rows = rows.filter(pl.col("form").is_in(forms))
+    if definition.forms is not None:
+        rows = rows.filter(pl.col("form").is_in(definition.forms))
     rows = with_previous_values(definition, rows)
     return rows.select(["assessment_id", *[c for c in rows.columns if c in wanted and c != "assessment_id"]])
 

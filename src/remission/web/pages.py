@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from remission.errors import InvalidInputError, Problem, StaleVersionError
 from remission.indices import get_index, registry
-from remission.pipeline import INDEX_FORMS
 from remission.store import schema
 from remission.web import charts, services
 from remission.web.deps import (
@@ -152,7 +151,7 @@ def _entry_indices(disease: str) -> list[str]:
     return [
         name
         for name, d in registry().items()
-        if d.layout != "per_patient" and (not INDEX_FORMS.get(name) or set(INDEX_FORMS[name]) & wanted)
+        if d.layout != "per_patient" and (not d.forms or set(d.forms) & wanted)
     ]
 
 

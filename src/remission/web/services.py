@@ -23,7 +23,6 @@ from remission.errors import InvalidInputError, Problem
 from remission.indices import get_index
 from remission.indices._base import IndexDefinition, record_to_frame, validate_record
 from remission.model import AdverseEvent, Assessment, Infusion, LabResult, Medication, Patient
-from remission.pipeline import INDEX_FORMS
 from remission.store import schema
 from remission.store.repository import upsert
 from remission.web.security import User
@@ -907,7 +906,7 @@ def save_assessment(
         day = _day_of(when, _infusion_date(connection, patient_id), day, "date", "day")
         result = score_one(definition, clean, patient_id=patient_id, day=day)
         clean = _typed_items(definition, clean, patient_id, day)
-        forms = INDEX_FORMS.get(index) or (index,)
+        forms = definition.forms or (index,)
         try:
             record = Assessment(
                 patient_id=patient_id,
