@@ -187,6 +187,23 @@ def test_drug_free_remission_bounds_worked_out_by_hand(report: Path, endpoint: s
     assert _rows(report, "efficacy_remission_sle")[endpoint][month] == cell
 
 
+def test_treatment_withdrawal_bounds_by_hand(report: Path) -> None:
+    frame = pl.read_csv(report / "tables" / "efficacy_all_endpoints.csv", infer_schema=False)
+    rows = {(r["group"], r["endpoint"]): r for r in frame.iter_rows(named=True)}
+    free = rows[("SLE", "drug-free (≥ 30 days without maintenance drug)")]
+    # baseline (day −7): everyone on prednisone. m3: B3 both, B2 opposite only. m6: B2, B3 both,
+    # B1 (day 160) opposite only; B4 has no window visit.
+    assert (free["baseline"], free["month 3"], free["month 6"]) == (
+        "0/4 (0%)",
+        f"1/4 (25%); 1–2 {CAUSE}",
+        f"2/3 (67%); 2–3 {CAUSE}",
+    )
+    assert rows[("All", "drug-free (≥ 30 days without maintenance drug)")]["month 3"] == free["month 3"]
+    # Off glucocorticoids on day 91: B2 (end day 76 or 46) and B3 either way, B1 (137 or 107) and
+    # B4 on prednisone either way — the same count, so no bounds.
+    assert rows[("SLE", "off glucocorticoids")]["month 3"] == "2/4 (50%)"
+
+
 def test_per_patient_first_days_and_records_responsible(report: Path) -> None:
     patients = _rows(report, "efficacy_drug_free_bounds", "patient_id")
     # B3 (complete dates) and B4 (ongoing: its later start changes no flag) are not listed.

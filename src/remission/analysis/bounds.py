@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from remission.analysis.endpoints import BinarySummary
+from remission.analysis.endpoints import BinarySummary, summarise_binary
 from remission.analysis.nri import nri_rows, summarise_at_month
 from remission.analysis.survival import derive_time_to_first
 from remission.analysis.treatment import DRUG_FREE_CLASSES, derive_drug_class, stop_days_of
@@ -427,3 +427,25 @@ def nri_rows_with_bounds(
         if missed.differ:
             rows[2][column] = f"{missed.reported}; {missed.text(MEDICATIONS_CAUSE)}"
     return rows
+
+
+def binary_cells_with_bounds(
+    timepoints: pl.DataFrame, opposite_timepoints: pl.DataFrame, column: str, labels: Sequence[str]
+) -> dict[str, str]:
+    """Per time point label, the observed-case cell of the 0/1 ``column``
+    (:func:`remission.analysis.endpoints.summarise_binary` of the patients' values) followed by
+    its bounds where the opposite rule's time points give another count. Both tables are outputs
+    of :func:`remission.analysis.windows.derive_timepoints` (``timepoint``, ``column``).
+
+    >>> tp = pl.DataFrame({"timepoint": ["month 3", "month 3"], "f": [1, 0]})
+    >>> op = pl.DataFrame({"timepoint": ["month 3", "month 3"], "f": [1, 1]})
+    >>> binary_cells_with_bounds(tp, op, "f", ["month 3"])
+    {'month 3': '1/2 (50%); 1–2 depending on partially dated medications'}
+    """
+
+    def summary(frame: pl.DataFrame, label: str) -> BinarySummary:
+        return summarise_binary(frame.filter(pl.col("timepoint") == label)[column].to_list())
+
+    return {
+        label: summary_with_bounds(summary(timepoints, label), summary(opposite_timepoints, label)) for label in labels
+    }

@@ -23,6 +23,7 @@ from remission.analysis.bounds import (
     MEDICATIONS_CAUSE,
     ONSETS_CAUSE,
     Bounds,
+    binary_cells_with_bounds,
     derive_first_day_bounds,
     derive_treatment_emergent_bounds,
     has_imputed_dates,
@@ -722,24 +723,34 @@ KM_TABLES = (
 )
 
 
-def _withdrawal_table(ctx: Context, visits: pl.DataFrame) -> pl.DataFrame:
-    """Endpoints with one definition across diseases, per disease and All (observed cases)."""
+def _withdrawal_table(ctx: Context, visits: pl.DataFrame, opposite: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Endpoints with one definition across diseases, per disease and All (observed cases), each
+    cell with its imputation bounds where ``opposite`` (the visits under the opposite imputation
+    rule) gives another count."""
     data = ctx.data
     labels = timepoint_labels(ctx.months)
+    endpoints = [
+        Endpoint("off glucocorticoids", "off_glucocorticoid"),
+        Endpoint("off immunosuppressants and biologics", "off_immunosuppressant"),
+        Endpoint("drug-free (≥ 30 days without maintenance drug)", "drug_free"),
+    ]
     blocks = []
     for group in [*data.diseases, "All"]:
         rows = visits if group == "All" else visits.filter(pl.col("disease") == group)
         timepoints = derive_timepoints(rows, ctx.months, ctx.rule)
-        endpoints = [
-            Endpoint("off glucocorticoids", "off_glucocorticoid"),
-            Endpoint("off immunosuppressants and biologics", "off_immunosuppressant"),
-            Endpoint("drug-free (≥ 30 days without maintenance drug)", "drug_free"),
-        ]
-        blocks.append(
-            endpoint_table(timepoints, endpoints, labels)
-            .with_columns(group=pl.lit(group))
-            .select("group", pl.all().exclude("group"))
-        )
+        table = endpoint_table(timepoints, endpoints, labels)
+        if opposite is not None:
+            other = derive_timepoints(
+                opposite if group == "All" else opposite.filter(pl.col("disease") == group), ctx.months, ctx.rule
+            )
+            table = pl.DataFrame(
+                [
+                    {"endpoint": e.label, **binary_cells_with_bounds(timepoints, other, e.column, labels)}
+                    for e in endpoints
+                ],
+                schema=table.schema,
+            )
+        blocks.append(table.with_columns(group=pl.lit(group)).select("group", pl.all().exclude("group")))
     return pl.concat(blocks, how="vertical_relaxed")
 
 
@@ -754,15 +765,15 @@ def remission_section(ctx: Context) -> Section:
     curves: list[pl.DataFrame] = []
     km_rows: dict[str, list[dict[str, str]]] = {key: [] for key, *_ in KM_TABLES}
     common = common_estimands(ctx.rule)
+    opposite = _opposite_visits(data)
     tables = [
         ctx.table(
             "Treatment withdrawal by time point (one definition across diseases), n/N (%) of observed cases",
-            _withdrawal_table(ctx, visits),
+            _withdrawal_table(ctx, visits, opposite),
             "efficacy_all_endpoints",
             note=" ".join(e.text() for e in common),
         )
     ]
-    opposite = _opposite_visits(data)
     for disease in data.diseases:
         if disease in missing or primary_rule(disease) is None:
             continue
