@@ -265,3 +265,23 @@ def test_demo_report_has_no_bounds(demo_run: Any) -> None:
     assert "depending on partially dated" not in html
     assert "opposite" not in html
     assert not [name for name in BOUNDS_FILES if (demo_run.out / "tables" / name).exists()]
+
+
+def test_treatment_emergent_bounds_without_any_assessment(tmp_path: Path) -> None:
+    """An SDTM study without forms (as the CDISC pilot imports): no assessment is stored, the
+    report is still built and section 4 shows the AE bounds (B1's zoster: 1 patient or none)."""
+    full = _cohort()
+    cohort = Cohort(
+        sites=full.sites,
+        patients=full.patients[:1],
+        infusions=full.infusions[:1],
+        adverse_events=full.adverse_events[:1],
+    )
+    engine = connect(f"sqlite:///{tmp_path / 'noforms.db'}")
+    migrate(engine)
+    save_cohort(engine, cohort)
+    build_report_files(engine, tmp_path / "out")
+    other = _rows(tmp_path / "out", "safety_other")
+    cause = "depending on partially dated onsets"
+    row = other["treatment-emergent adverse events (onset on or after day 0), patients"]["patients"]
+    assert row == f"1/1 (100%); 0–1 {cause} (1 event; 0–1 {cause})"

@@ -516,6 +516,8 @@ def remission_visits(
     ``drug_free_remission`` and the ``*_sustained`` flags; and the reason per disease where the
     defining index was not computed. ``medications`` replaces the stored ones (the opposite
     imputation rule's reading, :func:`remission.analysis.bounds.opposite_medications`)."""
+    if data.assessments.is_empty():  # no assessment table at all (an SDTM study without forms)
+        return pl.DataFrame(), {}
     visits, missing = derive_remission_flags(data.assessments, data.scores, data.diseases)
     if visits.is_empty():
         return visits, missing
@@ -1009,12 +1011,11 @@ def _treatment_emergent_bounds(data: ReportData, total: int) -> tuple[tuple[str,
     if changed.is_empty():
         return None
     counts, patients = summarise_treatment_emergent_bounds(events)
-    text = (
-        f"{BinarySummary(patients.reported, total).text()}; {patients.text(ONSETS_CAUSE)} "
-        f"({counts.reported} events; {counts.text(ONSETS_CAUSE)})"
-        if patients.differ
-        else f"{BinarySummary(patients.reported, total).text()} ({counts.reported} events; {counts.text(ONSETS_CAUSE)})"
-    )
+    # The events always differ here (an AE changed its flag); the patients may not.
+    share = BinarySummary(patients.reported, total).text()
+    share += f"; {patients.text(ONSETS_CAUSE)}" if patients.differ else ""
+    noun = "event" if counts.reported == 1 else "events"
+    text = f"{share} ({counts.reported} {noun}; {counts.text(ONSETS_CAUSE)})"
     if "source_key" not in changed.columns:
         changed = changed.with_columns(source_key=pl.lit(None, pl.String))
     listing = changed.select(
