@@ -173,7 +173,18 @@ async def timeline(request: Request, patient_id: str, user: UserDep) -> Response
         entry_indices=_entry_indices(patient["disease"]),
         can_write=user.can_write_site(patient["site_id"]),
         audit=services.audit_entries(engine_of(request), user, patient_id)[:20],
+        bounds=imputation_bounds(patient),
     )
+
+
+def imputation_bounds(patient: dict[str, Any]) -> dict[str, Any] | None:
+    """The patient's drug-free stop day as reported and under the opposite imputation rule, with
+    the partially dated medication records responsible (analysis/bounds.py); None when the two
+    rules agree (nothing is shown)."""
+    from remission.analysis.bounds import drug_free_stop_bounds
+
+    bounds = drug_free_stop_bounds(patient["medications"])
+    return bounds if bounds["records"] else None
 
 
 def _visit_context(request: Request, user: User, patient_id: str, index: str) -> dict[str, Any]:
