@@ -1325,7 +1325,7 @@ def _waterfall(ctx: Context) -> FigureBlock:
     table = (
         pl.concat(frames)
         .select("patient_id", "disease", "measure", "baseline", "best_pct_change")
-        .sort("best_pct_change")
+        .sort("best_pct_change", "patient_id")
         if frames
         else pl.DataFrame(
             schema={"patient_id": pl.String, "disease": pl.String, "measure": pl.String, "best_pct_change": pl.Float64}
