@@ -103,7 +103,7 @@ def test_demo_registry_exports_both_analytes_for_every_infused_patient(demo: Eng
 
 
 def test_lloq_only_with_the_nonmem_format(demo: Engine, tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="column lloq: .*only with the nonmem format"):
+    with pytest.raises(InvalidInputError, match=r"column lloq: .*only with the nonmem format"):
         export_registry(demo, tmp_path, "csv", lloq={"cd19": 2.0})
 
 
