@@ -68,6 +68,13 @@ def test_a_polars_frame_with_numeric_columns_and_lower_case_names_is_accepted() 
     assert obs["LLOQ"].null_count() == 2 and obs["BLQ"].to_list() == [0, 0]
 
 
+def test_a_pandas_frame_is_accepted() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"ID": ["A"], "TIME": [14.0], "DV": [0.0], "ANALYTE": ["cd19"], "LLOQ": [1.0]})
+    obs = read_observations(frame)
+    assert obs.select("ID", "DV", "BLQ", "MDV").rows() == [("A", 1.0, 1, 0)]  # 0 < LLOQ: censored
+
+
 def _one_bad(cells: dict[str, str]) -> list[str]:
     row = dict(zip(HEADER.split(","), GOOD[1].split(","), strict=True))
     row.update(cells)
