@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 from typer.testing import CliRunner
 
+from remission.cli.kinetics import load_params_file
 from remission.cli.main import app
 from remission.errors import InvalidInputError
 from remission.kinetics import load_parameter_set
@@ -98,6 +100,7 @@ def test_bad_settings_are_refused(kwargs: dict[str, object], expected: str) -> N
     assert str(err.value).startswith(expected), str(err.value)
 
 
+LLOQ = {"car_t": 0.2, "cd19": 1.0}
 PARAMS = """
 parameters:
   tmax: {value: 12.0, omega2: 0.09}
@@ -123,6 +126,18 @@ def test_cli_round_trip_with_a_non_default_parameter_file(tmp_path: Path) -> Non
     # the file's typical value and omega2 (12 days, sd 0.3 on the log scale), 400 patients
     assert math.exp(np.median(log_tmax)) == pytest.approx(12.0, rel=0.05)
     assert log_tmax.std() == pytest.approx(0.3, rel=0.12)
+    # the population truth is a parameter file: it reads back with the file's values
+    truth_path = tmp_path / "obs" / "sim.truth.yaml"
+    truth_set = load_params_file(truth_path)
+    assert (truth_set["tmax"].value, truth_set["tmax"].omega2, truth_set["cmax"].omega2) == (12.0, 0.09, 0.5)
+    assert truth_set["k_out"].value == load_parameter_set("autoimmune")["k_out"].value
+    residual = yaml.safe_load(truth_path.read_text("utf-8"))["residual"]
+    assert residual == {
+        "cv": 0.2,
+        "sigma_log": pytest.approx(0.198042, abs=1e-6),
+        "additive": {"cd19": 0.5},
+        "lloq": LLOQ,
+    }
     # the same virtual patients as patients.csv: its CAR-T peak day is the patient's tmax
     patients = pl.read_csv(tmp_path / "c" / "patients.csv")
     assert np.allclose(patients["car_t_peak_day"].to_numpy(), truth["tmax"].to_numpy(), atol=1e-6)

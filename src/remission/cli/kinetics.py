@@ -92,7 +92,8 @@ def simulate(
     With --observations FILE.csv, the same virtual patients (same seed) are sampled at
     --sampling-days with residual error: FILE.csv is the observation table (ID, TIME, DV,
     ANALYTE, UNIT, LLOQ, BLQ, MDV and covariates; a sample below its LLOQ has BLQ=1 and DV=LLOQ)
-    and FILE.params.csv the true individual parameters. See docs/kinetics.md.
+    FILE.params.csv the true individual parameters and FILE.truth.yaml the population truth
+    (a parameter file, with the residual error). See docs/kinetics.md.
     """
     from remission.errors import InvalidInputError, Problem
     from remission.kinetics.bcell import CarTBCellModel
@@ -123,7 +124,8 @@ def simulate(
         write_observations(sampled, observations)
         fractions = ", ".join(f"{a} {f:.0%}" for a, f in sampled.blq_fraction.items())
         typer.echo(
-            f"{patients} virtual patients sampled: {observations}, {params_path(observations).name}"
+            f"{patients} virtual patients sampled: {observations}, {params_path(observations).name},"
+            f" {params_path(observations, 'truth.yaml').name}"
             f" (below LLOQ: {fractions})",
             err=True,
         )
@@ -173,16 +175,23 @@ def _sample(
     )
 
 
-def params_path(observations: Path) -> Path:
-    """Where the individual parameters of ``observations`` go: ``obs.csv`` -> ``obs.params.csv``."""
-    return observations.with_name(f"{observations.stem}.params.csv")
+def params_path(observations: Path, kind: str = "params.csv") -> Path:
+    """Files next to ``observations``: ``obs.csv`` -> ``obs.params.csv`` (or ``obs.truth.yaml``)."""
+    return observations.with_name(f"{observations.stem}.{kind}")
 
 
 def write_observations(sampled: SampledCohort, path: Path) -> None:
-    """The observation table and, next to it, the true individual parameters (atomic writes)."""
+    """The observation table and, next to it, the true individual parameters and the population
+    truth (parameter-file schema plus the residual error model); atomic writes."""
+    import yaml
+
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_csv(sampled.observations, path)
     _atomic_csv(sampled.parameters, params_path(path))
+    truth = params_path(path, "truth.yaml")
+    tmp = truth.with_name(truth.name + ".part")
+    tmp.write_text(yaml.safe_dump(sampled.truth(), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    tmp.replace(truth)
 
 
 def _run_with_progress(patients: int, days: int, seed: int | None, dose: float, parameter_set: Any) -> CohortResult:

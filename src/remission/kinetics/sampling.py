@@ -12,7 +12,8 @@ observation ``Y`` per sample::
 optional additive SD per analyte (combined error; ``Y`` may then be ≤ 0). A sample with
 ``Y < LLOQ`` is censored: ``BLQ = 1``, ``DV = LLOQ``, ``MDV = 0`` (it enters an M3 likelihood as
 ``P(Y < LLOQ)``). ``BASELINE_CD19`` is ``b0`` measured with the same error (a screening sample,
-never below 0). The individual parameters are returned too (the truth of a recovery study).
+never below 0). The individual parameters are returned too, and the population truth
+(:meth:`SampledCohort.truth`): what a recovery study compares its estimates with.
 
 The residual errors come from a stream spawned from the seed, independent of the one that draws
 the patients. Pure: no I/O.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +54,8 @@ class SampledCohort:
         the peak is ``cmax · (DOSE_PER_KG / dose_ref_per_kg) ** dose_exponent``) and ``DOSE_PER_KG``.
     residual_cv, additive, lloq :
         The error model and limits used.
+    parameter_set : ParameterSet
+        The typical values and ``omega2`` the patients were drawn from.
     """
 
     observations: pl.DataFrame
@@ -59,6 +63,37 @@ class SampledCohort:
     residual_cv: float
     additive: Mapping[str, float]
     lloq: Mapping[str, float]
+    parameter_set: ParameterSet
+
+    def truth(self) -> dict[str, Any]:
+        """The population truth as a parameter-file mapping (``remission simulate --params`` reads
+        it back), with the residual error model under ``residual`` (``sigma_log`` =
+        sqrt(ln(1 + cv²))) and the number of patients.
+
+        Examples
+        --------
+        >>> t = sample_observations(2, [7], seed=1).truth()
+        >>> t["parameters"]["tmax"]["value"], t["parameters"]["tmax"]["omega2"], t["residual"]["cv"]
+        (9.0, 0.04, 0.2)
+        """
+        ps = self.parameter_set
+        return {
+            "name": ps.name,
+            "base": None,
+            "description": f"the truth of {self.parameters.height} simulated patients",
+            "units": dict(ps.units),
+            "parameters": {
+                k: {"value": p.value, "unit": p.unit, "omega2": p.omega2, "domain": p.domain, "source": p.source}
+                for k, p in ps.parameters.items()
+            },
+            "residual": {
+                "cv": self.residual_cv,
+                "sigma_log": math.sqrt(math.log1p(self.residual_cv**2)),
+                "additive": dict(self.additive),
+                "lloq": dict(self.lloq),
+            },
+            "n_patients": self.parameters.height,
+        }
 
     @property
     def blq_fraction(self) -> dict[str, float]:
@@ -176,7 +211,7 @@ def sample_observations(
     truth = pl.DataFrame(
         {"ID": [str(i) for i in range(1, n_patients + 1)], **theta_all, "DOSE_PER_KG": model.dose_per_kg}
     )
-    return SampledCohort(validate_observations(obs), truth, float(residual_cv), additive, limits)
+    return SampledCohort(validate_observations(obs), truth, float(residual_cv), additive, limits, model.parameters)
 
 
 def _with_error(f: FloatArray, sigma: float, add: FloatArray, noise: np.random.Generator) -> FloatArray:
