@@ -222,21 +222,35 @@ def register(app: typer.Typer) -> None:
 
     @app.command(
         name="export",
-        help="Write the registry tables, ADaM-style ADSL/ADEFF/ADAE and define.csv to a folder.",
+        help="Write the registry tables, ADaM-style ADSL/ADEFF/ADAE and define.csv to a folder "
+        "(--format nonmem: the kinetics observation table).",
     )
     def export(
         out: Annotated[Path, typer.Option("--out", help="Output folder.")],
         db: DbOption = None,
-        format: Annotated[str, typer.Option("--format", help="csv (default), parquet or xpt (SAS XPORT v5).")] = "csv",
+        format: Annotated[
+            str,
+            typer.Option(
+                "--format",
+                help="csv (default), parquet, xpt (SAS XPORT v5) or nonmem (only observations.csv: the "
+                "CAR-T and CD19 observation table of population kinetics).",
+            ),
+        ] = "csv",
+        lloq: Annotated[
+            str | None,
+            typer.Option("--lloq", help="With --format nonmem: LLOQ per analyte, e.g. car_t=0.1,cd19=1 (the default)."),
+        ] = None,
     ) -> None:
         from rich.progress import BarColumn, Progress, TextColumn
 
         from remission.cli.main import fail
         from remission.errors import InvalidInputError
         from remission.io.export import export_registry
+        from remission.kinetics.observations import parse_analyte_values
         from remission.store import connect
 
         try:
+            limits = parse_analyte_values(lloq, "lloq") if lloq is not None else None
             with Progress(TextColumn("{task.description}"), BarColumn(), transient=True, console=_stderr()) as bar:
                 task = bar.add_task("exporting", total=None)
                 paths = export_registry(
@@ -244,6 +258,7 @@ def register(app: typer.Typer) -> None:
                     out,
                     format,  # type: ignore[arg-type]
                     progress=lambda step, done, total: bar.update(task, description=step, completed=done, total=total),
+                    lloq=limits,
                 )
         except InvalidInputError as err:
             fail(str(err))
