@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import polars as pl
 import pytest
-from distributed import LocalCluster
+from clusters import local_cluster
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -22,16 +22,8 @@ COLUMNS = ["assessment_id", "index_name", "rule_version", "values", "explain"]
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
     """Two worker processes on loopback: each opens its own connection to the database."""
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        protocol="tcp://",
-        dashboard_address="127.0.0.1:0",
-        scheduler_kwargs={"dashboard": False},
-    ) as cluster:
-        yield cluster.scheduler_address
+    with local_cluster(processes=True) as address:
+        yield address
 
 
 def _scores(engine: Engine) -> pl.DataFrame:
