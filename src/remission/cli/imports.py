@@ -242,26 +242,33 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         from rich.progress import BarColumn, Progress, TextColumn
+        from sqlalchemy import inspect
 
-        from remission.cli.main import fail
+        from remission.analysis.estimands import estimand_table
+        from remission.cli.main import engine_for, fail
         from remission.errors import InvalidInputError
         from remission.io.export import export_registry
         from remission.kinetics.observations import parse_analyte_values
-        from remission.store import connect
+        from remission.store import read_table
 
         try:
             limits = parse_analyte_values(lloq, "lloq") if lloq is not None else None
+        except InvalidInputError as err:
+            fail(str(err))
+        with engine_for(db, check_schema=False) as engine:  # export_registry checks the schema itself
+            estimands = None
+            if format != "nonmem" and inspect(engine).has_table("patients"):
+                diseases = sorted(set(read_table(engine, "patients")["disease"].to_list()))
+                estimands = estimand_table(diseases)
             with Progress(TextColumn("{task.description}"), BarColumn(), transient=True, console=_stderr()) as bar:
                 task = bar.add_task("exporting", total=None)
                 paths = export_registry(
-                    connect(db),
+                    engine,
                     out,
                     format,  # type: ignore[arg-type]
                     progress=lambda step, done, total: bar.update(task, description=step, completed=done, total=total),
                     lloq=limits,
+                    estimands=estimands,
                 )
-        except InvalidInputError as err:
-            fail(str(err))
-            return
         for path in paths:
             typer.echo(str(path))

@@ -699,6 +699,28 @@ def define_metadata(datasets: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def estimand_metadata(estimands: pl.DataFrame) -> pl.DataFrame:
+    """define.csv rows of the endpoint definitions: one per endpoint, its whole definition
+    (column ``definition``) as the label.
+
+    >>> import polars as pl
+    >>> e = pl.DataFrame({"endpoint": ["DORIS 2021 remission"], "definition": ["DORIS 2021 remission (SLE). ..."]})
+    >>> estimand_metadata(e).select("dataset", "variable", "type").row(0)
+    ('estimands', 'DORIS 2021 remission', 'estimand')
+    """
+    import polars as pl
+
+    return estimands.select(
+        pl.lit("estimands").alias("dataset"),
+        pl.col("endpoint").alias("variable"),
+        pl.col("definition").alias("label"),
+        pl.lit("estimand").alias("type"),
+        pl.lit("ICH E9(R1) estimand (remission.analysis.estimands)").alias("source"),
+        pl.lit(None, pl.String).alias("xpt_dataset"),
+        pl.lit(None, pl.String).alias("xpt_name"),
+    )
+
+
 def _write_xpt(frame: pl.DataFrame, path: Path, name: str, labels: list[str]) -> None:
     import polars as pl
     import pyreadstat
@@ -725,6 +747,7 @@ def export_registry(
     *,
     progress: Progress | None = None,
     lloq: Mapping[str, float] | None = None,
+    estimands: pl.DataFrame | None = None,
 ) -> list[Path]:
     """Write the registry tables, ADSL/ADEFF/ADAE/ADCM and ``define.csv`` into ``out``.
 
@@ -741,6 +764,10 @@ def export_registry(
         (:func:`derive_observations`).
     lloq : mapping analyte -> float, optional
         With ``nonmem``: the LLOQ of ``car_t`` and ``cd19`` (default :data:`DEFAULT_LLOQ`).
+    estimands : polars.DataFrame, optional
+        The endpoint definitions of the analyses (``remission.analysis.estimands.estimand_table``,
+        given by the caller: io sits below analysis): written as ``estimands.csv`` and listed in
+        ``define.csv`` (dataset ``estimands``, one row per endpoint with its whole definition).
 
     Returns
     -------
@@ -784,6 +811,12 @@ def export_registry(
         written.append(path)
         if progress is not None:
             progress(f"writing {name}", i, len(datasets) + 1)
+    if estimands is not None:
+        import polars as pl
+
+        estimands.write_csv(out / "estimands.csv")
+        written.append(out / "estimands.csv")
+        meta = pl.concat([meta, estimand_metadata(estimands)], how="vertical_relaxed")
     meta.write_csv(out / "define.csv")
     written.append(out / "define.csv")
     if progress is not None:
