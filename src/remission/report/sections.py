@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from sqlalchemy import URL
 
+from remission import __version__
 from remission.analysis.baseline import derive_conditioning_start, derive_lab_baseline, drop_conditioning_interval
 from remission.analysis.biology import B_CELL_APLASIA_THRESHOLD, summarise_b_cells, summarise_car_t
 from remission.analysis.durations import (
@@ -89,12 +91,41 @@ class Context:
     def table(self, caption: str, frame: pl.DataFrame, name: str, note: str = "") -> TableBlock:
         return TableBlock.from_frame(caption, frame, write_csv(frame, self.out, name), note)
 
+    @property
+    def provenance(self) -> str:
+        """The line drawn under every figure (:func:`provenance_line` of this report's data)."""
+        return provenance_line(self.data.synthetic, self.data.engine.url, __version__)
+
     def figure(self, caption: str, png: bytes, frame: pl.DataFrame, name: str) -> FigureBlock:
         csv = write_csv(frame, self.out, f"figure_{name}")
         path = self.out / "figures" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
         return FigureBlock(caption, png, csv)
+
+
+def provenance_line(synthetic: bool, url: URL, version: str) -> str:
+    """Where a figure's data came from, drawn into the PNG so that a copied figure keeps it: synthetic
+    or not, the database (its file name for SQLite; backend, host and name otherwise, never a
+    password) and the remission version.
+
+    >>> from sqlalchemy import make_url
+    >>> provenance_line(True, make_url("sqlite:////data/out/remission.db"), "0.1.0")
+    'SYNTHETIC DATA (generated, not patients) · data: remission.db (SQLite) · remission 0.1.0'
+    >>> provenance_line(False, make_url("postgresql://u:secret@db.example/registry"), "0.1.0")
+    'data: registry on db.example (PostgreSQL) · remission 0.1.0'
+    """
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        source = f"{Path(url.database or ':memory:').name} (SQLite)"
+    else:
+        name = {"postgresql": "PostgreSQL"}.get(backend, backend)
+        source = f"{url.database} on {url.host} ({name})" if url.host else f"{url.database} ({name})"
+    parts = (["SYNTHETIC DATA (generated, not patients)"] if synthetic else []) + [
+        f"data: {source}",
+        f"remission {version}",
+    ]
+    return " · ".join(parts)
 
 
 # --------------------------------------------------------------------------------------- cohort
@@ -586,8 +617,8 @@ def patient_milestones(data: ReportData, visits: pl.DataFrame) -> pl.DataFrame:
 def _km_summary(
     events: pl.DataFrame, group: str, months: Sequence[int], rule: WindowRule, cumulative: bool
 ) -> dict[str, str]:
-    """One row of a Kaplan–Meier table, read at each report month's target day (columns named by
-    month, the unit of the plot's axis, with the day in brackets) with the number at risk."""
+    """One row of a Kaplan–Meier table, read at each report month's target day, with the number at
+    risk: months throughout, the unit of the plot's axis and its number-at-risk table."""
     days = [rule.target_day(m) for m in months]
     table = kaplan_meier(events, days)
     median = median_time(events)
@@ -595,14 +626,14 @@ def _km_summary(
         "group": group,
         "patients": str(events.height),
         "events": str(int(events["observed"].sum())),
-        "median, days": "not reached" if median is None else format_number(median, 0),
+        "median, months": "not reached" if median is None else format_number(median / rule.month_days, 1),
     }
-    for month, (day, at_risk, s, lo, hi) in zip(
-        months, table.select("day", "at_risk", "survival", "lower", "upper").iter_rows(), strict=True
+    for month, (at_risk, s, lo, hi) in zip(
+        months, table.select("at_risk", "survival", "lower", "upper").iter_rows(), strict=True
     ):
         if cumulative:
             s, lo, hi = 1 - s, 1 - hi, 1 - lo
-        row[f"month {month} (day {int(day)})"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
+        row[f"month {month}"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
         row[f"at risk, month {month}"] = str(at_risk)
     return row
 
@@ -761,15 +792,21 @@ def remission_section(ctx: Context) -> Section:
             part = all_curves.filter(pl.col("endpoint") == key).select(
                 "group", "day", "at_risk", "events", "censored", "survival", "lower", "upper"
             )
+            write_csv(
+                figures.km_risk_table(part, figures.km_months(part, ctx.months)), ctx.out, f"figure_km_{key}_at_risk"
+            )
             figures_.append(
                 ctx.figure(
-                    f"Kaplan–Meier: {title_.lower()} with 95 % CI bands",
+                    f"Kaplan–Meier: {title_.lower()} with 95 % CI bands; under the axis the number at risk "
+                    "(censored to date) per group at each labelled month",
                     figures.km_plot(
                         part,
                         title=title_,
                         ylabel=ylabel,
                         cumulative=cumulative,
                         xlabel="months since first remission" if key == "rfs" else "months since CAR-T infusion",
+                        months=ctx.months,
+                        provenance=ctx.provenance,
                     ),
                     part,
                     f"km_{key}",
@@ -1055,7 +1092,7 @@ def _swimmer(ctx: Context, visits: pl.DataFrame) -> FigureBlock:
         "Swimmer plot: one lane per patient (follow-up since infusion, coloured by disease) with the first remission, "
         "first drug-free remission, the day remission had been sustained ≥ 180 days, relapse and B-cell return; "
         "an arrow marks a patient in remission at the last visit",
-        figures.swimmer_plot(lanes, events),
+        figures.swimmer_plot(lanes, events, provenance=ctx.provenance),
         table,
         "swimmer",
     )
@@ -1093,7 +1130,7 @@ def _spider(ctx: Context) -> tuple[FigureBlock, list[str]]:
     caption = "Spider plots: each index over time per patient, by disease"
     if missing:
         caption += " (not available: " + "; ".join(missing) + ")"
-    return ctx.figure(caption, figures.spider_panels(panels), table, "spider"), missing
+    return ctx.figure(caption, figures.spider_panels(panels, provenance=ctx.provenance), table, "spider"), missing
 
 
 def _waterfall(ctx: Context) -> FigureBlock:
@@ -1145,7 +1182,7 @@ def _waterfall(ctx: Context) -> FigureBlock:
     )
     if notes:
         caption += " (not available: " + "; ".join(notes) + ")"
-    return ctx.figure(caption, figures.waterfall_plot(table), table, "waterfall")
+    return ctx.figure(caption, figures.waterfall_plot(table, provenance=ctx.provenance), table, "waterfall")
 
 
 def _kinetics(ctx: Context) -> FigureBlock:
@@ -1168,7 +1205,7 @@ def _kinetics(ctx: Context) -> FigureBlock:
         "CAR-T expansion (days 0–60, log scale) and CD19+ B cells (days up to 365, symmetric log scale: 0 is "
         "shown) per patient, "
         "coloured by disease; black: median of the values measured on each day",
-        figures.kinetics_plot(car_t, b_cells),
+        figures.kinetics_plot(car_t, b_cells, provenance=ctx.provenance),
         table,
         "kinetics",
     )
