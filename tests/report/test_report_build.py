@@ -3,6 +3,7 @@ hand, and the demo cohort (every section, every figure with its CSV, a non-empty
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -177,7 +178,7 @@ def test_demo_biology_and_cohort_from_records(demo_report: Path) -> None:
     assert (cohort["patients, n"]["SLE"], cohort["patients, n"]["IIM"], cohort["patients, n"]["SSc"]) == ("8", "3", "4")
     assert cohort["male, n/N (%)"]["All"] == "6/15 (40%)"
     biology = _csv(demo_report, "biology_summary")
-    assert biology["CAR-T peak day — median (range)"]["value"].startswith("9 (")
+    assert biology["CAR-T peak day — median (IQR; range)"]["value"].startswith("9 (IQR ")
 
 
 def test_report_command_writes_html_pdf_and_tables(tiny: tuple[Engine, Path], tmp_path: Path) -> None:
@@ -196,3 +197,39 @@ def test_report_command_refuses_a_database_without_schema(tmp_path: Path) -> Non
     )
     assert result.exit_code == 2
     assert not (tmp_path / "r" / "report.html").exists()
+
+
+def test_demo_tables_print_human_headers_yes_no_and_one_number_format(demo_report: Path) -> None:
+    tables = {caption: (headers, rows) for caption, headers, rows in printed_tables(demo_report)}
+    for caption, (headers, _) in tables.items():
+        for header in headers:
+            assert "_" not in header, (caption, header)
+    headers, rows = tables["Infusion per patient (day 0 = infusion date)"]
+    dose = headers.index("CAR-T dose (cells/kg)")
+    assert {row[dose] for row in rows} == {"1.0 × 10⁶"}  # the demo gives 1 × 10⁶ cells/kg to everybody
+    summary_headers, summary_rows = tables["Treatment and follow-up"]
+    assert summary_headers[3:] == ["CAR-T cells/kg — median (IQR; range)", "Follow-up, months — median (IQR; range)"]
+    assert summary_rows[0][3].startswith("1.0 × 10⁶ (IQR 1.0 × 10⁶ to 1.0 × 10⁶; range ")
+    headers, rows = tables["Adverse events (listing)"]
+    assert {row[headers.index("Serious")] for row in rows} <= {"Yes", "No"}
+    headers, rows = tables["Maintenance treatment: day of the last dose per patient"]
+    assert {row[headers.index("Glucocorticoids stopped")] for row in rows} <= {"Yes", "No", "—"}
+    html_text = (demo_report / "report.html").read_text()
+    # one summary convention, one cell-dose format
+    assert "median (range" not in html_text and "(range; IQR" not in html_text and "10^6" not in html_text
+
+
+def printed_tables(report: Path) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(caption, headers, rows) of every table of a built report.html."""
+    text = (report / "report.html").read_text(encoding="utf-8")
+    tables = []
+    for caption, head, body in re.findall(
+        r"<h3>(.*?)</h3>.*?<thead>\s*<tr>(.*?)</tr>\s*</thead>\s*<tbody>(.*?)</tbody>", text, re.S
+    ):
+        headers = [html.unescape(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", head)]
+        rows = [
+            [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+        ]
+        tables.append((html.unescape(caption), headers, rows))
+    return tables

@@ -11,6 +11,8 @@ from typing import Any
 import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from remission.report.columns import format_frame
+
 
 @dataclass(frozen=True)
 class TableBlock:
@@ -22,7 +24,10 @@ class TableBlock:
 
     @classmethod
     def from_frame(cls, caption: str, frame: pl.DataFrame, csv: str = "", note: str = "") -> TableBlock:
-        return cls(caption, list(frame.columns), [list(r) for r in frame.iter_rows()], csv, note)
+        """The table as printed: headers with units, flags as Yes/No, one number format
+        (:mod:`remission.report.columns`); the CSV keeps the machine names and raw values."""
+        columns, rows = format_frame(frame)
+        return cls(caption, columns, rows, csv, note)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ from remission.analysis.endpoints import (
     endpoint_table,
     format_number,
     summarise_continuous,
-    summarise_follow_up,
 )
 from remission.analysis.estimands import common_estimands, estimand_table, observed_estimand, remission_estimands
 from remission.analysis.nri import nri_rows
@@ -60,6 +59,7 @@ from remission.analysis.toxicity import (
 from remission.analysis.treatment import derive_on_treatment, summarise_stop_days
 from remission.analysis.windows import (
     DEFAULT_RULE,
+    MONTH_DAYS,
     REPORT_MONTHS,
     WindowRule,
     assign_windows,
@@ -67,6 +67,7 @@ from remission.analysis.windows import (
     timepoint_labels,
 )
 from remission.report import figures
+from remission.report.columns import summary_text
 from remission.report.data import ReportData
 from remission.report.document import FigureBlock, Section, TableBlock, write_csv
 from remission.report.quality import quality_section
@@ -88,8 +89,12 @@ class Context:
     months: tuple[int, ...] = REPORT_MONTHS
     rule: WindowRule = DEFAULT_RULE
 
-    def table(self, caption: str, frame: pl.DataFrame, name: str, note: str = "") -> TableBlock:
-        return TableBlock.from_frame(caption, frame, write_csv(frame, self.out, name), note)
+    def table(
+        self, caption: str, frame: pl.DataFrame, name: str, note: str = "", *, hidden: Sequence[str] = ()
+    ) -> TableBlock:
+        """The table as printed, its CSV written (all columns; ``hidden`` ones are left out of the
+        printed table only, where another table of the report already shows them)."""
+        return TableBlock.from_frame(caption, frame.drop(hidden), write_csv(frame, self.out, name), note)
 
     @property
     def provenance(self) -> str:
@@ -193,11 +198,11 @@ def cohort_section(ctx: Context) -> Section:
             row(f"{sex}, n/N (%)", [BinarySummary(int((p["sex"] == sex).sum()), p.height).text() for _, p in groups])
         )
     for label, column in (
-        ("age at infusion, years — median (range)", "age"),
-        ("disease duration, years — median (range)", "disease_duration"),
-        ("prior immunosuppressive treatments — median (range)", "prior_treatment_count"),
+        ("age at infusion, years — median (IQR; range)", "age"),
+        ("disease duration, years — median (IQR; range)", "disease_duration"),
+        ("prior immunosuppressive treatments — median (IQR; range)", "prior_treatment_count"),
     ):
-        rows.append(row(label, [summarise_continuous(p[column].to_list()).text_range() for _, p in groups]))
+        rows.append(row(label, [summary_text(summarise_continuous(p[column].to_list())) for _, p in groups]))
     baseline = (
         derive_timepoints(data.assessments.filter(pl.col("form") != "toxicity"), ()).filter(
             pl.col("timepoint") == "baseline"
@@ -231,14 +236,6 @@ def cohort_section(ctx: Context) -> Section:
 # ------------------------------------------------------------------------------------ treatment
 
 
-def _cells(value: float | None) -> str:
-    """A cell dose as ``1.0 × 10^6``."""
-    if value is None:
-        return "—"
-    exponent = len(str(int(abs(value)))) - 1 if abs(value) >= 1 else 0
-    return f"{value / 10**exponent:.1f} × 10^{exponent}"
-
-
 def treatment_section(ctx: Context) -> Section:
     """Conditioning, cell dose, day 0 and follow-up per patient; maintenance-drug stop days."""
     data = ctx.data
@@ -249,7 +246,7 @@ def treatment_section(ctx: Context) -> Section:
         .select("patient_id", pl.col("date").alias("day_0"), "product", "cells_per_kg", "conditioning")
         .join(data.disease_of(), on="patient_id", how="left")
         .join(data.follow_up, on="patient_id", how="left")
-        .with_columns(follow_up_months=(pl.col("follow_up_days") / 30.4375).round(1))
+        .with_columns(follow_up_months=(pl.col("follow_up_days") / MONTH_DAYS).round(1))
         .select(
             "patient_id",
             "disease",
@@ -274,10 +271,10 @@ def treatment_section(ctx: Context) -> Section:
                 "group": name,
                 "patients": str(rows["patient_id"].n_unique()),
                 "conditioning (patients)": conditioning,
-                "CAR-T cells/kg — median (range)": (
-                    f"{_cells(dose.median)} ({_cells(dose.minimum)}–{_cells(dose.maximum)})" if dose.n else "—"
+                "CAR-T cells/kg — median (IQR; range)": summary_text(dose, cells=True),
+                "follow-up, months — median (IQR; range)": summary_text(
+                    summarise_continuous([d / MONTH_DAYS for d in rows["follow_up_days"].drop_nulls().to_list()])
                 ),
-                "follow-up — median (range; IQR)": summarise_follow_up(rows["follow_up_days"].to_list()),
             }
         )
     summary = pl.DataFrame(summary_rows)
@@ -307,7 +304,7 @@ def treatment_section(ctx: Context) -> Section:
                 stops,
                 "treatment_stop_days",
                 note="Glucocorticoids; immunosuppressants with biologics; all maintenance drugs (antimalarials "
-                "too). Empty day with stopped = 1: never given; stopped = 0: still running. Fludarabine and "
+                "too). An empty day with stopped Yes: never given; stopped No: still running. Fludarabine and "
                 "cyclophosphamide given from day −14 to day 0 (lymphodepletion) and tocilizumab from day 0 (CRS "
                 "treatment) are not maintenance immunosuppression.",
             )
@@ -773,7 +770,15 @@ def remission_section(ctx: Context) -> Section:
         tables.append(_nri_table(ctx, disease, rows))
         _time_to_event(ctx, disease, rows, km_rows, curves)
     milestones = patient_milestones(data, visits)
-    tables.append(ctx.table("Day each milestone was reached, per patient", milestones, "efficacy_milestones"))
+    tables.append(
+        ctx.table(
+            "Day each milestone was reached, per patient (day 0 = infusion; empty: not reached)",
+            milestones,
+            "efficacy_milestones",
+            note="The days of the last maintenance-drug doses are in the treatment section (and in this table's CSV).",
+            hidden=[c for c in milestones.columns if c.endswith(("_stop_day", "_stopped"))],
+        )
+    )
     tables.append(
         ctx.table("Endpoint definitions (estimands, ICH E9(R1))", estimand_table(data.diseases, ctx.rule), "estimands")
     )
@@ -981,10 +986,16 @@ def biology_section(ctx: Context) -> Section:
         peaks = summarise_car_t(car_t)
         per_patient = per_patient.join(peaks, on="patient_id", how="left")
         rows.append(
-            ("CAR-T peak day — median (range)", summarise_continuous(peaks["car_t_peak_day"].to_list()).text_range(0))
+            (
+                "CAR-T peak day — median (IQR; range)",
+                summary_text(summarise_continuous(peaks["car_t_peak_day"].to_list())),
+            )
         )
         rows.append(
-            ("CAR-T peak, cells/µL — median (range)", summarise_continuous(peaks["car_t_peak"].to_list()).text_range(1))
+            (
+                "CAR-T peak, cells/µL — median (IQR; range)",
+                summary_text(summarise_continuous(peaks["car_t_peak"].to_list())),
+            )
         )
     else:
         rows.append(("CAR-T expansion", "not available: no car_t_cells_ul laboratory values"))
@@ -1001,8 +1012,8 @@ def biology_section(ctx: Context) -> Section:
         rows.append((f"B-cell aplasia (< {B_CELL_APLASIA_THRESHOLD:g} cell/µL) duration — mean ± SD", mean_sd))
         rows.append(
             (
-                "B-cell reconstitution day — median (range)",
-                summarise_continuous(done["reconstitution_day"].to_list()).text_range(0),
+                "B-cell reconstitution day — median (IQR; range)",
+                summary_text(summarise_continuous(done["reconstitution_day"].to_list())),
             )
         )
         ongoing = aplasia["ongoing"]
@@ -1038,14 +1049,14 @@ def _baseline_rows(data: ReportData, rows: list[tuple[str, str]], per_patient: p
         nadir = base[f"{analyte}_nadir_pre_infusion"].drop_nulls()
         rows.append(
             (
-                f"{label}: baseline before lymphodepletion — median (range)",
-                summarise_continuous(base[f"{analyte}_baseline"].to_list()).text_range(1),
+                f"{label}: baseline before lymphodepletion — median (IQR; range)",
+                summary_text(summarise_continuous(base[f"{analyte}_baseline"].to_list())),
             )
         )
         rows.append(
             (
-                f"{label}: post-conditioning pre-infusion nadir — median (range; n = {nadir.len()})",
-                summarise_continuous(nadir.to_list()).text_range(1),
+                f"{label}: post-conditioning pre-infusion nadir (n = {nadir.len()}) — median (IQR; range)",
+                summary_text(summarise_continuous(nadir.to_list())),
             )
         )
         per_patient = per_patient.join(
