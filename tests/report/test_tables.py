@@ -67,6 +67,7 @@ def test_format_frame_prints_every_cell_as_text() -> None:
     assert format_frame(frame) == (
         ["Patient", "CAR-T dose (cells/kg)", "Serious"],
         [["A", "1.0 × 10⁶", "Yes"], ["B", "", "No"]],
+        [True, False, False],  # words left, numbers and flags right
     )
 
 

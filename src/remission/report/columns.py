@@ -34,6 +34,7 @@ class Column:
     unit: str = ""
     kind: Kind = "text"
     digits: int = 1
+    left: bool = False  # words read from the left; numbers and counts stay right-aligned
 
     @property
     def header(self) -> str:
@@ -52,17 +53,17 @@ def _flag(label: str) -> Column:
 #: Every machine column name the report prints, with its label, unit and format.
 COLUMNS: dict[str, Column] = {
     # patients and treatment
-    "patient_id": Column("Patient"),
-    "disease": Column("Disease"),
-    "sex": Column("Sex"),
+    "patient_id": Column("Patient", left=True),
+    "disease": Column("Disease", left=True),
+    "sex": Column("Sex", left=True),
     "age": Column("Age at infusion", "years", "int"),
     "disease_duration": Column("Disease duration", "years", "int"),
     "prior_treatment_count": Column("Prior immunosuppressive treatments", "n", "int"),
     "infusion_date": Column("Infusion date", kind="date"),
     "day_0": Column("Day 0 (infusion date)", kind="date"),
-    "product": Column("Product"),
+    "product": Column("Product", left=True),
     "cells_per_kg": Column("CAR-T dose", "cells/kg", "cells"),
-    "conditioning": Column("Conditioning"),
+    "conditioning": Column("Conditioning", left=True),
     "follow_up_days": Column("Follow-up", "days", "int"),
     "follow_up_months": Column("Follow-up", "months", "number", 1),
     "glucocorticoid_stop_day": _day("Last glucocorticoid"),
@@ -94,43 +95,43 @@ COLUMNS: dict[str, Column] = {
     "igg_g_l_baseline": Column("IgG, baseline", "g/L", "number", 1),
     "igg_g_l_nadir_pre_infusion": Column("IgG, pre-infusion nadir", "g/L", "number", 1),
     # safety
-    "term": Column("Term"),
-    "category": Column("Category"),
+    "term": Column("Term", left=True),
+    "category": Column("Category", left=True),
     "grade": Column("Grade", kind="int"),
     "onset_day": _day("Onset"),
     "resolution_day": _day("Resolution"),
     "serious": _flag("Serious"),
-    "organism": Column("Organism"),
-    "treatment": Column("Treatment"),
+    "organism": Column("Organism", left=True),
+    "treatment": Column("Treatment", left=True),
     # summaries
-    "characteristic": Column("Characteristic"),
-    "group": Column("Group"),
+    "characteristic": Column("Characteristic", left=True),
+    "group": Column("Group", left=True),
     "patients": Column("Patients"),
     "events": Column("Events", "n"),
-    "endpoint": Column("Endpoint"),
-    "event": Column("Event"),
-    "measure": Column("Measure"),
-    "value": Column("Value"),
+    "endpoint": Column("Endpoint", left=True),
+    "event": Column("Event", left=True),
+    "measure": Column("Measure", left=True),
+    "value": Column("Value", left=True),
     # estimands
-    "population": Column("Population"),
-    "variable": Column("Variable"),
-    "intercurrent_events": Column("Intercurrent events"),
-    "strategy": Column("Strategy"),
-    "window": Column("Visit window"),
+    "population": Column("Population", left=True),
+    "variable": Column("Variable", left=True),
+    "intercurrent_events": Column("Intercurrent events", left=True),
+    "strategy": Column("Strategy", left=True),
+    "window": Column("Visit window", left=True),
     "baseline": Column("Baseline"),
-    "summary": Column("Summary"),
+    "summary": Column("Summary", left=True),
     # data quality
     "id": Column("Query"),
-    "record": Column("Record"),
-    "rule": Column("Rule"),
-    "status": Column("Status"),
-    "message": Column("Message"),
-    "answer": Column("Answer"),
+    "record": Column("Record", left=True),
+    "rule": Column("Rule", left=True),
+    "status": Column("Status", left=True),
+    "message": Column("Message", left=True),
+    "answer": Column("Answer", left=True),
     "open": Column("Open", kind="int"),
     "answered": Column("Answered", kind="int"),
     "closed": Column("Closed", kind="int"),
     "total": Column("Total", kind="int"),
-    "source": Column("Source"),
+    "source": Column("Source", left=True),
 }
 
 
@@ -208,15 +209,16 @@ def _minus(number: str) -> str:
     return "−" + number[1:] if number.startswith("-") else number
 
 
-def format_frame(frame: pl.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """The printed headers and cells of ``frame`` (:func:`column`, :func:`format_value`).
+def format_frame(frame: pl.DataFrame) -> tuple[list[str], list[list[str]], list[bool]]:
+    """The printed headers and cells of ``frame`` (:func:`column`, :func:`format_value`), and
+    which columns are left-aligned (the first, and those of words).
 
     >>> format_frame(pl.DataFrame({"patient_id": ["A"], "cells_per_kg": [1e6], "serious": [True]}))
-    (['Patient', 'CAR-T dose (cells/kg)', 'Serious'], [['A', '1.0 × 10⁶', 'Yes']])
+    (['Patient', 'CAR-T dose (cells/kg)', 'Serious'], [['A', '1.0 × 10⁶', 'Yes']], [True, False, False])
     """
     rules = [column(name) for name in frame.columns]
     rows = [[format_value(v, rule) for v, rule in zip(row, rules, strict=True)] for row in frame.iter_rows()]
-    return [rule.header for rule in rules], rows
+    return [rule.header for rule in rules], rows, [i == 0 or rule.left for i, rule in enumerate(rules)]
 
 
 def summary_text(summary: ContinuousSummary, digits: int = 1, *, cells: bool = False) -> str:

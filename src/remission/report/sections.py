@@ -90,11 +90,20 @@ class Context:
     rule: WindowRule = DEFAULT_RULE
 
     def table(
-        self, caption: str, frame: pl.DataFrame, name: str, note: str = "", *, hidden: Sequence[str] = ()
+        self,
+        caption: str,
+        frame: pl.DataFrame,
+        name: str,
+        note: str = "",
+        *,
+        hidden: Sequence[str] = (),
+        wide: bool = False,
     ) -> TableBlock:
         """The table as printed, its CSV written (all columns; ``hidden`` ones are left out of the
-        printed table only, where another table of the report already shows them)."""
-        return TableBlock.from_frame(caption, frame.drop(hidden), write_csv(frame, self.out, name), note)
+        printed table only, where another table of the report already shows them). ``wide``: a
+        table of many prose columns, printed on a landscape page."""
+        csv = write_csv(frame, self.out, name)
+        return TableBlock.from_frame(caption, frame.drop(hidden), csv, note, wide=wide)
 
     @property
     def provenance(self) -> str:
@@ -780,7 +789,12 @@ def remission_section(ctx: Context) -> Section:
         )
     )
     tables.append(
-        ctx.table("Endpoint definitions (estimands, ICH E9(R1))", estimand_table(data.diseases, ctx.rule), "estimands")
+        ctx.table(
+            "Endpoint definitions (estimands, ICH E9(R1))",
+            estimand_table(data.diseases, ctx.rule),
+            "estimands",
+            wide=True,
+        )
     )
     figures_: list[FigureBlock] = []
     if curves:
