@@ -220,3 +220,22 @@ def test_logout_ends_the_session(client: Any) -> None:
     csrf = page_login(client, "nurse_a")
     assert client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_timeline_names_the_partially_dated_medication_records(client: Any, app_engine: Engine) -> None:
+    """SLE-B1's prednisone end collected as "2024-03": stored 31 March = day 81 (infusion 10 January:
+    21 + 29 + 31), drug-free from day 82; read on 1 March (day 51), drug-free from day 52."""
+    from datetime import date
+
+    with app_engine.begin() as connection:
+        connection.execute(
+            schema.medications.update()
+            .where(schema.medications.c.patient_id == "SLE-B1")
+            .values(stop_date=date(2024, 3, 31), stop_day=81, stop_dtc="2024-03", stop_date_flag="D")
+        )
+    page_login(client, "monitor")
+    html = client.get("/patients/SLE-B1").text
+    assert 'id="imputation-bounds"' in html
+    assert "drug-free from day 82 as reported" in html and "drug-free from day 52 with each read" in html
+    assert '<td>2024-03</td><td class="num">81 (or 51)</td>' in html
+    assert 'id="imputation-bounds"' not in client.get("/patients/SLE-A1").text, "complete dates: no bounds"

@@ -285,7 +285,7 @@ def waterfall_plot(best: pl.DataFrame, *, ylabel: str = "best change from baseli
     >>> waterfall_plot(b)[:4] == b"\\x89PNG"
     True
     """
-    rows = best.drop_nulls("best_pct_change").sort("best_pct_change", descending=True)
+    rows = best.drop_nulls("best_pct_change").sort(["best_pct_change", "patient_id"], descending=[True, False])
     if rows.is_empty():
         return _no_data("no change from baseline is available", provenance=provenance)
     fig, axes = _figure(max(5.0, 0.42 * rows.height + 2.5), 3.8)

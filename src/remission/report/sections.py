@@ -18,6 +18,23 @@ from sqlalchemy import URL
 from remission import __version__
 from remission.analysis.baseline import derive_conditioning_start, derive_lab_baseline, drop_conditioning_interval
 from remission.analysis.biology import B_CELL_APLASIA_THRESHOLD, summarise_b_cells, summarise_car_t
+from remission.analysis.bounds import (
+    AE_ONSET,
+    MEDICATION_START,
+    MEDICATION_STOP,
+    MEDICATIONS_CAUSE,
+    ONSETS_CAUSE,
+    Bounds,
+    binary_cells_with_bounds,
+    derive_first_day_bounds,
+    derive_treatment_emergent_bounds,
+    has_imputed_dates,
+    nri_rows_with_bounds,
+    opposite_medications,
+    patients_with_changed_flags,
+    responsible_medications,
+    summarise_treatment_emergent_bounds,
+)
 from remission.analysis.durations import (
     DEFAULT_DRUG_FREE,
     DEFAULT_SUSTAINED,
@@ -525,17 +542,24 @@ def ssc_section(ctx: Context) -> Section:
 
 
 def remission_visits(
-    data: ReportData, drug_free: DrugFreeRule = DEFAULT_DRUG_FREE, sustained: SustainedRule = DEFAULT_SUSTAINED
+    data: ReportData,
+    drug_free: DrugFreeRule = DEFAULT_DRUG_FREE,
+    sustained: SustainedRule = DEFAULT_SUSTAINED,
+    medications: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """Per disease assessment (``patient_id``, ``disease``, ``day``): the remission flag of its
     disease's rule (:mod:`remission.analysis.remission`; empty where not judged), treatment flags on
     that day, ``drug_free`` (≥ 30 treatment-free days; empty = unknown history),
     ``drug_free_remission`` and the ``*_sustained`` flags; and the reason per disease where the
-    defining index was not computed."""
+    defining index was not computed. ``medications`` replaces the stored ones (the opposite
+    imputation rule's reading, :func:`remission.analysis.bounds.opposite_medications`)."""
+    if data.assessments.is_empty():  # no assessment table at all (an SDTM study without forms)
+        return pl.DataFrame(), {}
     visits, missing = derive_remission_flags(data.assessments, data.scores, data.diseases)
     if visits.is_empty():
         return visits, missing
-    meds = data.medications if not data.medications.is_empty() else pl.DataFrame(schema=MEDICATION_SCHEMA)
+    meds = data.medications if medications is None else medications
+    meds = meds if not meds.is_empty() else pl.DataFrame(schema=MEDICATION_SCHEMA)
     visits = derive_drug_free(derive_on_treatment(visits, meds), meds, drug_free)
     # Without a medication history covering the follow-up, "off" is unknown (not "off").
     unknown = pl.col("drug_free").is_null()
@@ -661,13 +685,16 @@ def nri_cohort(data: ReportData, disease: str) -> pl.DataFrame:
     )
 
 
-def _nri_table(ctx: Context, disease: str, rows: pl.DataFrame) -> TableBlock:
-    """The disease's remission endpoints at each month: NRI (primary), observed, missing, not yet."""
+def _nri_table(ctx: Context, disease: str, rows: pl.DataFrame, opposite: pl.DataFrame | None = None) -> TableBlock:
+    """The disease's remission endpoints at each month: NRI (primary), observed, missing, not yet;
+    the drug-free ones with their imputation bounds where ``opposite`` (the visits under the
+    opposite imputation rule) gives other counts."""
     rule = primary_rule(disease)
     assert rule is not None
     label = rule.label
     cohort = nri_cohort(ctx.data, disease)
     windowed = assign_windows(rows, ctx.months, ctx.rule)
+    opposite_windowed = None if opposite is None else assign_windows(opposite, ctx.months, ctx.rule)
     lines: list[dict[str, str]] = []
     for flag, name in (
         ("remission", label),
@@ -675,7 +702,10 @@ def _nri_table(ctx: Context, disease: str, rows: pl.DataFrame) -> TableBlock:
         ("drug_free_remission", f"drug-free {label}"),
         ("drug_free_remission_sustained", f"sustained drug-free {label}"),
     ):
-        lines += nri_rows(windowed, cohort, flag, name, ctx.months, ctx.rule)
+        if opposite_windowed is not None and flag.startswith("drug_free"):
+            lines += nri_rows_with_bounds(windowed, opposite_windowed, cohort, flag, name, ctx.months, ctx.rule)
+        else:
+            lines += nri_rows(windowed, cohort, flag, name, ctx.months, ctx.rule)
     estimands = remission_estimands(disease, ctx.rule)[:4]
     frame = pl.DataFrame(lines, schema={"endpoint": pl.String, **{f"month {m}": pl.String for m in ctx.months}})
     return ctx.table(
@@ -732,24 +762,34 @@ KM_TABLES = (
 )
 
 
-def _withdrawal_table(ctx: Context, visits: pl.DataFrame) -> pl.DataFrame:
-    """Endpoints with one definition across diseases, per disease and All (observed cases)."""
+def _withdrawal_table(ctx: Context, visits: pl.DataFrame, opposite: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Endpoints with one definition across diseases, per disease and All (observed cases), each
+    cell with its imputation bounds where ``opposite`` (the visits under the opposite imputation
+    rule) gives another count."""
     data = ctx.data
     labels = timepoint_labels(ctx.months)
+    endpoints = [
+        Endpoint("off glucocorticoids", "off_glucocorticoid"),
+        Endpoint("off immunosuppressants and biologics", "off_immunosuppressant"),
+        Endpoint("drug-free (≥ 30 days without maintenance drug)", "drug_free"),
+    ]
     blocks = []
     for group in [*data.diseases, "All"]:
         rows = visits if group == "All" else visits.filter(pl.col("disease") == group)
         timepoints = derive_timepoints(rows, ctx.months, ctx.rule)
-        endpoints = [
-            Endpoint("off glucocorticoids", "off_glucocorticoid"),
-            Endpoint("off immunosuppressants and biologics", "off_immunosuppressant"),
-            Endpoint("drug-free (≥ 30 days without maintenance drug)", "drug_free"),
-        ]
-        blocks.append(
-            endpoint_table(timepoints, endpoints, labels)
-            .with_columns(group=pl.lit(group))
-            .select("group", pl.all().exclude("group"))
-        )
+        table = endpoint_table(timepoints, endpoints, labels)
+        if opposite is not None:
+            other = derive_timepoints(
+                opposite if group == "All" else opposite.filter(pl.col("disease") == group), ctx.months, ctx.rule
+            )
+            table = pl.DataFrame(
+                [
+                    {"endpoint": e.label, **binary_cells_with_bounds(timepoints, other, e.column, labels)}
+                    for e in endpoints
+                ],
+                schema=table.schema,
+            )
+        blocks.append(table.with_columns(group=pl.lit(group)).select("group", pl.all().exclude("group")))
     return pl.concat(blocks, how="vertical_relaxed")
 
 
@@ -764,10 +804,11 @@ def remission_section(ctx: Context) -> Section:
     curves: list[pl.DataFrame] = []
     km_rows: dict[str, list[dict[str, str]]] = {key: [] for key, *_ in KM_TABLES}
     common = common_estimands(ctx.rule)
+    opposite = _opposite_visits(data)
     tables = [
         ctx.table(
             "Treatment withdrawal by time point (one definition across diseases), n/N (%) of observed cases",
-            _withdrawal_table(ctx, visits),
+            _withdrawal_table(ctx, visits, opposite),
             "efficacy_all_endpoints",
             note=" ".join(e.text() for e in common),
         )
@@ -776,7 +817,8 @@ def remission_section(ctx: Context) -> Section:
         if disease in missing or primary_rule(disease) is None:
             continue
         rows = visits.filter(pl.col("disease") == disease)
-        tables.append(_nri_table(ctx, disease, rows))
+        rows_opposite = None if opposite is None else opposite.filter(pl.col("disease") == disease)
+        tables.append(_nri_table(ctx, disease, rows, rows_opposite))
         _time_to_event(ctx, disease, rows, km_rows, curves)
     milestones = patient_milestones(data, visits)
     tables.append(
@@ -788,6 +830,8 @@ def remission_section(ctx: Context) -> Section:
             hidden=[c for c in milestones.columns if c.endswith(("_stop_day", "_stopped"))],
         )
     )
+    if opposite is not None:
+        tables += _drug_free_bounds_tables(ctx, visits, opposite)
     tables.append(
         ctx.table(
             "Endpoint definitions (estimands, ICH E9(R1))",
@@ -842,11 +886,121 @@ def remission_section(ctx: Context) -> Section:
         "spanning ≥ 180 days, a gap > 120 days between assessments breaks the run. NRI (primary): every treated "
         "patient whose follow-up reached the month is in N; a missed visit, death or withdrawal is non-response; "
         "observed cases as sensitivity; patients not yet at the month are counted apart. Time-to-event endpoints "
-        "are censored at the last efficacy assessment. " + _window_note(ctx),
+        "are censored at the last efficacy assessment. " + _window_note(ctx) + _bounds_note(opposite),
         tables=tables,
         figures=figures_,
         unavailable=("not available: " + unavailable) if unavailable and not curves else "",
     )
+
+
+def _bounds_note(opposite: pl.DataFrame | None) -> str:
+    """The section note's sentence on imputation bounds (empty when no medication date is imputed)."""
+    if opposite is None:
+        return ""
+    return (
+        " Partially dated medications: the counts are those of the conservative reading (start on the first, end "
+        "on the last day of the known period); where reading each partial date at the other end of its period "
+        "(start last, end first) changes a drug-free count, the cell adds the range of the two "
+        "(docs/decisions/imputation.md)."
+    )
+
+
+def _opposite_visits(data: ReportData) -> pl.DataFrame | None:
+    """:func:`remission_visits` with the medications read by the opposite imputation rule, or
+    None when no medication date is imputed (the two rules agree: no bounds)."""
+    if not has_imputed_dates(data.medications, MEDICATION_START[1], MEDICATION_STOP[1]):
+        return None
+    opposite, _ = remission_visits(data, medications=opposite_medications(data.medications))
+    return opposite
+
+
+#: The drug-free flags whose bounds the report shows.
+DRUG_FREE_FLAGS = ("drug_free", "drug_free_remission", "drug_free_remission_sustained")
+
+
+def _time_to_drug_free_bounds(data: ReportData, visits: pl.DataFrame, opposite: pl.DataFrame) -> pl.DataFrame:
+    """Per disease: patients reaching drug-free remission and the median time to it (days from
+    infusion), reported and under the opposite rule, with the bounds of the count."""
+    rows = []
+    for disease in data.diseases:
+        rule = primary_rule(disease)
+        reported = derive_time_to_first(visits.filter(pl.col("disease") == disease), "drug_free_remission")
+        other = derive_time_to_first(opposite.filter(pl.col("disease") == disease), "drug_free_remission")
+        if rule is None or reported.is_empty():
+            continue
+        reached = Bounds(int(reported["observed"].sum()), int(other["observed"].sum()) if not other.is_empty() else 0)
+        median = median_time(reported)
+        median_opposite = median_time(other) if not other.is_empty() else None
+        rows.append(
+            {
+                "endpoint": f"time to drug-free {rule.label}",
+                "group": disease,
+                "patients reaching it": f"{reached.reported}; {reached.text(MEDICATIONS_CAUSE)}"
+                if reached.differ
+                else str(reached.reported),
+                "median, days (reported)": "not reached" if median is None else format_number(median, 0),
+                "median, days (opposite rule)": "not reached"
+                if median_opposite is None
+                else format_number(median_opposite, 0),
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            c: pl.String
+            for c in (
+                "endpoint",
+                "group",
+                "patients reaching it",
+                "median, days (reported)",
+                "median, days (opposite rule)",
+            )
+        },
+    )
+
+
+def _drug_free_bounds_tables(ctx: Context, visits: pl.DataFrame, opposite: pl.DataFrame) -> list[TableBlock]:
+    """Per patient whose drug-free status depends on a partially dated medication: the first
+    (sustained) drug-free remission day under both rules, and the medication records responsible.
+    Nothing when the two rules give the same flags."""
+    changed = patients_with_changed_flags(visits, opposite, DRUG_FREE_FLAGS, on=("assessment_id",))
+    if changed.is_empty():
+        return []
+    days = derive_first_day_bounds(visits, opposite, "drug_free_remission").join(
+        derive_first_day_bounds(visits, opposite, "drug_free_remission_sustained"),
+        on="patient_id",
+        how="full",
+        coalesce=True,
+    )
+    per_patient = (
+        changed.join(ctx.data.disease_of(), on="patient_id", how="left")
+        .join(days, on="patient_id", how="left")
+        .sort("patient_id")
+    )
+    records = responsible_medications(ctx.data.medications, changed)
+    rule = "medication start on the last day, end on the first day of its known period"
+    return [
+        ctx.table(
+            f"Time to drug-free remission from infusion, as reported and under the opposite imputation rule ({rule})",
+            _time_to_drug_free_bounds(ctx.data, visits, opposite),
+            "efficacy_time_to_drug_free_bounds",
+            note="Median: Kaplan–Meier, censored at the last assessment with a known flag.",
+        ),
+        ctx.table(
+            "Drug-free remission depending on partially dated medications: first day reached per patient, as "
+            f"reported and under the opposite imputation rule ({rule})",
+            per_patient,
+            "efficacy_drug_free_bounds",
+            note="Reported: medication start on the first day, end on the last day of a partially known date "
+            "(the conservative reading, docs/decisions/imputation.md). Empty day: not reached.",
+        ),
+        ctx.table(
+            "Medication records responsible: partially dated maintenance records (CMSTDTC/CMENDTC as collected) "
+            "with their study days as reported and under the opposite rule",
+            records,
+            "efficacy_drug_free_bounds_records",
+        ),
+    ]
 
 
 KM_FILES = {
@@ -899,6 +1053,31 @@ def _grade_source(data: ReportData, category: str, index: str, column: str) -> t
     else:
         used.append(f"{index} not computed")
     return sources, ", ".join(used)
+
+
+def _treatment_emergent_bounds(data: ReportData, total: int) -> tuple[tuple[str, str], pl.DataFrame] | None:
+    """The "Other safety endpoints" row of treatment-emergent adverse events with their bounds
+    and the events whose flag differs between the reported onset and the opposite rule's
+    (analysis/bounds.py); None when none differs (no bounds are shown)."""
+    events = data.adverse_events
+    if not has_imputed_dates(events, AE_ONSET[1]):
+        return None
+    flags = derive_treatment_emergent_bounds(events)
+    changed = flags.filter(pl.col("treatment_emergent") != pl.col("treatment_emergent_opposite"))
+    if changed.is_empty():
+        return None
+    counts, patients = summarise_treatment_emergent_bounds(events)
+    # The events always differ here (an AE changed its flag); the patients may not.
+    share = BinarySummary(patients.reported, total).text()
+    share += f"; {patients.text(ONSETS_CAUSE)}" if patients.differ else ""
+    noun = "event" if counts.reported == 1 else "events"
+    text = f"{share} ({counts.reported} {noun}; {counts.text(ONSETS_CAUSE)})"
+    if "source_key" not in changed.columns:
+        changed = changed.with_columns(source_key=pl.lit(None, pl.String))
+    listing = changed.select(
+        "patient_id", "term", "grade", "onset_dtc", "onset_day", "onset_day_opposite", "source_key"
+    ).sort("patient_id", "onset_day")
+    return ("treatment-emergent adverse events (onset on or after day 0), patients", text), listing
 
 
 def safety_section(ctx: Context) -> Section:
@@ -966,11 +1145,24 @@ def safety_section(ctx: Context) -> Section:
             other.append((f"ICAHT {label}, patients by grade (N = {known.len()})", counts))
     deaths = _deaths(data)
     other.append(("deaths (adverse event grade 5)", BinarySummary(deaths.height, patients.height).text()))
+    emergent = _treatment_emergent_bounds(data, patients.height)
+    if emergent is not None:
+        other.append(emergent[0])
     tables.append(
         ctx.table(
             "Other safety endpoints", pl.DataFrame(other, schema=["endpoint", "patients"], orient="row"), "safety_other"
         )
     )
+    if emergent is not None:
+        tables.append(
+            ctx.table(
+                "Adverse events whose treatment emergence depends on a partially dated onset (AESTDTC as collected): "
+                "onset day as reported (first day of the known period, not before the infusion) and under the "
+                "opposite rule (first day of the period)",
+                emergent[1],
+                "safety_treatment_emergent_bounds",
+            )
+        )
     if not data.adverse_events.is_empty():
         listing = data.adverse_events.select(
             "patient_id", "term", "category", "grade", "onset_day", "resolution_day", "serious", "organism", "treatment"
@@ -1195,7 +1387,7 @@ def _waterfall(ctx: Context) -> FigureBlock:
     table = (
         pl.concat(frames)
         .select("patient_id", "disease", "measure", "baseline", "best_pct_change")
-        .sort("best_pct_change")
+        .sort("best_pct_change", "patient_id")
         if frames
         else pl.DataFrame(
             schema={"patient_id": pl.String, "disease": pl.String, "measure": pl.String, "best_pct_change": pl.Float64}

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from remission.errors import InvalidInputError, Problem, StaleVersionError
 from remission.indices import get_index, registry
-from remission.pipeline import INDEX_FORMS
 from remission.store import schema
 from remission.web import charts, services
 from remission.web.deps import (
@@ -152,7 +151,7 @@ def _entry_indices(disease: str) -> list[str]:
     return [
         name
         for name, d in registry().items()
-        if d.layout != "per_patient" and (not INDEX_FORMS.get(name) or set(INDEX_FORMS[name]) & wanted)
+        if d.layout != "per_patient" and (not d.forms or set(d.forms) & wanted)
     ]
 
 
@@ -174,7 +173,18 @@ async def timeline(request: Request, patient_id: str, user: UserDep) -> Response
         entry_indices=_entry_indices(patient["disease"]),
         can_write=user.can_write_site(patient["site_id"]),
         audit=services.audit_entries(engine_of(request), user, patient_id)[:20],
+        bounds=imputation_bounds(patient),
     )
+
+
+def imputation_bounds(patient: dict[str, Any]) -> dict[str, Any] | None:
+    """The patient's drug-free stop day as reported and under the opposite imputation rule, with
+    the partially dated medication records responsible (analysis/bounds.py); None when the two
+    rules agree (nothing is shown)."""
+    from remission.analysis.bounds import drug_free_stop_bounds
+
+    bounds = drug_free_stop_bounds(patient["medications"])
+    return bounds if bounds["records"] else None
 
 
 def _visit_context(request: Request, user: User, patient_id: str, index: str) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from remission.errors import InvalidInputError, Problem
 from remission.indices import get_index
 from remission.indices._base import IndexDefinition, record_to_frame, validate_record
 from remission.model import AdverseEvent, Assessment, Infusion, LabResult, Medication, Patient
-from remission.pipeline import INDEX_FORMS
 from remission.store import schema
 from remission.store.repository import upsert
 from remission.web.security import User
@@ -151,9 +150,7 @@ _SCORES = (
 def _records_of_patient(kind: str) -> Select[Any]:
     table = RECORD_KINDS[kind][0]
     return (
-        select(table)
-        .where(table.c.patient_id == bindparam("patient_id"))
-        .order_by(table.c[_ORDER[kind]], table.c.id)
+        select(table).where(table.c.patient_id == bindparam("patient_id")).order_by(table.c[_ORDER[kind]], table.c.id)
     )
 
 
@@ -909,7 +906,7 @@ def save_assessment(
         day = _day_of(when, _infusion_date(connection, patient_id), day, "date", "day")
         result = score_one(definition, clean, patient_id=patient_id, day=day)
         clean = _typed_items(definition, clean, patient_id, day)
-        forms = INDEX_FORMS.get(index) or (index,)
+        forms = definition.forms or (index,)
         try:
             record = Assessment(
                 patient_id=patient_id,
@@ -977,9 +974,6 @@ def audit_entries(engine: Engine, user: User, patient_id: str) -> list[dict[str,
     """The audit records about one patient (its own and those of its records), newest first."""
     with engine.connect() as connection:
         patient_row(connection, user, patient_id)
-        rows = connection.execute(select(schema.audit_log).order_by(schema.audit_log.c.id.desc()))
-        return [
-            _row(r)
-            for r in rows
-            if (r.entity == "patient" and r.entity_id == patient_id) or (r.detail or {}).get("patient_id") == patient_id
-        ]
+        log = schema.audit_log
+        rows = connection.execute(select(log).where(log.c.patient_id == patient_id).order_by(log.c.id.desc()))
+        return [_row(r) for r in rows]
