@@ -65,6 +65,8 @@ def _written(files: ReportFiles, engine: Engine | None) -> str:
     parts = [f"report {files.html}"]
     if files.pdf is not None:
         parts.append(f"PDF {files.pdf}")
+    elif files.pdf_skipped:
+        parts.append(f"no PDF ({files.pdf_skipped})")
     parts.append(f"tables {files.tables}/ ({len(list(files.tables.glob('*.csv')))} CSV)")
     figures = files.html.parent / "figures"
     if figures.is_dir():

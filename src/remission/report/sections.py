@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from sqlalchemy import URL
 
+from remission import __version__
 from remission.analysis.baseline import derive_conditioning_start, derive_lab_baseline, drop_conditioning_interval
 from remission.analysis.biology import B_CELL_APLASIA_THRESHOLD, summarise_b_cells, summarise_car_t
 from remission.analysis.bounds import (
@@ -50,7 +52,6 @@ from remission.analysis.endpoints import (
     endpoint_table,
     format_number,
     summarise_continuous,
-    summarise_follow_up,
 )
 from remission.analysis.estimands import common_estimands, estimand_table, observed_estimand, remission_estimands
 from remission.analysis.nri import nri_rows
@@ -75,6 +76,7 @@ from remission.analysis.toxicity import (
 from remission.analysis.treatment import derive_on_treatment, summarise_stop_days
 from remission.analysis.windows import (
     DEFAULT_RULE,
+    MONTH_DAYS,
     REPORT_MONTHS,
     WindowRule,
     assign_windows,
@@ -82,6 +84,7 @@ from remission.analysis.windows import (
     timepoint_labels,
 )
 from remission.report import figures
+from remission.report.columns import summary_text
 from remission.report.data import ReportData
 from remission.report.document import FigureBlock, Section, TableBlock, write_csv
 from remission.report.quality import quality_section
@@ -103,8 +106,26 @@ class Context:
     months: tuple[int, ...] = REPORT_MONTHS
     rule: WindowRule = DEFAULT_RULE
 
-    def table(self, caption: str, frame: pl.DataFrame, name: str, note: str = "") -> TableBlock:
-        return TableBlock.from_frame(caption, frame, write_csv(frame, self.out, name), note)
+    def table(
+        self,
+        caption: str,
+        frame: pl.DataFrame,
+        name: str,
+        note: str = "",
+        *,
+        hidden: Sequence[str] = (),
+        wide: bool = False,
+    ) -> TableBlock:
+        """The table as printed, its CSV written (all columns; ``hidden`` ones are left out of the
+        printed table only, where another table of the report already shows them). ``wide``: a
+        table of many prose columns, printed on a landscape page."""
+        csv = write_csv(frame, self.out, name)
+        return TableBlock.from_frame(caption, frame.drop(hidden), csv, note, wide=wide)
+
+    @property
+    def provenance(self) -> str:
+        """The line drawn under every figure (:func:`provenance_line` of this report's data)."""
+        return provenance_line(self.data.synthetic, self.data.engine.url, __version__)
 
     def figure(self, caption: str, png: bytes, frame: pl.DataFrame, name: str) -> FigureBlock:
         csv = write_csv(frame, self.out, f"figure_{name}")
@@ -112,6 +133,30 @@ class Context:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
         return FigureBlock(caption, png, csv)
+
+
+def provenance_line(synthetic: bool, url: URL, version: str) -> str:
+    """Where a figure's data came from, drawn into the PNG so that a copied figure keeps it: synthetic
+    or not, the database (its file name for SQLite; backend, host and name otherwise, never a
+    password) and the remission version.
+
+    >>> from sqlalchemy import make_url
+    >>> provenance_line(True, make_url("sqlite:////data/out/remission.db"), "0.1.0")
+    'SYNTHETIC DATA (generated, not patients) · data: remission.db (SQLite) · remission 0.1.0'
+    >>> provenance_line(False, make_url("postgresql://u:secret@db.example/registry"), "0.1.0")
+    'data: registry on db.example (PostgreSQL) · remission 0.1.0'
+    """
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        source = f"{Path(url.database or ':memory:').name} (SQLite)"
+    else:
+        name = {"postgresql": "PostgreSQL"}.get(backend, backend)
+        source = f"{url.database} on {url.host} ({name})" if url.host else f"{url.database} ({name})"
+    parts = (["SYNTHETIC DATA (generated, not patients)"] if synthetic else []) + [
+        f"data: {source}",
+        f"remission {version}",
+    ]
+    return " · ".join(parts)
 
 
 # --------------------------------------------------------------------------------------- cohort
@@ -179,11 +224,11 @@ def cohort_section(ctx: Context) -> Section:
             row(f"{sex}, n/N (%)", [BinarySummary(int((p["sex"] == sex).sum()), p.height).text() for _, p in groups])
         )
     for label, column in (
-        ("age at infusion, years — median (range)", "age"),
-        ("disease duration, years — median (range)", "disease_duration"),
-        ("prior immunosuppressive treatments — median (range)", "prior_treatment_count"),
+        ("age at infusion, years — median (IQR; range)", "age"),
+        ("disease duration, years — median (IQR; range)", "disease_duration"),
+        ("prior immunosuppressive treatments — median (IQR; range)", "prior_treatment_count"),
     ):
-        rows.append(row(label, [summarise_continuous(p[column].to_list()).text_range() for _, p in groups]))
+        rows.append(row(label, [summary_text(summarise_continuous(p[column].to_list())) for _, p in groups]))
     baseline = (
         derive_timepoints(data.assessments.filter(pl.col("form") != "toxicity"), ()).filter(
             pl.col("timepoint") == "baseline"
@@ -217,14 +262,6 @@ def cohort_section(ctx: Context) -> Section:
 # ------------------------------------------------------------------------------------ treatment
 
 
-def _cells(value: float | None) -> str:
-    """A cell dose as ``1.0 × 10^6``."""
-    if value is None:
-        return "—"
-    exponent = len(str(int(abs(value)))) - 1 if abs(value) >= 1 else 0
-    return f"{value / 10**exponent:.1f} × 10^{exponent}"
-
-
 def treatment_section(ctx: Context) -> Section:
     """Conditioning, cell dose, day 0 and follow-up per patient; maintenance-drug stop days."""
     data = ctx.data
@@ -235,7 +272,7 @@ def treatment_section(ctx: Context) -> Section:
         .select("patient_id", pl.col("date").alias("day_0"), "product", "cells_per_kg", "conditioning")
         .join(data.disease_of(), on="patient_id", how="left")
         .join(data.follow_up, on="patient_id", how="left")
-        .with_columns(follow_up_months=(pl.col("follow_up_days") / 30.4375).round(1))
+        .with_columns(follow_up_months=(pl.col("follow_up_days") / MONTH_DAYS).round(1))
         .select(
             "patient_id",
             "disease",
@@ -260,10 +297,10 @@ def treatment_section(ctx: Context) -> Section:
                 "group": name,
                 "patients": str(rows["patient_id"].n_unique()),
                 "conditioning (patients)": conditioning,
-                "CAR-T cells/kg — median (range)": (
-                    f"{_cells(dose.median)} ({_cells(dose.minimum)}–{_cells(dose.maximum)})" if dose.n else "—"
+                "CAR-T cells/kg — median (IQR; range)": summary_text(dose, cells=True),
+                "follow-up, months — median (IQR; range)": summary_text(
+                    summarise_continuous([d / MONTH_DAYS for d in rows["follow_up_days"].drop_nulls().to_list()])
                 ),
-                "follow-up — median (range; IQR)": summarise_follow_up(rows["follow_up_days"].to_list()),
             }
         )
     summary = pl.DataFrame(summary_rows)
@@ -293,7 +330,7 @@ def treatment_section(ctx: Context) -> Section:
                 stops,
                 "treatment_stop_days",
                 note="Glucocorticoids; immunosuppressants with biologics; all maintenance drugs (antimalarials "
-                "too). Empty day with stopped = 1: never given; stopped = 0: still running. Fludarabine and "
+                "too). An empty day with stopped Yes: never given; stopped No: still running. Fludarabine and "
                 "cyclophosphamide given from day −14 to day 0 (lymphodepletion) and tocilizumab from day 0 (CRS "
                 "treatment) are not maintenance immunosuppression.",
             )
@@ -610,8 +647,8 @@ def patient_milestones(data: ReportData, visits: pl.DataFrame) -> pl.DataFrame:
 def _km_summary(
     events: pl.DataFrame, group: str, months: Sequence[int], rule: WindowRule, cumulative: bool
 ) -> dict[str, str]:
-    """One row of a Kaplan–Meier table, read at each report month's target day (columns named by
-    month, the unit of the plot's axis, with the day in brackets) with the number at risk."""
+    """One row of a Kaplan–Meier table, read at each report month's target day, with the number at
+    risk: months throughout, the unit of the plot's axis and its number-at-risk table."""
     days = [rule.target_day(m) for m in months]
     table = kaplan_meier(events, days)
     median = median_time(events)
@@ -619,14 +656,14 @@ def _km_summary(
         "group": group,
         "patients": str(events.height),
         "events": str(int(events["observed"].sum())),
-        "median, days": "not reached" if median is None else format_number(median, 0),
+        "median, months": "not reached" if median is None else format_number(median / rule.month_days, 1),
     }
-    for month, (day, at_risk, s, lo, hi) in zip(
-        months, table.select("day", "at_risk", "survival", "lower", "upper").iter_rows(), strict=True
+    for month, (at_risk, s, lo, hi) in zip(
+        months, table.select("at_risk", "survival", "lower", "upper").iter_rows(), strict=True
     ):
         if cumulative:
             s, lo, hi = 1 - s, 1 - hi, 1 - lo
-        row[f"month {month} (day {int(day)})"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
+        row[f"month {month}"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
         row[f"at risk, month {month}"] = str(at_risk)
     return row
 
@@ -784,11 +821,24 @@ def remission_section(ctx: Context) -> Section:
         tables.append(_nri_table(ctx, disease, rows, rows_opposite))
         _time_to_event(ctx, disease, rows, km_rows, curves)
     milestones = patient_milestones(data, visits)
-    tables.append(ctx.table("Day each milestone was reached, per patient", milestones, "efficacy_milestones"))
+    tables.append(
+        ctx.table(
+            "Day each milestone was reached, per patient (day 0 = infusion; empty: not reached)",
+            milestones,
+            "efficacy_milestones",
+            note="The days of the last maintenance-drug doses are in the treatment section (and in this table's CSV).",
+            hidden=[c for c in milestones.columns if c.endswith(("_stop_day", "_stopped"))],
+        )
+    )
     if opposite is not None:
         tables += _drug_free_bounds_tables(ctx, visits, opposite)
     tables.append(
-        ctx.table("Endpoint definitions (estimands, ICH E9(R1))", estimand_table(data.diseases, ctx.rule), "estimands")
+        ctx.table(
+            "Endpoint definitions (estimands, ICH E9(R1))",
+            estimand_table(data.diseases, ctx.rule),
+            "estimands",
+            wide=True,
+        )
     )
     figures_: list[FigureBlock] = []
     if curves:
@@ -805,15 +855,21 @@ def remission_section(ctx: Context) -> Section:
             part = all_curves.filter(pl.col("endpoint") == key).select(
                 "group", "day", "at_risk", "events", "censored", "survival", "lower", "upper"
             )
+            write_csv(
+                figures.km_risk_table(part, figures.km_months(part, ctx.months)), ctx.out, f"figure_km_{key}_at_risk"
+            )
             figures_.append(
                 ctx.figure(
-                    f"Kaplan–Meier: {title_.lower()} with 95 % CI bands",
+                    f"Kaplan–Meier: {title_.lower()} with 95 % CI bands; under the axis the number at risk "
+                    "(censored to date) per group at each labelled month",
                     figures.km_plot(
                         part,
                         title=title_,
                         ylabel=ylabel,
                         cumulative=cumulative,
                         xlabel="months since first remission" if key == "rfs" else "months since CAR-T infusion",
+                        months=ctx.months,
+                        provenance=ctx.provenance,
                     ),
                     part,
                     f"km_{key}",
@@ -1136,10 +1192,16 @@ def biology_section(ctx: Context) -> Section:
         peaks = summarise_car_t(car_t)
         per_patient = per_patient.join(peaks, on="patient_id", how="left")
         rows.append(
-            ("CAR-T peak day — median (range)", summarise_continuous(peaks["car_t_peak_day"].to_list()).text_range(0))
+            (
+                "CAR-T peak day — median (IQR; range)",
+                summary_text(summarise_continuous(peaks["car_t_peak_day"].to_list())),
+            )
         )
         rows.append(
-            ("CAR-T peak, cells/µL — median (range)", summarise_continuous(peaks["car_t_peak"].to_list()).text_range(1))
+            (
+                "CAR-T peak, cells/µL — median (IQR; range)",
+                summary_text(summarise_continuous(peaks["car_t_peak"].to_list())),
+            )
         )
     else:
         rows.append(("CAR-T expansion", "not available: no car_t_cells_ul laboratory values"))
@@ -1156,8 +1218,8 @@ def biology_section(ctx: Context) -> Section:
         rows.append((f"B-cell aplasia (< {B_CELL_APLASIA_THRESHOLD:g} cell/µL) duration — mean ± SD", mean_sd))
         rows.append(
             (
-                "B-cell reconstitution day — median (range)",
-                summarise_continuous(done["reconstitution_day"].to_list()).text_range(0),
+                "B-cell reconstitution day — median (IQR; range)",
+                summary_text(summarise_continuous(done["reconstitution_day"].to_list())),
             )
         )
         ongoing = aplasia["ongoing"]
@@ -1193,14 +1255,14 @@ def _baseline_rows(data: ReportData, rows: list[tuple[str, str]], per_patient: p
         nadir = base[f"{analyte}_nadir_pre_infusion"].drop_nulls()
         rows.append(
             (
-                f"{label}: baseline before lymphodepletion — median (range)",
-                summarise_continuous(base[f"{analyte}_baseline"].to_list()).text_range(1),
+                f"{label}: baseline before lymphodepletion — median (IQR; range)",
+                summary_text(summarise_continuous(base[f"{analyte}_baseline"].to_list())),
             )
         )
         rows.append(
             (
-                f"{label}: post-conditioning pre-infusion nadir — median (range; n = {nadir.len()})",
-                summarise_continuous(nadir.to_list()).text_range(1),
+                f"{label}: post-conditioning pre-infusion nadir (n = {nadir.len()}) — median (IQR; range)",
+                summary_text(summarise_continuous(nadir.to_list())),
             )
         )
         per_patient = per_patient.join(
@@ -1247,7 +1309,7 @@ def _swimmer(ctx: Context, visits: pl.DataFrame) -> FigureBlock:
         "Swimmer plot: one lane per patient (follow-up since infusion, coloured by disease) with the first remission, "
         "first drug-free remission, the day remission had been sustained ≥ 180 days, relapse and B-cell return; "
         "an arrow marks a patient in remission at the last visit",
-        figures.swimmer_plot(lanes, events),
+        figures.swimmer_plot(lanes, events, provenance=ctx.provenance),
         table,
         "swimmer",
     )
@@ -1285,7 +1347,7 @@ def _spider(ctx: Context) -> tuple[FigureBlock, list[str]]:
     caption = "Spider plots: each index over time per patient, by disease"
     if missing:
         caption += " (not available: " + "; ".join(missing) + ")"
-    return ctx.figure(caption, figures.spider_panels(panels), table, "spider"), missing
+    return ctx.figure(caption, figures.spider_panels(panels, provenance=ctx.provenance), table, "spider"), missing
 
 
 def _waterfall(ctx: Context) -> FigureBlock:
@@ -1337,7 +1399,7 @@ def _waterfall(ctx: Context) -> FigureBlock:
     )
     if notes:
         caption += " (not available: " + "; ".join(notes) + ")"
-    return ctx.figure(caption, figures.waterfall_plot(table), table, "waterfall")
+    return ctx.figure(caption, figures.waterfall_plot(table, provenance=ctx.provenance), table, "waterfall")
 
 
 def _kinetics(ctx: Context) -> FigureBlock:
@@ -1360,7 +1422,7 @@ def _kinetics(ctx: Context) -> FigureBlock:
         "CAR-T expansion (days 0–60, log scale) and CD19+ B cells (days up to 365, symmetric log scale: 0 is "
         "shown) per patient, "
         "coloured by disease; black: median of the values measured on each day",
-        figures.kinetics_plot(car_t, b_cells),
+        figures.kinetics_plot(car_t, b_cells, provenance=ctx.provenance),
         table,
         "kinetics",
     )
