@@ -152,9 +152,7 @@ _SCORES = (
 def _records_of_patient(kind: str) -> Select[Any]:
     table = RECORD_KINDS[kind][0]
     return (
-        select(table)
-        .where(table.c.patient_id == bindparam("patient_id"))
-        .order_by(table.c[_ORDER[kind]], table.c.id)
+        select(table).where(table.c.patient_id == bindparam("patient_id")).order_by(table.c[_ORDER[kind]], table.c.id)
     )
 
 
@@ -556,6 +554,13 @@ def _changed_days(connection: Connection, kind: str, patient_id: str, changes: M
     }
 
 
+def check_may_create(user: User) -> None:
+    """Forbidden (403) for a role that writes no site (monitor, statistician): the API checks it
+    before it reads the body of a new patient (whose site the body names)."""
+    if user.role not in ("admin", "investigator"):
+        raise Forbidden(f"role {user.role} cannot create patients")
+
+
 def check_writable(engine: Engine, user: User, patient_id: str) -> None:
     """NotFound (404) or Forbidden (403) unless ``user`` may change the patient's records: the
     API checks it before it looks at a request body (422)."""
@@ -931,6 +936,33 @@ def score_one(
     return VisitScore(
         definition.name, definition.version, values, (scored.get(explain_col) or "") if explain_col else ""
     )
+
+
+@dataclass(frozen=True)
+class ScorePanel:
+    """A score as a panel shows it, in three separate parts: the values (every output but the
+    explanation and the missing list), the explanation (what contributed, one part per item)
+    and the inputs that were missing (not assessed); never one under another's label."""
+
+    values: tuple[tuple[str, Any], ...]
+    explanation: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
+def score_panel(values: Mapping[str, Any], explain: str | None) -> ScorePanel:
+    """Split a stored or live score into its :class:`ScorePanel` parts.
+
+    >>> panel = score_panel({"sledai2k": 16, "sledai2k_missing": "rash; fever"}, "seizure=8; psychosis=8")
+    >>> panel.values, panel.explanation, panel.missing
+    ((('sledai2k', 16),), ('seizure=8', 'psychosis=8'), ('rash', 'fever'))
+    """
+
+    def parts(text: Any) -> tuple[str, ...]:
+        return tuple(p.strip() for p in str(text or "").split(";") if p.strip())
+
+    missing = tuple(m for k, v in values.items() if k.endswith("_missing") for m in parts(v))
+    shown = tuple((k, v) for k, v in values.items() if not k.endswith(("_missing", "_explain")))
+    return ScorePanel(shown, parts(explain), missing)
 
 
 def _typed_items(definition: IndexDefinition, items: Mapping[str, Any], patient_id: str, day: int) -> dict[str, Any]:
