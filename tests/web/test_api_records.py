@@ -177,3 +177,15 @@ def test_malformed_json_of_an_authorised_caller_is_a_400(client: Any) -> None:
     response = client.post("/api/patients/SLE-A1/labs", content=b"{not json", headers=headers)
     (problem,) = assert_error(response, 400, "bad_request")["problems"]
     assert problem["column"] == "body" and "line 1 column 2" in problem["reason"]
+
+
+def test_a_date_without_an_infusion_names_the_day_field(client: Any) -> None:
+    headers = bearer(client, "nurse_a")
+    patient = {"patient_id": "SLE-A9", "site_id": "A", "disease": "SLE", "sex": "female", "birth_year": 1990}
+    assert client.post("/api/patients", json={**patient, "diagnosis_year": 2015}, headers=headers).status_code == 201
+    response = client.post("/api/patients/SLE-A9/labs", json={**LAB, "date": "2024-02-10"}, headers=headers)
+    (problem,) = assert_error(response, 422, "invalid_input")["problems"]
+    assert (problem["column"], problem["value"]) == ("day", "")
+    assert problem["reason"].startswith("the patient has no infusion (day 0)")
+    given = client.post("/api/patients/SLE-A9/labs", json={**LAB, "date": "2024-02-10", "day": 3}, headers=headers)
+    assert given.status_code == 201 and given.json()["day"] == 3  # without day 0, the given day is kept
