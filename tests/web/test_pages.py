@@ -122,6 +122,18 @@ def test_score_panel_keeps_value_explanation_and_missing_apart(client: Any) -> N
     assert parts["missing"] == "none"
 
 
+def test_timeline_score_panels_keep_the_parts_apart(client: Any) -> None:
+    csrf = page_login(client, "nurse_a")
+    visit = {"csrf_token": csrf, "date": "2024-02-09", "visit": "panel", "seizure": "1", "psychosis": "1"}
+    assert client.post("/patients/SLE-A1/visit/sledai2k", data=visit, follow_redirects=False).status_code == 303
+    html = client.get("/patients/SLE-A1").text
+    parts = _panel_parts(html[html.index('data-index="sledai2k"') - 40 :])
+    # Unticked = not assessed (the default): no total, the two ticked items explained, the rest missing.
+    assert "<dt>sledai2k</dt> <dd>—</dd>" in parts["values"] and "_missing" not in parts["values"]
+    assert parts["explain"] == "seizure=8; psychosis=8"
+    assert "rash" in parts["missing"].split("; ") and "seizure" not in parts["missing"].split("; ")
+
+
 def test_unticked_boxes_are_not_assessed_unless_the_form_says_absent(client: Any) -> None:
     csrf = page_login(client, "nurse_a")
     form = client.get("/patients/SLE-A1/visit/sledai2k").text
