@@ -29,7 +29,7 @@ from remission.web.deps import (
     optional_user,
     signer_of,
 )
-from remission.web.forms import fields_of, items_from_form
+from remission.web.forms import UNTICKED_DEFAULT, fields_of, items_from_form
 from remission.web.imports import limit_upload
 from remission.web.security import User, authenticate
 from remission.web.services import Conflict, Forbidden, NotFound
@@ -40,6 +40,7 @@ UserDep = Annotated[User, Depends(current_user)]
 templates = Jinja2Templates(
     env=Environment(loader=PackageLoader("remission.web", "templates"), autoescape=select_autoescape(["html"]))
 )
+templates.env.globals["score_panel"] = services.score_panel
 
 
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -132,6 +133,7 @@ async def logout(request: Request, user: UserDep) -> Response:
 # --------------------------------------------------------------------------------------------
 
 
+@router.get("/patients")
 @router.get("/")
 async def patient_list(request: Request, user: UserDep, site: str = "", disease: str = "") -> Response:
     if not user.can_read_patients():
@@ -201,7 +203,8 @@ def _visit_context(request: Request, user: User, patient_id: str, index: str) ->
 @router.get("/patients/{patient_id}/visit/{index}")
 async def visit_form(request: Request, patient_id: str, index: str, user: UserDep) -> Response:
     context = _visit_context(request, user, patient_id, index)
-    return _render(request, "visit.html", **context, values={}, unticked="absent", today=date.today().isoformat())
+    today = date.today().isoformat()
+    return _render(request, "visit.html", **context, values={}, unticked=UNTICKED_DEFAULT, today=today)
 
 
 def _problems_by_code(problems: Sequence[Problem]) -> dict[str, list[str]]:
@@ -257,7 +260,7 @@ async def visit_save(request: Request, patient_id: str, index: str, user: UserDe
                 409,
                 **context,
                 values=values,
-                unticked=values.get("unticked", "absent"),
+                unticked=values.get("unticked", UNTICKED_DEFAULT),
                 today=values.get("date", ""),
                 problems=conflict.problems,
                 errors={},
@@ -273,7 +276,7 @@ async def visit_save(request: Request, patient_id: str, index: str, user: UserDe
         422,
         **context,
         values=values,
-        unticked=values.get("unticked", "absent"),
+        unticked=values.get("unticked", UNTICKED_DEFAULT),
         today=values.get("date", ""),
         problems=problems,
         errors=_problems_by_code(problems),
