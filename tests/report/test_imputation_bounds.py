@@ -229,7 +229,7 @@ def test_time_to_drug_free_remission_bounds_by_hand(report: Path) -> None:
     # Reported: events 91 (B3), 183 (B2), 274 (B1); B4 censored at 91. S(91) = 3/4, S(183) =
     # 3/4 · 1/2 = 0.375 → median 183. Opposite: events 91 (B2, B3), 160 (B1): S(91) = 2/4 → 91.
     assert sle["patients reaching it"] == "3"
-    assert (sle["median, days (reported)"], sle["median, days (opposite rule)"]) == ("183", "91")
+    assert (sle["median, months (reported)"], sle["median, months (opposite rule)"]) == ("6", "3")  # days 183, 91
 
 
 def test_treatment_emergent_bounds_by_hand(report: Path) -> None:

@@ -919,8 +919,8 @@ DRUG_FREE_FLAGS = ("drug_free", "drug_free_remission", "drug_free_remission_sust
 
 
 def _time_to_drug_free_bounds(data: ReportData, visits: pl.DataFrame, opposite: pl.DataFrame) -> pl.DataFrame:
-    """Per disease: patients reaching drug-free remission and the median time to it (days from
-    infusion), reported and under the opposite rule, with the bounds of the count."""
+    """Per disease: patients reaching drug-free remission and the median time to it (months from
+    infusion, as every KM table), reported and under the opposite rule, with the bounds of the count."""
     rows = []
     for disease in data.diseases:
         rule = primary_rule(disease)
@@ -938,10 +938,10 @@ def _time_to_drug_free_bounds(data: ReportData, visits: pl.DataFrame, opposite: 
                 "patients reaching it": f"{reached.reported}; {reached.text(MEDICATIONS_CAUSE)}"
                 if reached.differ
                 else str(reached.reported),
-                "median, days (reported)": "not reached" if median is None else format_number(median, 0),
-                "median, days (opposite rule)": "not reached"
+                "median, months (reported)": "not reached" if median is None else format_number(median / MONTH_DAYS, 1),
+                "median, months (opposite rule)": "not reached"
                 if median_opposite is None
-                else format_number(median_opposite, 0),
+                else format_number(median_opposite / MONTH_DAYS, 1),
             }
         )
     return pl.DataFrame(
@@ -952,8 +952,8 @@ def _time_to_drug_free_bounds(data: ReportData, visits: pl.DataFrame, opposite: 
                 "endpoint",
                 "group",
                 "patients reaching it",
-                "median, days (reported)",
-                "median, days (opposite rule)",
+                "median, months (reported)",
+                "median, months (opposite rule)",
             )
         },
     )
