@@ -65,17 +65,36 @@ class StaleVersionError(InvalidInputError):
     --------
     >>> err = StaleVersionError("P1", expected=3, current=4)
     >>> print(err)
-    column version: value 3: patient P1 is at version 4 now; reload it and apply the change again
+    column version: value 3: stale; current version is 4
     >>> isinstance(err, InvalidInputError), err.current
     (True, 4)
     """
 
     def __init__(self, patient_id: str, *, expected: int, current: int) -> None:
+        #: What a person reads: the patient, both versions, what to do.
+        self.message = (
+            f"patient {patient_id} changed since version {expected} (now {current}); "
+            "reload it and apply the change again"
+        )
         self.patient_id = patient_id
         self.expected = expected
         self.current = current
-        reason = f"patient {patient_id} is at version {current} now; reload it and apply the change again"
+        reason = f"stale; current version is {current}"
         super().__init__([Problem(None, "version", str(expected), reason)])
+
+
+class VersionRequiredError(InvalidInputError):
+    """A change of a patient's records that does not name the version it was based on, where one
+    is required (updates and deletes). The web layer answers HTTP 428.
+
+    >>> print(VersionRequiredError("P1"))
+    column version: value : missing; read patient P1 first and send its version
+    """
+
+    def __init__(self, patient_id: str) -> None:
+        self.patient_id = patient_id
+        reason = f"missing; read patient {patient_id} first and send its version"
+        super().__init__([Problem(None, "version", "", reason)])
 
 
 @dataclass(frozen=True)

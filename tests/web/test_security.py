@@ -680,7 +680,7 @@ def test_stale_version_error_from_the_store_answers_409_not_422(client: Any, mon
     assert error["code"] == "conflict"
     [problem] = error["problems"]
     assert (problem["row"], problem["column"], problem["value"]) == (None, "version", "1")
-    assert "version 2" in problem["reason"]
+    assert "current version is 2" in problem["reason"]
 
 
 def test_stale_version_error_on_the_visit_page_answers_409(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:

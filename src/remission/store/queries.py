@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 from remission.errors import InvalidInputError, Problem
 from remission.model.queries import QueryStatus, RaisedQuery
 from remission.store import schema
+from remission.store.writes import append_audit
 
 #: ``close_reason`` of a query the checks closed because its condition no longer holds.
 VANISHED = "condition no longer met when the checks ran again"
@@ -37,11 +38,7 @@ class SyncResult:
 
 
 def _audit(connection: Connection, actor: str, action: str, query_id: int, detail: Mapping[str, Any]) -> None:
-    connection.execute(
-        schema.audit_log.insert().values(
-            actor=actor[:64], action=action, entity="query", entity_id=str(query_id), detail=dict(detail)
-        )
-    )
+    append_audit(connection, actor, action, "query", str(query_id), detail)
 
 
 def _stored(connection: Connection, rules: Collection[str]) -> dict[tuple[str, str, int], Any]:
@@ -91,15 +88,7 @@ def sync_queries(
             if row.status != QueryStatus.CLOSED:
                 _move(connection, row.id, QueryStatus.CLOSED, actor, "close", close_reason=VANISHED)
                 counts["closed"] += 1
-        connection.execute(
-            schema.audit_log.insert().values(
-                actor=actor[:64],
-                action="check",
-                entity="queries",
-                entity_id="-",
-                detail=counts | {"rules": sorted(wanted)},
-            )
-        )
+        append_audit(connection, actor, "check", "queries", "-", counts | {"rules": sorted(wanted)})
     return SyncResult(**counts)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from remission.errors import InvalidInputError, Problem, StaleVersionError
 from remission.model import Cohort, Patient
 from remission.store import schema
+from remission.store.writes import append_audit, check_version
 
 _RECORD_TABLES: tuple[tuple[str, Table], ...] = (
     ("sites", schema.sites),
@@ -399,7 +400,7 @@ def update_patient(
     >>> update_patient(engine, "P1", {"diagnosis_year": 2017}, expected_version=1)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    remission.errors.StaleVersionError: column version: value 1: patient P1 is at version 2 now; ...
+    remission.errors.StaleVersionError: column version: value 1: stale; current version is 2
     """
     unknown = sorted(set(changes) - set(PATIENT_FIELDS))
     if unknown:
@@ -410,8 +411,7 @@ def update_patient(
         current = connection.execute(select(table).where(table.c.patient_id == patient_id)).first()
     if current is None:
         raise InvalidInputError([Problem(None, "patient_id", str(patient_id), "no such patient")])
-    if current.version != expected_version:
-        raise StaleVersionError(patient_id, expected=expected_version, current=current.version)
+    check_version(patient_id, current.version, expected_version, required=True)
     values = _validated_patient(dict(current._mapping), changes)
     with engine.begin() as connection:
         result = connection.execute(
@@ -423,10 +423,7 @@ def update_patient(
             now = connection.execute(select(table.c.version).where(table.c.patient_id == patient_id)).scalar_one()
             raise StaleVersionError(patient_id, expected=expected_version, current=now)
         detail = {"changes": sorted(changes), "version": expected_version + 1}
-        connection.execute(
-            schema.audit_log.insert(),
-            [{"actor": actor, "action": "update", "entity": "patient", "entity_id": patient_id, "detail": detail}],
-        )
+        append_audit(connection, actor, "update", "patient", patient_id, detail)
     return expected_version + 1
 
 

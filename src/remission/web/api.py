@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from remission.errors import InvalidInputError, Problem
 from remission.indices import get_index, registry
+from remission.store.writes import append_audit
 from remission.web import services
 from remission.web.deps import current_user, engine_of, signer_of
 from remission.web.errors import Unauthorized
@@ -163,7 +164,7 @@ def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()
     user = authenticate(engine, form.username, form.password)
     record_login(request, form.username, user is not None)
     with engine.begin() as connection:
-        services.audit(
+        append_audit(
             connection, form.username[:64], "login" if user else "login_failed", "session", "api", {"via": "api"}
         )
     if user is None:

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from remission.errors import InvalidInputError, Problem, StaleVersionError
+from remission.errors import InvalidInputError, Problem, StaleVersionError, VersionRequiredError
 from remission.web.services import WebError
 
 log = logging.getLogger("remission.web")
@@ -128,6 +128,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StaleVersionError)
     async def stale_version(request: Request, exc: StaleVersionError) -> Response:
         return _answer(request, 409, "conflict", "the record changed meanwhile; reload it and try again", exc.problems)
+
+    @app.exception_handler(VersionRequiredError)
+    async def version_required(request: Request, exc: VersionRequiredError) -> Response:
+        message = "this update needs the patient's version (If-Match header or a version field)"
+        return _answer(request, 428, "precondition_required", message, exc.problems)
 
     @app.exception_handler(InvalidInputError)
     async def invalid_input(request: Request, exc: InvalidInputError) -> Response:

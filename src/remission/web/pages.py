@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from remission.errors import InvalidInputError, Problem, StaleVersionError
 from remission.indices import get_index, registry
 from remission.store import schema
+from remission.store.writes import append_audit
 from remission.web import charts, services
 from remission.web.deps import (
     COOKIE,
@@ -101,7 +102,7 @@ async def login(request: Request) -> Response:
     user = authenticate(engine, username, password)
     record_login(request, username, user is not None)
     with engine.begin() as connection:
-        services.audit(
+        append_audit(
             connection, username[:64], "login" if user else "login_failed", "session", "page", {"via": "page"}
         )
     if user is None:
@@ -253,7 +254,7 @@ async def visit_save(request: Request, patient_id: str, index: str, user: UserDe
             )
         except (Conflict, StaleVersionError) as err:
             # StaleVersionError is an InvalidInputError: caught first, it is a conflict (409).
-            conflict = err if isinstance(err, Conflict) else Conflict(str(err).split(": ")[-1], err.problems)
+            conflict = err if isinstance(err, Conflict) else Conflict(err.message, err.problems)
             return _render(
                 request,
                 "visit.html",

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, bindparam, select, update
 
 from remission.errors import InvalidInputError, Problem
 from remission.store import schema
+from remission.store.writes import append_audit
 
 Role = Literal["admin", "investigator", "monitor", "statistician"]
 ROLES: tuple[str, ...] = ("admin", "investigator", "monitor", "statistician")
@@ -100,15 +101,7 @@ def add_user(engine: Engine, username: str, password: str, role: str, site_id: s
                 username=username, password_hash=hash_password(password), role=role, site_id=site_id, active=True
             )
         )
-        connection.execute(
-            schema.audit_log.insert().values(
-                actor="cli",
-                action="create",
-                entity="user",
-                entity_id=username,
-                detail={"role": role, "site_id": site_id},
-            )
-        )
+        append_audit(connection, "cli", "create", "user", username, {"role": role, "site_id": site_id})
 
 
 def authenticate(engine: Engine, username: str, password: str) -> User | None:

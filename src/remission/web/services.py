@@ -26,6 +26,7 @@ from remission.indices._base import IndexDefinition, record_to_frame, validate_r
 from remission.model import AdverseEvent, Assessment, Infusion, LabResult, Medication, Patient
 from remission.store import schema
 from remission.store.repository import upsert
+from remission.store.writes import append_audit, bump_version, check_version, jsonable
 from remission.web.security import User
 
 
@@ -53,10 +54,6 @@ class Conflict(WebError):
     status, code = 409, "conflict"
 
 
-class PreconditionRequired(WebError):
-    status, code = 428, "precondition_required"
-
-
 #: Record kinds a patient has, with their table and model (the REST collection names).
 RECORD_KINDS: dict[str, tuple[Table, type[BaseModel]]] = {
     "infusions": (schema.infusions, Infusion),
@@ -72,32 +69,6 @@ _ORDER = {
     "medications": "start_day",
     "adverse_events": "onset_day",
 }
-
-
-def audit(
-    connection: Connection, actor: str, action: str, entity: str, entity_id: str, detail: Mapping[str, Any]
-) -> None:
-    """Append one audit record (the audit table is never updated or deleted by the application)."""
-    connection.execute(
-        schema.audit_log.insert().values(
-            # a failed login's actor is whatever was typed: NUL (which PostgreSQL text cannot hold) escaped
-            actor=actor.replace("\x00", "\\0")[:64],
-            action=action,
-            entity=entity,
-            entity_id=str(entity_id),
-            detail=_jsonable(dict(detail)),
-        )
-    )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -579,34 +550,6 @@ def _as_date(value: Any) -> date | None:
     return None
 
 
-def _check_version(patient: Mapping[str, Any], expected: int | None, *, required: bool) -> None:
-    if expected is None:
-        if required:
-            raise PreconditionRequired(
-                "this update needs the patient's version (If-Match header or a version field)",
-                [Problem(None, "version", "", "missing; read the patient first and send its version")],
-            )
-        return
-    if int(expected) != int(patient["version"]):
-        raise Conflict(
-            f"patient {patient['patient_id']} changed since version {expected} (now {patient['version']}); "
-            "reload it and apply your change again",
-            [Problem(None, "version", str(expected), f"stale; current version is {patient['version']}")],
-        )
-
-
-def _bump(connection: Connection, patient: Mapping[str, Any]) -> int:
-    new = int(patient["version"]) + 1
-    result = connection.execute(
-        update(schema.patients)
-        .where(schema.patients.c.patient_id == patient["patient_id"], schema.patients.c.version == patient["version"])
-        .values(version=new, updated_at=func.current_timestamp())
-    )
-    if result.rowcount != 1:  # another writer got in between the read and this update
-        raise Conflict(f"patient {patient['patient_id']} changed meanwhile; reload it and apply your change again")
-    return new
-
-
 def _writable(connection: Connection, user: User, patient_id: str) -> dict[str, Any]:
     patient = patient_row(connection, user, patient_id)
     if not user.can_write_site(patient["site_id"]):
@@ -635,7 +578,7 @@ def create_patient(engine: Engine, user: User, data: Mapping[str, Any]) -> dict[
         ).first():
             raise Conflict(f"patient {record.patient_id} already exists")
         connection.execute(schema.patients.insert().values(**row))
-        audit(connection, user.username, "create", "patient", record.patient_id, {"new": row})
+        append_audit(connection, user.username, "create", "patient", record.patient_id, {"new": row})
     return patient_record(engine, user, record.patient_id)
 
 
@@ -651,7 +594,7 @@ def update_patient(
         raise InvalidInputError([Problem(None, k, str(changes[k]), "not a changeable field") for k in unknown])
     with engine.begin() as connection:
         patient = _writable(connection, user, patient_id)
-        _check_version(patient, expected_version, required=True)
+        check_version(patient["patient_id"], int(patient["version"]), expected_version, required=True)
         merged = {k: patient[k] for k in ("patient_id", *_PATIENT_FIELDS)} | dict(changes)
         try:
             record = Patient.model_validate(merged)
@@ -662,14 +605,14 @@ def update_patient(
         new = record.model_dump(mode="json")
         diff = {k: [patient[k], new[k]] for k in _PATIENT_FIELDS if patient[k] != new[k]}
         _check_text(schema.patients, {k: new[k] for k in diff})
-        version = _bump(connection, patient)
+        version = bump_version(connection, patient["patient_id"], int(patient["version"]))
         if diff:
             connection.execute(
                 update(schema.patients)
                 .where(schema.patients.c.patient_id == patient_id)
                 .values(**{k: new[k] for k in diff})
             )
-        audit(
+        append_audit(
             connection,
             user.username,
             "update",
@@ -717,13 +660,13 @@ def add_record(
             raise InvalidInputError(_problems_from_validation(exc, data=given)) from exc
         row = record.model_dump(mode="python")
         _check_text(table, row)  # before the natural-key lookup: PostgreSQL refuses NUL even in a WHERE
-        _check_version(patient, expected_version, required=False)
+        check_version(patient["patient_id"], int(patient["version"]), expected_version, required=False)
         keys = schema.NATURAL_KEYS[table.name]
         if connection.execute(select(table.c.id).where(*[table.c[k] == row[k] for k in keys])).first():
             raise Conflict(f"a {kind} record with the same {', '.join(keys)} exists already")
         new_id = _insert(connection, table, row)
-        _bump(connection, patient)
-        audit(connection, user.username, "create", kind, str(new_id), {"patient_id": patient_id, "new": row})
+        bump_version(connection, patient["patient_id"], int(patient["version"]))
+        append_audit(connection, user.username, "create", kind, str(new_id), {"patient_id": patient_id, "new": row})
         stored = connection.execute(select(table).where(table.c.id == new_id)).one()
     return _row(stored)
 
@@ -737,13 +680,14 @@ def delete_record(
     table, _model = RECORD_KINDS[kind]
     with engine.begin() as connection:
         patient = _writable(connection, user, patient_id)
-        _check_version(patient, expected_version, required=True)
+        check_version(patient["patient_id"], int(patient["version"]), expected_version, required=True)
         old = connection.execute(select(table).where(table.c.id == record_id, table.c.patient_id == patient_id)).first()
         if old is None:
             raise NotFound(f"no {kind} record {record_id} for patient {patient_id}")
         connection.execute(delete(table).where(table.c.id == record_id))
-        _bump(connection, patient)
-        audit(connection, user.username, "delete", kind, str(record_id), {"patient_id": patient_id, "old": _row(old)})
+        bump_version(connection, patient["patient_id"], int(patient["version"]))
+        detail = {"patient_id": patient_id, "old": _row(old)}
+        append_audit(connection, user.username, "delete", kind, str(record_id), detail)
 
 
 def _record_fields(kind: str) -> tuple[str, ...]:
@@ -775,7 +719,7 @@ def update_record(
         raise InvalidInputError([Problem(None, k, str(changes[k])[:80], "not a changeable field") for k in unknown])
     with engine.begin() as connection:
         patient = _writable(connection, user, patient_id)
-        _check_version(patient, expected_version, required=True)
+        check_version(patient["patient_id"], int(patient["version"]), expected_version, required=True)
         old_row = connection.execute(
             select(table).where(table.c.id == record_id, table.c.patient_id == patient_id)
         ).first()
@@ -804,9 +748,9 @@ def update_record(
             connection.execute(update(table).where(table.c.id == record_id).values(**{k: new[k] for k in diff}))
             if kind == "assessments" and {"items", "day", "date"} & set(diff):
                 detail["scores"] = _rescore(connection, record_id, patient_id, new)
-        version = _bump(connection, patient)
+        version = bump_version(connection, patient["patient_id"], int(patient["version"]))
         detail["version"] = [patient["version"], version]
-        audit(connection, user.username, "update", kind, str(record_id), detail)
+        append_audit(connection, user.username, "update", kind, str(record_id), detail)
         stored = _row(connection.execute(select(table).where(table.c.id == record_id)).one())
     return stored | {"patient_version": version}
 
@@ -825,7 +769,7 @@ def _rescore(
             continue
         items = {k: v for k, v in (assessment["items"] or {}).items() if v is not None and v != ""}
         result = score_one(definition, items, patient_id=patient_id, day=int(assessment["day"]))
-        values = _jsonable(result.values)
+        values = jsonable(result.values)
         connection.execute(
             update(s)
             .where(s.c.id == row.id)
@@ -842,7 +786,7 @@ def delete_patient(engine: Engine, user: User, patient_id: str, expected_version
     records themselves were audited when written)."""
     with engine.begin() as connection:
         patient = _writable(connection, user, patient_id)
-        _check_version(patient, expected_version, required=True)
+        check_version(patient["patient_id"], int(patient["version"]), expected_version, required=True)
         a = schema.assessments
         connection.execute(
             delete(schema.scores).where(
@@ -859,7 +803,7 @@ def delete_patient(engine: Engine, user: User, patient_id: str, expected_version
         )
         if result.rowcount != 1:
             raise Conflict(f"patient {patient_id} changed meanwhile; reload it and try again")
-        audit(connection, user.username, "delete", "patient", patient_id, {"old": patient, "records": removed})
+        append_audit(connection, user.username, "delete", "patient", patient_id, {"old": patient, "records": removed})
 
 
 # --------------------------------------------------------------------------------------------
@@ -995,7 +939,7 @@ def save_assessment(
     clean = {k: v for k, v in items.items() if v is not None and v != ""}
     with engine.begin() as connection:
         patient = _writable(connection, user, patient_id)
-        _check_version(patient, expected_version, required=False)
+        check_version(patient["patient_id"], int(patient["version"]), expected_version, required=False)
         day = _day_of(when, _infusion_date(connection, patient_id), day, "date", "day")
         result = score_one(definition, clean, patient_id=patient_id, day=day)
         clean = _typed_items(definition, clean, patient_id, day)
@@ -1031,13 +975,13 @@ def save_assessment(
                     "assessment_id": assessment_id,
                     "index_name": index,
                     "rule_version": result.rule_version,
-                    "values": _jsonable(result.values),
+                    "values": jsonable(result.values),
                     "explain": result.explain,
                 }
             ],
         )
-        version = _bump(connection, patient)
-        audit(
+        version = bump_version(connection, patient["patient_id"], int(patient["version"]))
+        append_audit(
             connection,
             user.username,
             "create",
