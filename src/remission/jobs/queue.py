@@ -100,33 +100,42 @@ def max_attempts() -> int:
     return max(int(_env_float(ATTEMPTS_ENV, DEFAULT_ATTEMPTS)), 1)
 
 
+def _sqlite_file(registry_url: str) -> Path | None:
+    """The registry's SQLite file (absolute), or None for another database."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(registry_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve()
+    return None
+
+
 def queue_name(registry_url: str) -> str:
-    """The queue's name: ``$REMISSION_QUEUE_NAME``, else one derived from the registry URL (without
-    its password), so that registries sharing one Redis keep separate queues."""
+    """The queue's name: ``$REMISSION_QUEUE_NAME``, else one derived from the registry (a SQLite
+    file's absolute path, another database's URL without its password), so that registries
+    sharing one Redis keep separate queues and every process of one registry finds the same one."""
     named = os.environ.get(QUEUE_NAME_ENV, "").strip()
     if named:
         return named
     from sqlalchemy.engine import make_url
 
-    digest = hashlib.sha256(make_url(registry_url).render_as_string(hide_password=True).encode()).hexdigest()
-    return f"remission-{digest[:12]}"
-
-
-def _sqlite_file(registry_url: str) -> Path | None:
-    prefix = "sqlite:///"
-    if registry_url.startswith(prefix) and registry_url != "sqlite:///:memory:":
-        return Path(registry_url.removeprefix(prefix))
-    return None
+    registry = _sqlite_file(registry_url)
+    key = str(registry) if registry else make_url(registry_url).render_as_string(hide_password=True)
+    return f"remission-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 def queue_file(registry_url: str) -> Path:
     """Where the SQLite storage lives: ``$REMISSION_QUEUE_PATH``, else beside a SQLite registry
-    (``registry.db`` → ``registry.jobs.sqlite``), else ``remission-jobs.sqlite`` in the working folder."""
+    (``registry.db`` → ``registry.jobs.sqlite``), else ``queue.sqlite`` in the spool folder of
+    :func:`spool_folder` (another database: set ``$REMISSION_REDIS_URL`` or this path for a queue
+    that outlives the system's temporary folder)."""
     named = os.environ.get(QUEUE_PATH_ENV, "").strip()
     if named:
         return Path(named)
     registry = _sqlite_file(registry_url)
-    return registry.with_name(registry.stem + ".jobs.sqlite") if registry else Path("remission-jobs.sqlite")
+    return (
+        registry.with_name(registry.stem + ".jobs.sqlite") if registry else spool_folder(registry_url) / "queue.sqlite"
+    )
 
 
 def spool_folder(registry_url: str) -> Path:
