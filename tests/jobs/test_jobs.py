@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -284,3 +285,37 @@ def test_worker_command_runs_the_queue_and_says_where_it_is(
     assert "stopped after 1 job(s)" in result.output
     done = queue.get(job.id)
     assert done is not None and done.state == "succeeded" and counts(engine)["patients"] == 3
+
+
+def test_serve_with_worker_runs_jobs_in_a_child_and_stops_it(
+    registry: tuple[str, Engine], storage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if storage == "redis":
+        pytest.skip("the child worker does not depend on the storage (kept fast)")
+    import uvicorn
+
+    import remission.cli.jobs as cli_jobs
+
+    url, engine = registry
+    started: list[subprocess.Popen[bytes]] = []
+    start = cli_jobs.start_worker_process
+
+    def recording(db: str | None) -> subprocess.Popen[bytes]:
+        started.append(start(db))
+        return started[-1]
+
+    def serving(*_: Any, **__: Any) -> None:
+        """Stands in for the server: queues an import and waits for the child worker to run it."""
+        queue = open_queue(url)
+        job = enqueue_import(queue, EXAMPLE)
+        deadline = time.monotonic() + 60
+        while (seen := queue.get(job.id)) is not None and not seen.finished_ and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen is not None and seen.state == "succeeded", seen
+
+    monkeypatch.setattr(cli_jobs, "start_worker_process", recording)
+    monkeypatch.setattr(uvicorn, "run", serving)
+    result = CliRunner().invoke(app, ["serve", "--db", url, "--with-worker"])
+    assert result.exit_code == 0, result.output
+    assert len(started) == 1 and started[0].returncode == 0  # stopped by SIGTERM, after its jobs
+    assert counts(engine)["patients"] == 3
