@@ -73,7 +73,8 @@ class Job:
         return int(100 * self.done / self.total) if self.total else 0
 
     @property
-    def finished_(self) -> bool:
+    def ended(self) -> bool:
+        """Whether the job has succeeded or failed."""
         return self.state in ("succeeded", "failed")
 
     def public(self) -> dict[str, Any]:

@@ -57,11 +57,11 @@ class Worker:
             self._written = time.monotonic()
 
     def _progress(self, step: str, done: int, total: int) -> None:
-        job = self._job
-        if job is not None and step == job.step and time.monotonic() - self._written < PROGRESS_EVERY_S:
-            with self._lock:
+        with self._lock:
+            job = self._job
+            if job is not None and step == job.step and time.monotonic() - self._written < PROGRESS_EVERY_S:
                 self._job = replace(job, done=done, total=total)  # written by the next write
-            return
+                return
         self._write(step=step, done=done, total=total)
 
     def _heartbeat(self, stop: threading.Event) -> None:
@@ -135,7 +135,7 @@ class Worker:
                         self.queue.requeue(job, f"queued again: {LOST}")
                     else:
                         self._fail_lost(job, now)
-                elif job.finished_ and (job.finished or 0) < now - KEEP_DAYS * 86400:
+                elif job.ended and (job.finished or 0) < now - KEEP_DAYS * 86400:
                     self.queue.huey.storage.delete_data(f"job:{job.id}")
         return handled
 
