@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 from remission.cli.main import app
 from remission.jobs import Job, JobQueue, Worker, open_queue
 from remission.jobs.worker import LOST
-from remission.store import connect, migrate, schema
+from remission.store import connect, schema
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "src" / "remission" / "io" / "examples" / "car_t_trial"
@@ -79,11 +79,16 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
     return str(request.param)
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
-    url = f"sqlite:///{tmp_path / 'registry.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def registry(
+    request: pytest.FixtureRequest, storage: str, new_database: Callable[[str, str], str]
+) -> Iterator[tuple[str, Engine]]:
+    """The registry: a SQLite file, or the session's PostgreSQL database (with the SQLite queue only:
+    the queue's storage and the registry's database are independent)."""
+    if request.param == "postgresql" and storage == "redis":
+        pytest.skip("PostgreSQL registry: run with the SQLite queue only (kept fast)")
+    url = new_database(request.param, "registry.db")
     engine = connect(url)
-    migrate(engine)
     yield url, engine
     engine.dispose()
 
@@ -154,7 +159,7 @@ def test_import_job_runs_in_the_worker_with_the_generators_counts(
 def test_invalid_input_fails_with_the_clis_error_list_and_writes_nothing(
     queue: JobQueue, registry: tuple[str, Engine], tmp_path: Path
 ) -> None:
-    url, engine = registry
+    _, engine = registry
     bad = tmp_path / "bad"
     shutil.copytree(EXAMPLE, bad)
     records = bad / "records.csv"
@@ -181,7 +186,8 @@ def test_invalid_input_fails_with_the_clis_error_list_and_writes_nothing(
         "--mapping",
         str(bad / "mapping.yaml"),
     ]
-    cli = CliRunner().invoke(app, ["import", "redcap", "--db", url, *files])
+    # The CLI on a SQLite file of its own (the problems are the file's, whatever the registry's database).
+    cli = CliRunner().invoke(app, ["import", "redcap", "--db", f"sqlite:///{tmp_path / 'cli.db'}", "--create", *files])
     assert cli.exit_code == 2
     assert [e["text"] for e in failed.errors] == [line for line in cli.output.splitlines() if line.strip()]
 
@@ -259,8 +265,9 @@ def test_kill_9_mid_import_writes_nothing_and_the_job_is_retried_or_failed(
     # Patients (and sites) were written before the kill, inside the transaction: none is stored.
     assert counts(engine) == dict.fromkeys(counts(engine), 0), step
     assert import_events(engine) == 0
-    with engine.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
     stuck = queue.get(job.id)
     assert stuck is not None and stuck.state == "running"  # until its lease runs out
     time.sleep(max(stuck.lease_until - time.time(), 0) + 0.1)
@@ -306,8 +313,9 @@ def test_serve_with_worker_runs_jobs_in_a_child_and_stops_it(
         started.append(start(db))
         return started[-1]
 
-    def serving(*_: Any, **__: Any) -> None:
+    def serving(web_app: Any, **_: Any) -> None:
         """Stands in for the server: queues an import and waits for the child worker to run it."""
+        web_app.state.engine.dispose()  # the server's engine: unused here
         queue = open_queue(url)
         job = enqueue_import(queue, EXAMPLE)
         deadline = time.monotonic() + 60
@@ -321,3 +329,34 @@ def test_serve_with_worker_runs_jobs_in_a_child_and_stops_it(
     assert result.exit_code == 0, result.output
     assert len(started) == 1 and started[0].returncode == 0  # stopped by SIGTERM, after its jobs
     assert counts(engine)["patients"] == 3
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("postgresql://u:secret@db.example/registry", "postgresql+psycopg://u:other@db.example/registry", True),
+        ("postgresql://u@db.example/registry", "postgresql://u@db.example/registry2", False),
+        ("sqlite:////data/registry.db", "sqlite:////data/../data/registry.db", True),
+        ("sqlite:////data/registry.db", "sqlite:////data/other.db", False),
+    ],
+    ids=["driver-and-password-ignored", "other-database", "same-file", "other-file"],
+)
+def test_every_process_of_one_registry_finds_one_queue(
+    a: str, b: str, same: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from remission.jobs.queue import queue_name
+
+    monkeypatch.delenv("REMISSION_QUEUE_NAME", raising=False)
+    assert (queue_name(a) == queue_name(b)) is same
+    assert "secret" not in queue_name(a)
+
+
+def test_the_sqlite_queue_and_spool_lie_beside_a_sqlite_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from remission.jobs.queue import queue_file, spool_folder
+
+    for name in ("REMISSION_QUEUE_PATH", "REMISSION_JOBS_SPOOL"):
+        monkeypatch.delenv(name, raising=False)
+    assert queue_file("sqlite:////data/registry.db") == Path("/data/registry.jobs.sqlite")
+    assert spool_folder("sqlite:////data/registry.db") == Path("/data/registry.jobs")
+    monkeypatch.setenv("REMISSION_QUEUE_PATH", "/srv/queue.sqlite")
+    assert queue_file("postgresql://u@h/registry") == Path("/srv/queue.sqlite")

@@ -40,17 +40,21 @@ def worker(
     engine = connect(url)
     try:
         require_schema(engine)
+        queue = open_queue(url, redis_url=redis_url)
+        runner = Worker(queue, engine)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        typer.echo(
+            f"worker {runner.name}: queue {queue.name} ({queue.describe()}); jobs folder {queue.spool}", err=True
+        )
+        ran = runner.run(stop, burst=burst)
+        typer.echo(f"worker {runner.name}: stopped after {ran} job(s)", err=True)
     except InvalidInputError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(EXIT_INVALID) from err
-    queue = open_queue(url, redis_url=redis_url)
-    runner = Worker(queue, engine)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    typer.echo(f"worker {runner.name}: queue {queue.name} ({queue.describe()}); jobs folder {queue.spool}", err=True)
-    ran = runner.run(stop, burst=burst)
-    typer.echo(f"worker {runner.name}: stopped after {ran} job(s)", err=True)
+    finally:
+        engine.dispose()
 
 
 def start_worker_process(db: str | None) -> subprocess.Popen[bytes]:

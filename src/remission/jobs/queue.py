@@ -113,7 +113,7 @@ def _sqlite_file(registry_url: str) -> Path | None:
 
 def queue_name(registry_url: str) -> str:
     """The queue's name: ``$REMISSION_QUEUE_NAME``, else one derived from the registry (a SQLite
-    file's absolute path, another database's URL without its password), so that registries
+    file's absolute path, another database's URL without its password and driver), so that registries
     sharing one Redis keep separate queues and every process of one registry finds the same one."""
     named = os.environ.get(QUEUE_NAME_ENV, "").strip()
     if named:
@@ -121,7 +121,11 @@ def queue_name(registry_url: str) -> str:
     from sqlalchemy.engine import make_url
 
     registry = _sqlite_file(registry_url)
-    key = str(registry) if registry else make_url(registry_url).render_as_string(hide_password=True)
+    if registry is None:  # the driver is left out: postgresql:// and postgresql+psycopg:// are one registry
+        url = make_url(registry_url)
+        key = url.set(drivername=url.get_backend_name(), password=None).render_as_string(hide_password=True)
+    else:
+        key = str(registry)
     return f"remission-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
