@@ -13,7 +13,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# The PDF of the report needs the OS library Pango (WeasyPrint): say how to get it when it is missing
+# (the HTML report works without it; docs/decisions/report-pdf.md).
 install: $(STAMP)
+	@$(BIN)/python -c "from remission.report.pdf import pdf_unavailable; r = pdf_unavailable(); print('note: no report.pdf can be written here: ' + r if r else 'report PDF engine: WeasyPrint with Pango, ok')"
 
 demo: $(STAMP)
 	$(BIN)/remission demo --db $(DB) --out out

@@ -174,6 +174,7 @@ SLOW = (
     "tests/web/test_api_fuzz.py",
     "tests/reliability/",
     "tests/scale/test_dask_engine.py",
+    "tests/scale/test_distributed_rescore.py",
 )
 
 

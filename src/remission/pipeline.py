@@ -14,31 +14,14 @@ import polars as pl
 from sqlalchemy import Engine
 
 from remission.api import score_table
-from remission.errors import Problem
+from remission.errors import InvalidInputError, Problem
 from remission.indices import IndexDefinition, registry
 from remission.medications.exposure import derive_medication_exposure
 from remission.store import assessment_table, read_table, save_scores
+from remission.store.bulk_scores import ScoreBatch, read_assessments, read_columns, score_frame, write_scores
 from remission.store.queries import CHECKS_ACTOR, SyncResult, sync_queries
 
 Progress = Callable[[str], None]
-
-#: The forms (instruments) whose assessments each index scores; an index not listed scores any
-#: form that records one of its key items. Spec codes are unique within a form only.
-INDEX_FORMS: dict[str, tuple[str, ...]] = {
-    "sledai2k": ("sle",),
-    "doris": ("sle",),
-    "lldas": ("sle",),
-    "bilag2004": ("sle",),
-    "sri4": ("sle",),
-    "myositis-tis": ("iim",),
-    "eustar-ai": ("ssc",),
-    "mrss": ("ssc",),
-    "criss": ("ssc",),
-    "crs": ("toxicity",),
-    "ice": ("toxicity",),
-    "icans": ("toxicity",),
-    "regimen": (),
-}
 
 
 @dataclass(frozen=True)
@@ -58,9 +41,8 @@ def assessments_for(definition: IndexDefinition, assessments: pl.DataFrame) -> p
         return pl.DataFrame()
     wanted = {c.code for c in definition.all_columns()} - {"baseline"}
     rows = assessments.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in keys]))
-    forms = INDEX_FORMS.get(definition.name)
-    if forms is not None:
-        rows = rows.filter(pl.col("form").is_in(forms))
+    if definition.forms is not None:
+        rows = rows.filter(pl.col("form").is_in(definition.forms))
     rows = with_previous_values(definition, rows)
     return rows.select(["assessment_id", *[c for c in rows.columns if c in wanted and c != "assessment_id"]])
 
@@ -165,6 +147,8 @@ def rescore_database(
     patients: Sequence[str] | None = None,
     actor: str = "system",
     progress: StepProgress | None = None,
+    scheduler: str | None = None,
+    patients_per_task: int = 500,
 ) -> list[RescoreRun]:
     """Score stored assessments column-wise and write only new and changed scores (``remission rescore``).
 
@@ -178,46 +162,20 @@ def rescore_database(
     assessments dated on or after ``since``; each chosen patient's other assessments are still
     read, so baselines and previous visits are those of a full rescore. ``progress(step, done,
     total)`` is called per index scored and written.
-    """
-    from remission.store.bulk_scores import ScoreBatch, read_assessments, read_columns, score_frame, write_scores
 
-    table = registry()
-    names = list(indices) if indices is not None else list(table)
-    chosen = [table[name] for name in names if table[name].layout != "per_patient"]
+    With ``scheduler`` (a ``dask.distributed`` scheduler address) the patients are cut into groups
+    of ``patients_per_task``; each Dask task opens the database itself, reads its patients'
+    assessments and medications straight from it and scores them (:func:`score_patient_group`), so
+    no assessment passes through this process. Only the scores come back, and they are written here
+    in the one transaction of the local path: a patient's whole course is scored in one task (the
+    long indices need it), and the result is the local path's.
+    """
+    chosen = _chosen_definitions(indices)
     total = len(chosen) * 2 + 1
-    if progress:
-        progress("reading assessments", 0, total)
-    assessments = read_assessments(engine, patients=patients, since=since)
-    if not assessments.is_empty():
-        assessments = assessments.with_columns(
-            [pl.col(c).cast(pl.Utf8) for c in EXPOSURE_COLUMNS if c in assessments.columns]
-        )
-        chosen_patients = assessments["patient_id"].unique().to_list() if (patients or since) else None
-        meds = read_columns(
-            engine,
-            "medications",
-            ("patient_id", "drug", "dose", "unit", "frequency", "route", "start_day", "stop_day"),
-            patients=chosen_patients,
-        )
-        assessments = with_medication_exposure(assessments, meds)
-    batches: list[ScoreBatch] = []
-    problems: dict[str, tuple[Problem, ...]] = {}
-    for number, definition in enumerate(chosen, start=1):
-        if progress:
-            progress(f"scoring {definition.name}", number, total)
-        rows = assessments_for(definition, assessments)
-        if rows.is_empty():
-            problems[definition.name] = ()
-            continue
-        rows = _text_where_text(definition, rows)
-        outcome = score_table(definition.name, rows)
-        scored = outcome.scored
-        if "in_scope" in assessments.columns and (patients or since):
-            keep = assessments.filter(pl.col("in_scope")).select("assessment_id")
-            scored = scored.join(keep, on="assessment_id", how="semi")
-        problems[definition.name] = tuple(outcome.problems)
-        frame = score_frame(scored, definition.outputs)
-        batches.append(ScoreBatch(definition.name, definition.version, frame, len(outcome.problems)))
+    if scheduler is None:
+        batches, problems = _score_locally(engine, chosen, since, patients, progress, total)
+    else:
+        batches, problems = _score_on_cluster(engine, chosen, since, patients, scheduler, patients_per_task, progress)
 
     def written(step: str, done: int, _total: int) -> None:
         if progress:
@@ -234,6 +192,153 @@ def rescore_database(
         else:
             runs.append(RescoreRun(definition.name, c.scored, c.inserted, c.updated, c.unchanged, found))
     return runs
+
+
+def _chosen_definitions(indices: Iterable[str] | None) -> list[IndexDefinition]:
+    table = registry()
+    names = list(indices) if indices is not None else list(table)
+    return [table[name] for name in names if table[name].layout != "per_patient"]
+
+
+def _read_for_rescore(engine: Engine, since: date | None, patients: Sequence[str] | None) -> pl.DataFrame:
+    """The assessments to rescore, with each visit's medication exposure derived."""
+    assessments = read_assessments(engine, patients=patients, since=since)
+    if assessments.is_empty():
+        return assessments
+    assessments = assessments.with_columns(
+        [pl.col(c).cast(pl.Utf8) for c in EXPOSURE_COLUMNS if c in assessments.columns]
+    )
+    chosen_patients = assessments["patient_id"].unique().to_list() if (patients or since) else None
+    meds = read_columns(
+        engine,
+        "medications",
+        ("patient_id", "drug", "dose", "unit", "frequency", "route", "start_day", "stop_day"),
+        patients=chosen_patients,
+    )
+    return with_medication_exposure(assessments, meds)
+
+
+Scored = tuple[list[ScoreBatch], dict[str, tuple[Problem, ...]]]
+
+
+def _score_locally(
+    engine: Engine,
+    chosen: Sequence[IndexDefinition],
+    since: date | None,
+    patients: Sequence[str] | None,
+    progress: StepProgress | None,
+    total: int,
+) -> Scored:
+    if progress:
+        progress("reading assessments", 0, total)
+    assessments = _read_for_rescore(engine, since, patients)
+
+    def scoring(name: str, number: int) -> None:
+        if progress:
+            progress(f"scoring {name}", number, total)
+
+    return _score_assessments(assessments, chosen, scoped=bool(patients or since), step=scoring)
+
+
+def _score_assessments(
+    assessments: pl.DataFrame,
+    chosen: Sequence[IndexDefinition],
+    *,
+    scoped: bool,
+    step: Callable[[str, int], None] | None = None,
+) -> Scored:
+    """Each chosen index's scores of ``assessments`` (only the rows ``in_scope`` when ``scoped``)."""
+    batches: list[ScoreBatch] = []
+    problems: dict[str, tuple[Problem, ...]] = {}
+    for number, definition in enumerate(chosen, start=1):
+        if step:
+            step(definition.name, number)
+        rows = assessments_for(definition, assessments)
+        if rows.is_empty():
+            problems[definition.name] = ()
+            continue
+        rows = _text_where_text(definition, rows)
+        outcome = score_table(definition.name, rows)
+        scored = outcome.scored
+        if scoped and "in_scope" in assessments.columns:
+            keep = assessments.filter(pl.col("in_scope")).select("assessment_id")
+            scored = scored.join(keep, on="assessment_id", how="semi")
+        problems[definition.name] = tuple(outcome.problems)
+        frame = score_frame(scored, definition.outputs)
+        batches.append(ScoreBatch(definition.name, definition.version, frame, len(outcome.problems)))
+    return batches, problems
+
+
+def score_patient_group(url: str, patients: Sequence[str], indices: Sequence[str], since: date | None = None) -> Scored:
+    """Read and score the assessments of ``patients`` from the database at ``url`` (one Dask task
+    of :func:`rescore_database`; it runs on a worker, which opens its own connection)."""
+    from remission.store import connect
+
+    engine = connect(url)
+    try:
+        assessments = _read_for_rescore(engine, since, patients)
+    finally:
+        engine.dispose()
+    chosen = _chosen_definitions(indices)
+    return _score_assessments(assessments, chosen, scoped=True)
+
+
+def _score_on_cluster(
+    engine: Engine,
+    chosen: Sequence[IndexDefinition],
+    since: date | None,
+    patients: Sequence[str] | None,
+    scheduler: str,
+    patients_per_task: int,
+    progress: StepProgress | None,
+) -> Scored:
+    """Score patient groups as Dask tasks and gather the scores per index, in patient order."""
+    from distributed import Client, as_completed
+
+    url = engine.url.render_as_string(hide_password=False)
+    if url.startswith("sqlite") and ":memory:" in url:
+        why = "an in-memory database cannot be shared with workers"
+        raise InvalidInputError([Problem(None, "--dask-scheduler", scheduler, why)])
+    groups = _patient_groups(engine, patients, max(1, patients_per_task))
+    names = [d.name for d in chosen]
+    parts: dict[int, Scored] = {}
+    with Client(scheduler) as client:
+        futures = {
+            client.submit(score_patient_group, url, group, names, since, pure=False): number
+            for number, group in enumerate(groups)
+        }
+        for done, future in enumerate(as_completed(futures), start=1):
+            parts[futures[future]] = future.result()
+            if progress:
+                progress(f"scored patient group {done} of {len(groups)}", done, len(groups))
+    return _merge_parts([parts[n] for n in sorted(parts)], chosen)
+
+
+def _patient_groups(engine: Engine, patients: Sequence[str] | None, size: int) -> list[list[str]]:
+    from sqlalchemy import select
+
+    from remission.store import schema
+
+    a = schema.assessments
+    with engine.connect() as connection:
+        ids = list(connection.scalars(select(a.c.patient_id).distinct().order_by(a.c.patient_id)))
+    if patients is not None:
+        wanted = set(patients)
+        ids = [pid for pid in ids if pid in wanted]
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _merge_parts(parts: Sequence[Scored], chosen: Sequence[IndexDefinition]) -> Scored:
+    """One batch per index from the groups' batches (scores and problem counts added up)."""
+    batches: list[ScoreBatch] = []
+    problems: dict[str, tuple[Problem, ...]] = {}
+    for definition in chosen:
+        mine = [b for part in parts for b in part[0] if b.index == definition.name]
+        problems[definition.name] = tuple(p for part in parts for p in part[1].get(definition.name, ()))
+        if mine:
+            frame = pl.concat([b.scores for b in mine], how="vertical_relaxed")
+            batches.append(ScoreBatch(definition.name, definition.version, frame, sum(b.problems for b in mine)))
+    return batches, problems
 
 
 def _text_where_text(definition: IndexDefinition, rows: pl.DataFrame) -> pl.DataFrame:

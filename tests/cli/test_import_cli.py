@@ -103,7 +103,7 @@ def test_export_and_registry_import(db: str, tmp_path: Path) -> None:
 def test_export_bad_format_and_uninitialised_db(db: str, tmp_path: Path) -> None:
     bad = runner.invoke(app, ["export", "--db", db, "--out", str(tmp_path / "o"), "--format", "xlsx"])
     assert bad.exit_code == 2
-    assert "column format: value xlsx: expected csv, parquet or xpt" in bad.output
+    assert "column format: value xlsx: expected csv, parquet, xpt or nonmem" in bad.output
     empty = runner.invoke(app, ["export", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path / "o")])
     assert empty.exit_code == 2
     assert "database not initialised" in empty.output

@@ -47,6 +47,7 @@ def test_site_builds_strictly_with_every_section(site: Path) -> None:
     for page in (
         "index.html",
         "getting-started.html",
+        "report.html",
         "architecture.html",
         "dependencies.html",
         "tutorials/redcap-to-report.html",

@@ -321,3 +321,23 @@ def test_xpt_readback_of_imputed_dates_and_times(tmp_path: Path) -> None:
     assert crs["ASTTMF"] == "M" and str(crs["ASTDTM"]) == "2024-03-01 14:00:00"
     rash = back[back["AETERM"] == "Rash"].iloc[0]
     assert rash["ASTDTF"] == "D" and rash["ASTDT"].date() == date(2024, 3, 1)
+
+
+def test_the_cli_export_writes_the_endpoint_definitions_into_define(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from remission.cli.main import app
+
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = connect(db)
+    migrate(engine)
+    save_cohort(engine, generate_demo_cohort(2024), actor="demo")
+    engine.dispose()
+    result = CliRunner().invoke(app, ["export", "--db", db, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    estimands = pl.read_csv(tmp_path / "out" / "estimands.csv")
+    define = pl.read_csv(tmp_path / "out" / "define.csv").filter(pl.col("dataset") == "estimands")
+    assert define["variable"].to_list() == estimands["endpoint"].to_list()
+    doris = define.filter(pl.col("variable") == "DORIS 2021 remission")["label"][0]
+    assert doris.startswith("DORIS 2021 remission (SLE). Population:") and "Strategy:" in doris and "NRI" in doris
+    assert set(estimands["disease"]) == {"SLE", "IIM", "SSc", "All"}

@@ -212,9 +212,9 @@ def test_time_to_remission_by_hand(tables: Path) -> None:
     # events on days 91 (S1, S4), 95 (S3), 183 (S2): S(91) = 2/4 = 0.5 → median 91. Exponential
     # Greenwood at n = 4, d = 2: σ = √(2/(4·2)) / ln 2 = 0.7213; S in exp(−exp(ln ln 2 ± 1.96σ)) =
     # [0.058, 0.845] → cumulative 50 % (16–94). At risk on day 91: 4; on day 183: 1.
-    assert (sle["patients"], sle["events"], sle["median, days"]) == ("4", "4", "91")
-    assert (sle["month 3 (day 91)"], sle["at risk, month 3"], sle["at risk, month 6"]) == ("50% (16–94)", "4", "1")
-    assert sle["month 6 (day 183)"].startswith("100%")
+    assert (sle["patients"], sle["events"], sle["median, months"]) == ("4", "4", "3")  # day 91 = 2.99 months
+    assert (sle["month 3"], sle["at risk, month 3"], sle["at risk, month 6"]) == ("50% (16–94)", "4", "1")
+    assert sle["month 6"].startswith("100%")
 
 
 def test_time_to_sustained_remission_by_hand(tables: Path) -> None:
@@ -222,8 +222,8 @@ def test_time_to_sustained_remission_by_hand(tables: Path) -> None:
     # S1's sustained run starts on day 91 (event); S4 censored at 91, S3 at 95, S2 at 365 (its last
     # efficacy assessment). S(91) = 3/4; n = 4, d = 1: σ = √(1/12)/|ln 0.75| = 1.0035 → S in
     # [0.128, 0.961] → cumulative 25 % (4–87); median not reached; at risk day 183 and 365: S2 only.
-    assert (sle["patients"], sle["events"], sle["median, days"]) == ("4", "1", "not reached")
-    assert (sle["month 3 (day 91)"], sle["at risk, month 6"], sle["at risk, month 12"]) == ("25% (4–87)", "1", "1")
+    assert (sle["patients"], sle["events"], sle["median, months"]) == ("4", "1", "not reached")
+    assert (sle["month 3"], sle["at risk, month 6"], sle["at risk, month 12"]) == ("25% (4–87)", "1", "1")
 
 
 def test_duration_of_remission_from_first_remission_by_hand(tables: Path) -> None:
@@ -232,9 +232,9 @@ def test_duration_of_remission_from_first_remission_by_hand(tables: Path) -> Non
     # on 365 (182, event); S3 95 → censored at 95 (0); S4 91 → death on 150 (59, event).
     # KM: t = 59, n = 3 → 2/3; t = 182, n = 2 → 1/3 → median 182. At day 91: 2/3; n = 3, d = 1:
     # σ = √(1/6)/|ln(2/3)| = 1.0069 → [0.054, 0.945] → 67 % (5–95); at risk on day 91: S1, S2.
-    assert (sle["patients"], sle["events"], sle["median, days"]) == ("4", "2", "182")
-    assert (sle["month 3 (day 91)"], sle["at risk, month 3"]) == ("67% (5–95)", "2")
-    assert sle["month 6 (day 183)"].startswith("33%") and sle["at risk, month 6"] == "1"
+    assert (sle["patients"], sle["events"], sle["median, months"]) == ("4", "2", "6")  # day 182 = 5.98 months
+    assert (sle["month 3"], sle["at risk, month 3"]) == ("67% (5–95)", "2")
+    assert sle["month 6"].startswith("33%") and sle["at risk, month 6"] == "1"
 
 
 def test_milestones_by_hand(tables: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from distributed import LocalCluster
+from clusters import local_cluster
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
@@ -29,16 +29,8 @@ from remission.scale import plan_pieces, score_dataset
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
     """A LocalCluster of 2 in-process workers on loopback, shared by the tests of this module."""
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=False,
-        host="127.0.0.1",
-        protocol="tcp://",
-        dashboard_address="127.0.0.1:0",
-        scheduler_kwargs={"dashboard": False},
-    ) as cluster:
-        yield cluster.scheduler_address
+    with local_cluster(processes=False) as address:
+        yield address
 
 
 # --- a small long-format index, defined here so that the test needs no registry entry --------
@@ -221,8 +213,19 @@ def test_cli_dask_engine_on_a_scheduler_address(tmp_path: Path, scheduler: str) 
     frames = sledai_files(tmp_path / "in")
     result = runner.invoke(
         app,
-        ["score", "sledai2k", "--input", str(tmp_path / "in" / "*.parquet"), "--output", str(tmp_path / "out"),
-         "--engine", "dask", "--scheduler", scheduler, "--no-explain"],
+        [
+            "score",
+            "sledai2k",
+            "--input",
+            str(tmp_path / "in" / "*.parquet"),
+            "--output",
+            str(tmp_path / "out"),
+            "--engine",
+            "dask",
+            "--scheduler",
+            scheduler,
+            "--no-explain",
+        ],
     )
     assert result.exit_code == 0, result.output
     expected = remission.score("sledai2k", pl.concat(frames), explain=False)
@@ -234,8 +237,19 @@ def test_cli_dask_engine_exit_2_lists_problems_and_writes_nothing(tmp_path: Path
     pl.DataFrame({"rash": [1, 3], "fever": [0, 7]}).write_parquet(tmp_path / "in" / "a.parquet")
     result = runner.invoke(
         app,
-        ["score", "sledai2k", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
-         "--engine", "dask", "--scheduler", scheduler, "--allow-missing-columns"],
+        [
+            "score",
+            "sledai2k",
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "out"),
+            "--engine",
+            "dask",
+            "--scheduler",
+            scheduler,
+            "--allow-missing-columns",
+        ],
     )
     assert result.exit_code == 2
     assert "row 2, column fever: value 7: must be 0 or 1" in result.output
@@ -247,8 +261,18 @@ def test_cli_dask_engine_default_local_cluster_of_processes(tmp_path: Path) -> N
     frames = sledai_files(tmp_path / "in", sizes=(20, 20))
     result = runner.invoke(
         app,
-        ["score", "sledai2k", "--input", str(tmp_path / "in" / "*.parquet"), "--output", str(tmp_path / "out"),
-         "--engine", "dask", "--missing", "absent"],
+        [
+            "score",
+            "sledai2k",
+            "--input",
+            str(tmp_path / "in" / "*.parquet"),
+            "--output",
+            str(tmp_path / "out"),
+            "--engine",
+            "dask",
+            "--missing",
+            "absent",
+        ],
     )
     assert result.exit_code == 0, result.output
     expected = remission.score("sledai2k", pl.concat(frames), missing="absent")

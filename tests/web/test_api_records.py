@@ -84,3 +84,108 @@ def test_each_problem_names_its_field_and_its_own_value(
 def test_another_sites_patient_answers_404_before_the_body_is_checked(client: Any, path: str, body: dict) -> None:
     response = client.post(path, json=body, headers=bearer(client, "nurse_a"))
     assert_error(response, 404, "not_found")
+
+
+def test_adverse_event_onset_and_resolution_days_are_derived(client: Any) -> None:
+    body = {
+        "term": "neutropenia",
+        "category": "cytopenia",
+        "grade": 3,
+        "onset_date": "2024-01-17",
+        "resolution_date": "2024-02-10",
+    }
+    response = client.post("/api/patients/SLE-A1/adverse_events", json=body, headers=bearer(client, "nurse_a"))
+    assert response.status_code == 201, response.text
+    # 2024-01-17 is 7 days after the infusion; 2024-02-10 is day 31 (hand count above).
+    assert (response.json()["onset_day"], response.json()["resolution_day"]) == (7, 31)
+
+
+def _lab_id_and_version(client: Any) -> tuple[int, int]:
+    record = client.get("/api/patients/SLE-A1", headers=bearer(client, "nurse_a")).json()
+    return record["labs"][0]["id"], record["version"]
+
+
+def test_changing_a_records_date_moves_its_day(client: Any) -> None:
+    lab_id, version = _lab_id_and_version(client)  # conftest: the lab of 2024-01-19, day 9
+    changed = client.patch(
+        f"/api/patients/SLE-A1/labs/{lab_id}",
+        json={"date": "2024-02-10", "version": version},
+        headers=bearer(client, "nurse_a"),
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["date"], changed.json()["day"]) == ("2024-02-10", 31)
+
+
+def test_changing_a_date_with_a_contradicting_day_is_refused_naming_both(client: Any) -> None:
+    lab_id, version = _lab_id_and_version(client)
+    response = client.patch(
+        f"/api/patients/SLE-A1/labs/{lab_id}",
+        json={"date": "2024-02-10", "day": 9, "version": version},
+        headers=bearer(client, "nurse_a"),
+    )
+    (problem,) = assert_error(response, 422, "invalid_input")["problems"]
+    assert (problem["column"], problem["value"]) == ("day", "9")
+    assert "contradicts date 2024-02-10, which is day 31" in problem["reason"]
+
+
+@pytest.mark.parametrize(
+    ("body", "value"), [(b"[1, 2]", "list"), (b'"text"', "str"), (b"", "empty")], ids=["list", "string", "empty"]
+)
+def test_a_body_that_is_not_an_object_names_the_body(client: Any, body: bytes, value: str) -> None:
+    headers = {**bearer(client, "nurse_a"), "content-type": "application/json"}
+    response = client.post("/api/patients/SLE-A1/labs", content=body, headers=headers)
+    (problem,) = assert_error(response, 422, "invalid_input")["problems"]
+    assert (problem["column"], problem["value"], problem["reason"]) == ("body", value, "expected a JSON object")
+
+
+# Every body route: the caller's identity and rights are answered before the body is looked at.
+BODY_ROUTES = [
+    ("POST", "/api/patients/SLE-A1/labs"),
+    ("POST", "/api/patients/SLE-A1/medications"),
+    ("POST", "/api/patients/SLE-A1/adverse_events"),
+    ("POST", "/api/patients/SLE-A1/infusions"),
+    ("POST", "/api/patients/SLE-A1/assessments"),
+    ("PATCH", "/api/patients/SLE-A1/labs/1"),
+    ("PATCH", "/api/patients/SLE-A1"),
+]
+BAD_BODIES = {"malformed-json": b"{not json", "not-an-object": b"[1, 2]", "invalid-values": b'{"value": "x"}'}
+CALLERS = [(None, 401, "unauthorized"), ("monitor", 403, "forbidden"), ("nurse_b", 404, "not_found")]
+
+
+@pytest.mark.parametrize(("caller", "status", "code"), CALLERS, ids=["anonymous", "monitor", "other-site"])
+@pytest.mark.parametrize("bad", list(BAD_BODIES), ids=list(BAD_BODIES))
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES, ids=[f"{m} {p}" for m, p in BODY_ROUTES])
+def test_authorization_runs_before_body_validation(
+    client: Any, method: str, path: str, bad: str, caller: str | None, status: int, code: str
+) -> None:
+    headers = {**(bearer(client, caller) if caller else {}), "content-type": "application/json"}
+    response = client.request(method, path, content=BAD_BODIES[bad], headers=headers)
+    assert_error(response, status, code)
+
+
+@pytest.mark.parametrize(("caller", "status", "code"), CALLERS[:2], ids=["anonymous", "monitor"])
+@pytest.mark.parametrize("bad", list(BAD_BODIES), ids=list(BAD_BODIES))
+def test_creating_a_patient_checks_the_role_before_the_body(
+    client: Any, bad: str, caller: str | None, status: int, code: str
+) -> None:
+    headers = {**(bearer(client, caller) if caller else {}), "content-type": "application/json"}
+    assert_error(client.post("/api/patients", content=BAD_BODIES[bad], headers=headers), status, code)
+
+
+def test_malformed_json_of_an_authorised_caller_is_a_400(client: Any) -> None:
+    headers = {**bearer(client, "nurse_a"), "content-type": "application/json"}
+    response = client.post("/api/patients/SLE-A1/labs", content=b"{not json", headers=headers)
+    (problem,) = assert_error(response, 400, "bad_request")["problems"]
+    assert problem["column"] == "body" and "line 1 column 2" in problem["reason"]
+
+
+def test_a_date_without_an_infusion_names_the_day_field(client: Any) -> None:
+    headers = bearer(client, "nurse_a")
+    patient = {"patient_id": "SLE-A9", "site_id": "A", "disease": "SLE", "sex": "female", "birth_year": 1990}
+    assert client.post("/api/patients", json={**patient, "diagnosis_year": 2015}, headers=headers).status_code == 201
+    response = client.post("/api/patients/SLE-A9/labs", json={**LAB, "date": "2024-02-10"}, headers=headers)
+    (problem,) = assert_error(response, 422, "invalid_input")["problems"]
+    assert (problem["column"], problem["value"]) == ("day", "")
+    assert problem["reason"].startswith("the patient has no infusion (day 0)")
+    given = client.post("/api/patients/SLE-A9/labs", json={**LAB, "date": "2024-02-10", "day": 3}, headers=headers)
+    assert given.status_code == 201 and given.json()["day"] == 3  # without day 0, the given day is kept

@@ -1,13 +1,16 @@
 """The real-browser round trip: Playwright driving Debian's Chromium (/usr/bin/chromium, headless),
-over the demo cohort: log in → open a patient → enter a SLEDAI-2K visit → see the live score and
-its explanation → save → see it on the timeline → log out; and an investigator of one site who
-types the URL of another site's patient gets 404.
+over the demo cohort: log in → open a patient → enter a SLEDAI-2K visit → see the live score
+panel (values, explanation and missing inputs, each under its own label) → save → see it on the
+timeline → log out; an investigator of one site who types the URL of another site's patient gets
+404; a monitor's dashboard shows the cohort report in its iframe (loaded, not blank: the app's CSP
+once blocked its own page); the timeline of a patient with a medication of unknown start draws it.
 
 Skipped where Chromium or the ``playwright`` package is not installed (CI installs both: .ci/run,
 requirements.lock). Playwright is launched with ``executable_path`` (its own browser download,
 ``playwright install``, is never used).
 
-Set ``REMISSION_SCREENSHOTS=<folder>`` to keep the screenshots (docs/web-timeline.png is one).
+Set ``REMISSION_SCREENSHOTS=<folder>`` to keep the screenshots (docs/web-timeline.png is one;
+``REMISSION_SCREENSHOTS=docs/img`` renews docs/img/score-panel.png and docs/img/dashboard.png).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import pytest
 import uvicorn
 
 from remission.demo.cohort import generate_demo_cohort
-from remission.model import Cohort, Patient, Site
+from remission.model import Cohort, Medication, Patient, Site
 from remission.pipeline import score_database
 from remission.store import connect, migrate, save_cohort
 from remission.web import create_app
@@ -54,7 +57,11 @@ def server(tmp_path: Path) -> Iterator[str]:
         patient_id="SLE-HD1", site_id="HD", disease="SLE", sex="female", birth_year=1985, diagnosis_year=2012
     )
     save_cohort(engine, Cohort(sites=(Site(site_id="HD", name="Other site"),), patients=(other,)), actor="test")
+    # A course whose source gives no start date (issue 17): taken since before any day.
+    unknown_start = Medication(patient_id="SLE-02", drug="hydroxychloroquine", dose=200, unit="mg", frequency="daily")
+    save_cohort(engine, Cohort(medications=(unknown_start,)), actor="test")
     add_user(engine, "nina", "nina-password", "investigator", "ERL")
+    add_user(engine, "mona", "mona-password", "monitor", None)
     port = _free_port()
     config = uvicorn.Config(
         create_app(engine, secret_key="browser-test"), host="127.0.0.1", port=port, log_level="error"
@@ -84,19 +91,24 @@ def page() -> Iterator[Any]:
         browser.close()
 
 
-def _log_in(page: Any, server: str, target: str) -> None:
+def _shots(tmp_path: Path) -> Path:
+    shots = Path(os.environ.get("REMISSION_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+def _log_in(page: Any, server: str, target: str, user: str = "nina") -> None:
     page.goto(server + target)
     assert page.url.startswith(server + "/login")
-    page.fill("[name=username]", "nina")
-    page.fill("[name=password]", "nina-password")
+    page.fill("[name=username]", user)
+    page.fill("[name=password]", f"{user}-password")
     page.click(".login form button[type=submit]")
-    page.wait_for_url(server + target)
+    page.wait_for_url(server + target, wait_until="domcontentloaded")  # the dashboard frame may take long
 
 
 def test_round_trip_in_a_real_browser(server: str, page: Any, tmp_path: Path) -> None:
     expect = sync_api.expect
-    shots = Path(os.environ.get("REMISSION_SCREENSHOTS") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = _shots(tmp_path)
     _log_in(page, server, "/patients/SLE-01")
     expect(page.locator("svg.lanes")).to_be_visible()
     expect(page.locator("img.curves")).to_be_visible()
@@ -105,13 +117,26 @@ def test_round_trip_in_a_real_browser(server: str, page: Any, tmp_path: Path) ->
     page.click('a.button[href$="/visit/sledai2k"]')
     page.wait_for_url(re.compile(r".*/visit/sledai2k$"))
     expect(page.locator("input[type=checkbox]")).to_have_count(24)
-    # Tick two items as a nurse would: each click fires the htmx preview request.
+    # Unticked boxes are "not assessed" unless the form says absent (as the CLI's --missing).
+    expect(page.locator("[name=unticked]")).to_have_value("missing")
     page.fill("[name=visit]", "browser visit")
+    page.check("[name=rash]")  # each click fires the htmx preview request
+    expect(page.locator("#score .explain")).to_have_text("Explanation rash=2")
+    expect(page.locator("#score dl.values dd").first).to_have_text("—")  # missing items: no total
+    expect(page.locator("#score .missing")).to_contain_text("arthritis")
+    # Tick the rest as a nurse who has assessed every item would: unticked = absent.
+    page.select_option("[name=unticked]", "absent")
     page.check("[name=arthritis]")
-    page.check("[name=rash]")
-    # Gladman 2002 weights: arthritis 4 + rash 2 = 6, explained item by item.
-    expect(page.locator("#score .explain")).to_have_text("arthritis=4; rash=2")
-    expect(page.locator("#score .kv b").first).to_have_text("6")
+    # Gladman 2002 weights: arthritis 4 + rash 2 = 6, explained item by item; nothing missing.
+    panel = page.locator("#score .score-panel")
+    expect(panel.locator(".explain .part")).to_have_text("Explanation")
+    expect(panel.locator(".missing .part")).to_have_text("Missing (not assessed)")
+    expect(panel.locator(".explain")).to_have_text("Explanation arthritis=4; rash=2")
+    expect(panel.locator(".missing")).to_have_text("Missing (not assessed) none")
+    labels = panel.locator("dl.values dt").all_text_contents()
+    assert labels == ["sledai2k", "clinical_sledai", "sledai2k_category"], labels  # no _missing among values
+    expect(panel.locator("dl.values dd").first).to_have_text("6")
+    page.locator("aside.live").screenshot(path=str(shots / "score-panel.png"))
     page.screenshot(path=str(shots / "visit-live-score.png"))
 
     page.click("#visit-form button[type=submit]")
@@ -137,3 +162,27 @@ def test_investigator_gets_404_for_another_sites_patient(server: str, page: Any)
     assert visit is not None and visit.status == 404
     api = page.request.get(server + "/api/patients/SLE-HD1")
     assert api.status == 404 and api.json()["error"]["code"] == "not_found"
+
+
+def test_dashboard_shows_the_cohort_report(server: str, page: Any, tmp_path: Path) -> None:
+    expect = sync_api.expect
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Refused" in m.text else None)
+    _log_in(page, server, "/dashboard", user="mona")
+    frame = page.frame_locator("iframe.report")
+    # The report's own content inside the frame, not an empty box.
+    expect(frame.locator("h1")).to_be_visible(timeout=120_000)  # the first visit builds the report
+    expect(frame.locator("p.banner")).to_contain_text("SYNTHETIC DATA")
+    expect(frame.locator("figure img").first).to_be_visible()
+    inner = next(f for f in page.frames if f.url.endswith("/dashboard/report.html"))
+    assert len(inner.locator("body").inner_text()) > 2000, "the report's text is there"
+    assert inner.locator("table").count() > 5
+    assert not refused, refused  # no CSP/X-Frame-Options refusal
+    page.screenshot(path=str(_shots(tmp_path) / "dashboard.png"))
+
+
+def test_timeline_draws_a_medication_of_unknown_start(server: str, page: Any) -> None:
+    _log_in(page, server, "/patients/SLE-02")
+    lanes = page.locator("svg.lanes")
+    sync_api.expect(lanes).to_contain_text("hydroxychloroquine")
+    sync_api.expect(lanes).to_contain_text("start not known")

@@ -95,8 +95,72 @@ def test_live_preview_returns_the_score_and_explanation_fragment(client: Any) ->
     assert response.status_code == 200
     assert "<html" not in response.text, "a fragment, not a page"
     # Gladman 2002 weights: arthritis 4 + rash 2 = 6 ("moderate": 6–10, Mikdashi 2015).
-    assert "<span>sledai2k</span> <b>6</b>" in response.text
+    assert "<dt>sledai2k</dt> <dd>6</dd>" in response.text
     assert "arthritis=4; rash=2" in response.text and "moderate" in response.text
+
+
+def _panel_parts(html: str) -> dict[str, str]:
+    """The text of each part of the first score panel: values, explanation, missing."""
+    import re
+
+    panel = html[html.index('class="score-panel') :]
+    values = re.search(r'<dl class="values">(.*?)</dl>', panel, re.S)
+    explain = re.search(r'<p class="explain"><span class="part">Explanation</span>(.*?)</p>', panel, re.S)
+    missing = re.search(r'<p class="missing"><span class="part">Missing \(not assessed\)</span>(.*?)</p>', panel, re.S)
+    assert values and explain and missing, panel[:600]
+    return {"values": values[1], "explain": explain[1].strip(), "missing": missing[1].strip()}
+
+
+def test_score_panel_keeps_value_explanation_and_missing_apart(client: Any) -> None:
+    # Issue 22: the explanation was printed under the sledai2k_missing label.
+    csrf = page_login(client, "nurse_a")
+    data = {"csrf_token": csrf, "seizure": "1", "psychosis": "1", "unticked": "absent"}
+    parts = _panel_parts(client.post("/patients/SLE-A1/visit/sledai2k/preview", data=data).text)
+    # Gladman 2002: seizure 8 + psychosis 8 = 16; every other item absent, so none missing.
+    assert "<dt>sledai2k</dt> <dd>16</dd>" in parts["values"] and "sledai2k_missing" not in parts["values"]
+    assert parts["explain"] == "seizure=8; psychosis=8"
+    assert parts["missing"] == "none"
+
+
+def test_timeline_score_panels_keep_the_parts_apart(client: Any) -> None:
+    csrf = page_login(client, "nurse_a")
+    visit = {"csrf_token": csrf, "date": "2024-02-09", "visit": "panel", "seizure": "1", "psychosis": "1"}
+    assert client.post("/patients/SLE-A1/visit/sledai2k", data=visit, follow_redirects=False).status_code == 303
+    html = client.get("/patients/SLE-A1").text
+    parts = _panel_parts(html[html.index('data-index="sledai2k"') - 40 :])
+    # Unticked = not assessed (the default): no total, the two ticked items explained, the rest missing.
+    assert "<dt>sledai2k</dt> <dd>—</dd>" in parts["values"] and "_missing" not in parts["values"]
+    assert parts["explain"] == "seizure=8; psychosis=8"
+    assert "rash" in parts["missing"].split("; ") and "seizure" not in parts["missing"].split("; ")
+
+
+def test_unticked_boxes_are_not_assessed_unless_the_form_says_absent(client: Any) -> None:
+    csrf = page_login(client, "nurse_a")
+    form = client.get("/patients/SLE-A1/visit/sledai2k").text
+    assert '<option value="missing" selected>not assessed (missing)</option>' in form
+    assert '<option value="absent">absent (0)</option>' in form
+    # No choice sent (the CLI's default, --missing empty): unticked items are missing, no total.
+    default = _panel_parts(
+        client.post("/patients/SLE-A1/visit/sledai2k/preview", data={"csrf_token": csrf, "rash": "1"}).text
+    )
+    assert "<dt>sledai2k</dt> <dd>—</dd>" in default["values"]
+    assert default["explain"] == "rash=2" and "arthritis" in default["missing"].split("; ")
+    absent = {"csrf_token": csrf, "rash": "1", "unticked": "absent"}  # as --missing absent: rash alone = 2
+    assert (
+        "<dt>sledai2k</dt> <dd>2</dd>"
+        in _panel_parts(client.post("/patients/SLE-A1/visit/sledai2k/preview", data=absent).text)["values"]
+    )
+
+
+def test_patients_lists_the_patients(client: Any) -> None:
+    page_login(client, "nurse_a")
+    listing = client.get("/patients", follow_redirects=False)
+    assert listing.status_code == 200
+    assert '<a href="/patients/SLE-A1">SLE-A1</a>' in listing.text and "SLE-B1" not in listing.text  # own site
+    assert '<a href="/patients">Patients</a>' in listing.text  # the menu links to it
+    client.cookies.clear()
+    page_login(client, "stat")  # statisticians read no patient records: to the dashboard, as "/"
+    assert client.get("/patients", follow_redirects=False).headers["location"] == "/dashboard"
 
 
 def test_live_preview_lists_invalid_values(client: Any) -> None:
@@ -220,3 +284,22 @@ def test_logout_ends_the_session(client: Any) -> None:
     csrf = page_login(client, "nurse_a")
     assert client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_timeline_names_the_partially_dated_medication_records(client: Any, app_engine: Engine) -> None:
+    """SLE-B1's prednisone end collected as "2024-03": stored 31 March = day 81 (infusion 10 January:
+    21 + 29 + 31), drug-free from day 82; read on 1 March (day 51), drug-free from day 52."""
+    from datetime import date
+
+    with app_engine.begin() as connection:
+        connection.execute(
+            schema.medications.update()
+            .where(schema.medications.c.patient_id == "SLE-B1")
+            .values(stop_date=date(2024, 3, 31), stop_day=81, stop_dtc="2024-03", stop_date_flag="D")
+        )
+    page_login(client, "monitor")
+    html = client.get("/patients/SLE-B1").text
+    assert 'id="imputation-bounds"' in html
+    assert "drug-free from day 82 as reported" in html and "drug-free from day 52 with each read" in html
+    assert '<td>2024-03</td><td class="num">81 (or 51)</td>' in html
+    assert 'id="imputation-bounds"' not in client.get("/patients/SLE-A1").text, "complete dates: no bounds"

@@ -139,6 +139,14 @@ def test_docs_and_report_have_their_documented_policies(client: Any) -> None:
     assert report.status_code == 200
     policy = report.headers["Content-Security-Policy"]
     assert "script-src 'self';" in policy and "style-src 'self' 'unsafe-inline'" in policy
+    # The dashboard's iframe shows it (issue 22: it was an empty box): framed by this origin only.
+    assert "frame-ancestors 'self'" in policy and "frame-ancestors 'none'" not in policy
+    assert report.headers["X-Frame-Options"] == "SAMEORIGIN"
+    # Every other page, the dashboard and the report's CSV tables included, still refuses framing.
+    for path in ("/dashboard", "/", "/dashboard/tables/cohort_characteristics.csv"):
+        other = client.get(path)
+        assert "frame-ancestors 'none'" in other.headers["Content-Security-Policy"], path
+        assert other.headers["X-Frame-Options"] == "DENY", path
 
 
 def test_https_responses_ask_for_strict_transport(app_engine: Engine) -> None:

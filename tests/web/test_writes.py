@@ -227,8 +227,9 @@ def test_patient_delete_removes_its_records_and_keeps_an_audit_record(client: An
 
 
 def test_cohort_summary_counts_by_site_for_the_users_sites(client: Any) -> None:
-    # conftest: one SLE patient per site, prednisone stopped on day 51 (drug-free), no remission score.
-    expected_a = {"site_id": "A", "disease": "SLE", "patients": 1, "remission": 0, "drug_free": 1}
+    # conftest: one SLE patient per site, on prednisone (until day 51) at the last follow-up day 9
+    # (not drug-free), no remission score.
+    expected_a = {"site_id": "A", "disease": "SLE", "patients": 1, "remission": 0, "drug_free": 0}
     own = client.get("/api/cohort/summary", headers=bearer(client, "nurse_a")).json()
     assert own == {"items": [expected_a], "total": 1}
     every = client.get("/api/cohort/summary", headers=bearer(client, "stat")).json()

@@ -241,14 +241,15 @@ def observed_estimand(disease: str, rule: WindowRule = DEFAULT_RULE) -> Estimand
 
 
 def estimand_table(diseases: list[str], rule: WindowRule = DEFAULT_RULE) -> pl.DataFrame:
-    """Every endpoint definition of the report, one row each (``tables/estimands.csv``).
+    """Every endpoint definition of the report, one row each (``tables/estimands.csv``), with the
+    whole definition in one paragraph (``definition``: :meth:`Estimand.text`).
 
     >>> estimand_table(["SSc"]).select("endpoint").to_series().to_list()[0]
     'EUSTAR-AI < 2.5'
     """
-    rows = [asdict(e) for d in diseases for e in remission_estimands(d, rule)]
-    rows += [asdict(e) for e in common_estimands(rule)]
-    return pl.DataFrame(rows, schema={name: pl.String for name in Estimand.__dataclass_fields__})
+    estimands = [e for d in diseases for e in remission_estimands(d, rule)] + common_estimands(rule)
+    rows = [asdict(e) | {"definition": e.text()} for e in estimands]
+    return pl.DataFrame(rows, schema={name: pl.String for name in [*Estimand.__dataclass_fields__, "definition"]})
 
 
 __all__ = [

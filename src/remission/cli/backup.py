@@ -15,19 +15,11 @@ def backup(
     db: DbOption = None,
 ) -> None:
     """Write a consistent snapshot of the database (SQLite: a SQLite file; PostgreSQL: a JSON-lines dump)."""
-    from remission.cli.main import fail
-    from remission.errors import InvalidInputError
-    from remission.store import connect
+    from remission.cli.main import engine_for
     from remission.store.backup import backup as run_backup
 
-    engine = connect(db)
-    try:
+    with engine_for(db, check_schema=False) as engine:
         info = run_backup(engine, out)
-    except InvalidInputError as err:
-        fail(str(err))
-        return
-    finally:
-        engine.dispose()
     typer.echo(f"backup: {info.path} ({info.kind}, schema {info.revision}, {sum(info.rows.values())} rows)")
 
 
@@ -36,19 +28,11 @@ def restore(
     db: DbOption = None,
 ) -> None:
     """Load a backup into an EMPTY database (either backend); all or nothing."""
-    from remission.cli.main import fail
-    from remission.errors import InvalidInputError
-    from remission.store import connect
+    from remission.cli.main import engine_for
     from remission.store.backup import restore as run_restore
 
-    engine = connect(db)
-    try:
+    with engine_for(db, check_schema=False) as engine:
         info = run_restore(engine, source)
-    except InvalidInputError as err:
-        fail(str(err))
-        return
-    finally:
-        engine.dispose()
     typer.echo(f"restored: {info.path} ({info.kind}, schema {info.revision}, {sum(info.rows.values())} rows)")
 
 

@@ -138,10 +138,11 @@ def imports(
     last: Annotated[int | None, typer.Option("--last", help="Only the newest N imports.")] = None,
 ) -> None:
     """List past imports with their row reconciliation (from the audit log)."""
-    from remission.store import connect
+    from remission.cli.main import engine_for
     from remission.store.repository import import_events
 
-    events = import_events(connect(db), limit=last)
+    with engine_for(db) as engine:
+        events = import_events(engine, limit=last)
     if not events:
         typer.echo("no import recorded")
     for event in events:
@@ -221,31 +222,53 @@ def register(app: typer.Typer) -> None:
 
     @app.command(
         name="export",
-        help="Write the registry tables, ADaM-style ADSL/ADEFF/ADAE and define.csv to a folder.",
+        help="Write the registry tables, ADaM-style ADSL/ADEFF/ADAE and define.csv to a folder "
+        "(--format nonmem: the kinetics observation table).",
     )
     def export(
         out: Annotated[Path, typer.Option("--out", help="Output folder.")],
         db: DbOption = None,
-        format: Annotated[str, typer.Option("--format", help="csv (default), parquet or xpt (SAS XPORT v5).")] = "csv",
+        format: Annotated[
+            str,
+            typer.Option(
+                "--format",
+                help="csv (default), parquet, xpt (SAS XPORT v5) or nonmem (only observations.csv: the "
+                "CAR-T and CD19 observation table of population kinetics).",
+            ),
+        ] = "csv",
+        lloq: Annotated[
+            str | None,
+            typer.Option("--lloq", help="With --format nonmem: LLOQ per analyte, e.g. car_t=0.1,cd19=1 (the default)."),
+        ] = None,
     ) -> None:
         from rich.progress import BarColumn, Progress, TextColumn
+        from sqlalchemy import inspect
 
-        from remission.cli.main import fail
+        from remission.analysis.estimands import estimand_table
+        from remission.cli.main import engine_for, fail
         from remission.errors import InvalidInputError
         from remission.io.export import export_registry
-        from remission.store import connect
+        from remission.kinetics.observations import parse_analyte_values
+        from remission.store import read_table
 
         try:
+            limits = parse_analyte_values(lloq, "lloq") if lloq is not None else None
+        except InvalidInputError as err:
+            fail(str(err))
+        with engine_for(db, check_schema=False) as engine:  # export_registry checks the schema itself
+            estimands = None
+            if format != "nonmem" and inspect(engine).has_table("patients"):
+                diseases = sorted(set(read_table(engine, "patients")["disease"].to_list()))
+                estimands = estimand_table(diseases)
             with Progress(TextColumn("{task.description}"), BarColumn(), transient=True, console=_stderr()) as bar:
                 task = bar.add_task("exporting", total=None)
                 paths = export_registry(
-                    connect(db),
+                    engine,
                     out,
                     format,  # type: ignore[arg-type]
                     progress=lambda step, done, total: bar.update(task, description=step, completed=done, total=total),
+                    lloq=limits,
+                    estimands=estimands,
                 )
-        except InvalidInputError as err:
-            fail(str(err))
-            return
         for path in paths:
             typer.echo(str(path))

@@ -17,9 +17,12 @@ import typer
 if TYPE_CHECKING:
     from remission.kinetics.cohort import CohortResult
     from remission.kinetics.parameters import ParameterSet
+    from remission.kinetics.sampling import SampledCohort
 
 #: Series columns accepted by ``remission fit`` and the model output each one observes.
 SERIES_COLUMNS: dict[str, str] = {"car_t_cells_ul": "car_t", "cd19_cells_ul": "cd19"}
+#: ``--sampling-days`` default (the schedule of issue 18; kinetics.sampling.DEFAULT_SAMPLING_DAYS).
+SAMPLING_DAYS = "0,3,7,10,14,21,28,60,90,120,180,270,365"
 
 
 def _fail(message: str) -> None:
@@ -41,29 +44,43 @@ def load_params_file(path: Path) -> ParameterSet:
     try:
         data = yaml.safe_load(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise InvalidInputError(
-            [Problem(None, "params", str(path), f"cannot read: {err}")]
-        ) from None
+        raise InvalidInputError([Problem(None, "params", str(path), f"cannot read: {err}")]) from None
     if not isinstance(data, dict):
-        raise InvalidInputError(
-            [Problem(None, "params", str(path), "expected a YAML/JSON mapping")]
-        )
+        raise InvalidInputError([Problem(None, "params", str(path), "expected a YAML/JSON mapping")])
     data.setdefault("base", "autoimmune")
     return parse_parameter_set(data, default_name=path.stem)
 
 
 def simulate(
     patients: Annotated[int, typer.Option("--patients", help="Number of virtual patients (≥ 1).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
-    days: Annotated[int, typer.Option("--days", help="Horizon in days after infusion.")] = 730,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed (reproducible cohort).")
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (created); optional with --observations.")
     ] = None,
-    dose_per_kg: Annotated[
-        float, typer.Option("--dose-per-kg", help="CAR-T dose, cells/kg.")
-    ] = 1e6,
-    params: Annotated[
-        Path | None, typer.Option("--params", help="Parameter file (YAML/JSON).")
+    days: Annotated[int, typer.Option("--days", help="Horizon in days after infusion.")] = 730,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (reproducible cohort).")] = None,
+    dose_per_kg: Annotated[float, typer.Option("--dose-per-kg", help="CAR-T dose, cells/kg.")] = 1e6,
+    params: Annotated[Path | None, typer.Option("--params", help="Parameter file (YAML/JSON).")] = None,
+    observations: Annotated[
+        Path | None,
+        typer.Option(
+            "--observations",
+            help="Also write the sampled observation table (NONMEM-style CSV) here, and the "
+            "individual parameters next to it (NAME.params.csv).",
+        ),
+    ] = None,
+    sampling_days: Annotated[
+        str, typer.Option("--sampling-days", help="Sampling days from the infusion, comma-separated.")
+    ] = SAMPLING_DAYS,
+    residual_cv: Annotated[
+        float, typer.Option("--residual-cv", help="Proportional residual CV (log-normal; 0.2 = 20 %).")
+    ] = 0.2,
+    additive: Annotated[
+        str | None,
+        typer.Option("--additive", help="Additive residual SD per analyte (combined error), e.g. car_t=0.05,cd19=0.5."),
+    ] = None,
+    lloq: Annotated[
+        str | None,
+        typer.Option("--lloq", help="LLOQ per analyte, e.g. car_t=0.1,cd19=1 (the default; cells/µL)."),
     ] = None,
 ) -> None:
     """Simulate a virtual cohort after one CD19 CAR-T infusion.
@@ -71,26 +88,48 @@ def simulate(
     Writes OUT/patients.csv (one row per virtual patient), OUT/summary.csv (5/25/50/75/95 %
     quantiles, mean and SD of each endpoint) and OUT/curves.png (median and 90 % band of
     CAR-T and B cells). Defaults: 730 days, autoimmune parameter set, 1e6 CAR-T/kg.
+
+    With --observations FILE.csv, the same virtual patients (same seed) are sampled at
+    --sampling-days with residual error: FILE.csv is the observation table (ID, TIME, DV,
+    ANALYTE, UNIT, LLOQ, BLQ, MDV and covariates; a sample below its LLOQ has BLQ=1 and DV=LLOQ)
+    FILE.params.csv the true individual parameters and FILE.truth.yaml the population truth
+    (a parameter file, with the residual error). See docs/kinetics.md.
     """
     from remission.errors import InvalidInputError, Problem
     from remission.kinetics.bcell import CarTBCellModel
 
     try:
         problems = []
+        if out is None and observations is None:
+            problems.append(Problem(None, "out", "", "give --out DIR, --observations FILE.csv or both"))
         if patients < 1:
             problems.append(Problem(None, "patients", str(patients), "must be an integer ≥ 1"))
         if days < 1:
             problems.append(Problem(None, "days", str(days), "must be an integer ≥ 1"))
         if not dose_per_kg > 0 or dose_per_kg == float("inf"):
-            problems.append(
-                Problem(None, "dose-per-kg", f"{dose_per_kg:g}", "must be a finite number > 0")
-            )
+            problems.append(Problem(None, "dose-per-kg", f"{dose_per_kg:g}", "must be a finite number > 0"))
         if problems:
             raise InvalidInputError(problems)
         parameter_set = load_params_file(params) if params is not None else "autoimmune"
         CarTBCellModel(parameter_set, dose_per_kg=dose_per_kg)  # validate before running
+        sampled = (
+            _sample(patients, seed, dose_per_kg, parameter_set, sampling_days, residual_cv, additive, lloq)
+            if observations is not None
+            else None
+        )
     except InvalidInputError as err:
         _fail(str(err))
+        return
+    if sampled is not None and observations is not None:
+        write_observations(sampled, observations)
+        fractions = ", ".join(f"{a} {f:.0%}" for a, f in sampled.blq_fraction.items())
+        typer.echo(
+            f"{patients} virtual patients sampled: {observations}, {params_path(observations).name},"
+            f" {params_path(observations, 'truth.yaml').name}"
+            f" (below LLOQ: {fractions})",
+            err=True,
+        )
+    if out is None:
         return
     result = _run_with_progress(patients, days, seed, dose_per_kg, parameter_set)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,9 +142,59 @@ def simulate(
     )
 
 
-def _run_with_progress(
-    patients: int, days: int, seed: int | None, dose: float, parameter_set: Any
-) -> CohortResult:
+def _sample(
+    patients: int,
+    seed: int | None,
+    dose: float,
+    parameter_set: Any,
+    sampling_days: str,
+    residual_cv: float,
+    additive: str | None,
+    lloq: str | None,
+) -> SampledCohort:
+    """Parse the sampling options and sample the cohort (raises InvalidInputError)."""
+    from remission.errors import InvalidInputError, Problem
+    from remission.kinetics.observations import parse_analyte_values
+    from remission.kinetics.sampling import sample_observations
+
+    try:
+        days = [float(d) for d in sampling_days.split(",") if d.strip()]
+    except ValueError:
+        raise InvalidInputError(
+            [Problem(None, "sampling-days", sampling_days, "expected days ≥ 0 from the infusion, e.g. 0,7,28")]
+        ) from None
+    return sample_observations(
+        patients,
+        days,
+        residual_cv=residual_cv,
+        additive=parse_analyte_values(additive, "additive") if additive else None,
+        lloq=parse_analyte_values(lloq, "lloq") if lloq else None,
+        seed=seed,
+        dose_per_kg=dose,
+        parameters=parameter_set,
+    )
+
+
+def params_path(observations: Path, kind: str = "params.csv") -> Path:
+    """Files next to ``observations``: ``obs.csv`` -> ``obs.params.csv`` (or ``obs.truth.yaml``)."""
+    return observations.with_name(f"{observations.stem}.{kind}")
+
+
+def write_observations(sampled: SampledCohort, path: Path) -> None:
+    """The observation table and, next to it, the true individual parameters and the population
+    truth (parameter-file schema plus the residual error model); atomic writes."""
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_csv(sampled.observations, path)
+    _atomic_csv(sampled.parameters, params_path(path))
+    truth = params_path(path, "truth.yaml")
+    tmp = truth.with_name(truth.name + ".part")
+    tmp.write_text(yaml.safe_dump(sampled.truth(), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    tmp.replace(truth)
+
+
+def _run_with_progress(patients: int, days: int, seed: int | None, dose: float, parameter_set: Any) -> CohortResult:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -164,9 +253,7 @@ def write_summary_csv(result: CohortResult, path: Path) -> None:
 
     from remission.kinetics.cohort import summarize_cohort
 
-    frame = pl.DataFrame(summarize_cohort(result)).with_columns(
-        pl.col(pl.Float64).fill_nan(None).round(6)
-    )
+    frame = pl.DataFrame(summarize_cohort(result)).with_columns(pl.col(pl.Float64).fill_nan(None).round(6))
     _atomic_csv(frame, path)
 
 
@@ -191,9 +278,7 @@ def plot_cohort_curves(result: CohortResult, path: Path) -> None:
         curves = result.curves[key]
         if curves.shape[0]:
             lo, med, hi = np.quantile(curves, [0.05, 0.5, 0.95], axis=0)
-            ax.fill_between(
-                days, np.maximum(lo, 1e-3), np.maximum(hi, 1e-3), alpha=0.3, label="90 % band"
-            )
+            ax.fill_between(days, np.maximum(lo, 1e-3), np.maximum(hi, 1e-3), alpha=0.3, label="90 % band")
             ax.plot(days, np.maximum(med, 1e-3), label="median")
         ax.set_yscale("log")
         ax.set_ylim(1e-3, None)
@@ -226,9 +311,7 @@ def read_series(path: Path) -> tuple[Any, dict[str, Any]]:
             rows = list(csv.DictReader(fh))
             header = list(rows[0].keys()) if rows else []
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise InvalidInputError(
-            [Problem(None, "input", str(path), f"cannot read: {err}")]
-        ) from None
+        raise InvalidInputError([Problem(None, "input", str(path), f"cannot read: {err}")]) from None
     problems: list[Problem] = []
     if "day" not in header:
         problems.append(Problem(None, "day", "", "required column is missing"))
@@ -245,24 +328,15 @@ def read_series(path: Path) -> tuple[Any, dict[str, Any]]:
     if problems:
         raise InvalidInputError(problems)
     if "patient_id" in header and len({r["patient_id"] for r in rows}) > 1:
-        raise InvalidInputError(
-            [Problem(None, "patient_id", "", "the series must hold one patient only")]
-        )
-    days = [
-        _parse_cell(i, row, "day", problems, required=True) for i, row in enumerate(rows, start=1)
-    ]
-    values = {
-        c: [_parse_cell(i, row, c, problems) for i, row in enumerate(rows, start=1)]
-        for c in present
-    }
+        raise InvalidInputError([Problem(None, "patient_id", "", "the series must hold one patient only")])
+    days = [_parse_cell(i, row, "day", problems, required=True) for i, row in enumerate(rows, start=1)]
+    values = {c: [_parse_cell(i, row, c, problems) for i, row in enumerate(rows, start=1)] for c in present}
     if problems:
         raise InvalidInputError(sorted(problems, key=lambda p: p.row or 0))
     return np.array(days), {SERIES_COLUMNS[c]: np.array(v) for c, v in values.items()}
 
 
-def _parse_cell(
-    i: int, row: dict[str, str], column: str, problems: list[Any], *, required: bool = False
-) -> float:
+def _parse_cell(i: int, row: dict[str, str], column: str, problems: list[Any], *, required: bool = False) -> float:
     """One numeric cell: ``day`` (required, finite) or a level (empty = NaN, ≥ 0)."""
     import math
 
@@ -278,17 +352,13 @@ def _parse_cell(
     if required and not math.isfinite(value):
         problems.append(Problem(i, column, cell, "expected a number of days relative to infusion"))
     elif not required and not (math.isfinite(value) and value >= 0):
-        problems.append(
-            Problem(i, column, cell, "expected a number ≥ 0 (cells/µL; 0 = below detection)")
-        )
+        problems.append(Problem(i, column, cell, "expected a number ≥ 0 (cells/µL; 0 = below detection)"))
         value = math.nan
     return value
 
 
 def fit(
-    input: Annotated[
-        Path, typer.Option("--input", help="Series CSV: day, car_t_cells_ul and/or cd19_cells_ul.")
-    ],
+    input: Annotated[Path, typer.Option("--input", help="Series CSV: day, car_t_cells_ul and/or cd19_cells_ul.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
 ) -> None:
     """Fit one patient's CAR-T and/or B-cell series by maximum likelihood (log scale).
@@ -307,9 +377,7 @@ def fit(
         days, observed = read_series(input)
         model: Any = CarTBCellModel() if "cd19" in observed else SteinCarTModel()
         n_obs = sum(int(np.isfinite(v).sum()) for v in observed.values())
-        n_free = sum(
-            len(model.default_free[k]) + 1 for k, v in observed.items() if np.isfinite(v).any()
-        )
+        n_free = sum(len(model.default_free[k]) + 1 for k, v in observed.items() if np.isfinite(v).any())
         if n_obs <= n_free:
             raise InvalidInputError(
                 [
@@ -351,16 +419,12 @@ def plot_fit(model: Any, days: Any, observed: dict[str, Any], path: Path) -> Non
 
     grid = np.linspace(min(0.0, float(days.min())), float(days.max()) * 1.05 + 1, 400)
     pred = model.predict(grid)
-    fig, axes = plt.subplots(
-        1, len(observed), figsize=(5.5 * len(observed), 4), squeeze=False, constrained_layout=True
-    )
+    fig, axes = plt.subplots(1, len(observed), figsize=(5.5 * len(observed), 4), squeeze=False, constrained_layout=True)
     for ax, (name, y) in zip(axes[0], observed.items(), strict=True):
         lloq = model.default_lloq.get(name, 1.0)
         seen = np.isfinite(y)
         ax.plot(grid, np.maximum(pred[name][0], lloq / 10), label="fitted")
-        ax.scatter(
-            days[seen & (y > 0)], y[seen & (y > 0)], color="k", s=18, label="observed", zorder=3
-        )
+        ax.scatter(days[seen & (y > 0)], y[seen & (y > 0)], color="k", s=18, label="observed", zorder=3)
         cens = seen & (y == 0)
         if cens.any():
             ax.scatter(

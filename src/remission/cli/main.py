@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(
     name="remission",
@@ -31,10 +36,30 @@ DbOption = Annotated[
 EXIT_INVALID = 2
 
 
-def fail(message: str, code: int = EXIT_INVALID) -> None:
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
     """Print ``message`` to stderr and exit with ``code`` (2 = invalid input, the contract's code)."""
     typer.echo(message, err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def engine_for(db: str | None, *, check_schema: bool = True) -> Iterator[Engine]:
+    """The registry of one command: connected, its schema checked (``check_schema``), disposed at
+    the end; an :class:`~remission.errors.InvalidInputError` raised inside the block is printed and
+    exits 2, so every command reports bad input the same way."""
+    from remission.errors import InvalidInputError
+    from remission.store import connect
+    from remission.store.db import require_schema
+
+    engine = connect(db)
+    try:
+        if check_schema:
+            require_schema(engine)
+        yield engine
+    except InvalidInputError as err:
+        fail(str(err))
+    finally:
+        engine.dispose()
 
 
 @app.command(

@@ -6,20 +6,7 @@ from typing import Annotated
 
 import typer
 
-from remission.cli.main import DbOption, fail
-
-
-def _checked_engine(db: str | None):  # type: ignore[no-untyped-def]
-    from remission.errors import InvalidInputError
-    from remission.store import connect
-    from remission.store.db import require_schema
-
-    engine = connect(db)
-    try:
-        require_schema(engine)
-    except InvalidInputError as err:
-        fail(str(err))
-    return engine
+from remission.cli.main import DbOption, engine_for
 
 
 def _run(engine) -> None:  # type: ignore[no-untyped-def]
@@ -34,7 +21,8 @@ def _run(engine) -> None:  # type: ignore[no-untyped-def]
 
 def check(db: DbOption = None) -> None:
     """Run the data-quality checks over the stored records and store the queries they raise."""
-    _run(_checked_engine(db))
+    with engine_for(db) as engine:
+        _run(engine)
 
 
 def queries(
@@ -44,17 +32,12 @@ def queries(
     run: Annotated[bool, typer.Option("--run", help="Run the checks first (as `remission check`).")] = False,
 ) -> None:
     """List the data-quality queries (tab-separated: id, status, patient, record, rule, message)."""
-    from remission.errors import InvalidInputError
     from remission.store.queries import list_queries
 
-    engine = _checked_engine(db)
-    if run:
-        _run(engine)
-    try:
+    with engine_for(db) as engine:
+        if run:
+            _run(engine)
         rows = list_queries(engine, status=status, patient_id=patient)
-    except InvalidInputError as err:
-        fail(str(err))
-        return
     typer.echo("id\tstatus\tpatient_id\trecord\trule\tmessage")
     for row in rows:
         record = f"{row['record_type']}/{row['record_id']}"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from remission.cli.main import EXIT_INVALID, DbOption
+from remission.cli.main import EXIT_INVALID, DbOption, engine_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -15,19 +15,13 @@ if TYPE_CHECKING:
     from remission.report.build import ReportFiles
 
 
-def _engine(db: str | None):  # type: ignore[no-untyped-def]
-    from remission.store import connect
-
-    return connect(db)
-
-
 def init(db: DbOption = None) -> None:
     """Create the database, or migrate it to the current schema."""
     from remission.store import current_revision, migrate
 
-    engine = _engine(db)
-    migrate(engine)
-    typer.echo(f"database {engine.url.render_as_string(hide_password=True)} at schema {current_revision(engine)}")
+    with engine_for(db, check_schema=False) as engine:
+        migrate(engine)
+        typer.echo(f"database {engine.url.render_as_string(hide_password=True)} at schema {current_revision(engine)}")
 
 
 def demo(
@@ -44,26 +38,26 @@ def demo(
     from remission.report.build import build_report_files
     from remission.store import migrate, save_cohort
 
-    engine = _engine(db)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("creating database", total=4)
-        migrate(engine)
-        bar.update(task, advance=1, description="loading the synthetic cohort (15 patients)")
-        counts = save_cohort(engine, generate_demo_cohort(seed), actor="demo")
-        bar.update(task, advance=1, description="scoring assessments")
-        runs = score_database(engine, progress=lambda name: bar.update(task, description=f"scoring {name}"))
-        bar.update(task, description="data-quality checks")
-        checked = check_database(engine)
-        bar.update(task, advance=1, description="writing the report")
-        files = build_report_files(engine, out, lambda name: bar.update(task, description=f"report: {name}"))
-        bar.update(task, advance=1, description="done")
-    typer.echo(f"records: {counts}")
-    typer.echo("scored: " + ", ".join(f"{r.index}={r.scored}" for r in runs))
-    pending = checked.opened + checked.reopened + checked.kept
-    typer.echo(f"data-quality queries: {pending} open or answered (`remission queries`)")
-    _print_demo_summary(files.tables)
-    typer.echo(_written(files, engine))
+    with engine_for(db, check_schema=False) as engine:
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, transient=False) as bar:
+            task = bar.add_task("creating database", total=4)
+            migrate(engine)
+            bar.update(task, advance=1, description="loading the synthetic cohort (15 patients)")
+            counts = save_cohort(engine, generate_demo_cohort(seed), actor="demo")
+            bar.update(task, advance=1, description="scoring assessments")
+            runs = score_database(engine, progress=lambda name: bar.update(task, description=f"scoring {name}"))
+            bar.update(task, description="data-quality checks")
+            checked = check_database(engine)
+            bar.update(task, advance=1, description="writing the report")
+            files = build_report_files(engine, out, lambda name: bar.update(task, description=f"report: {name}"))
+            bar.update(task, advance=1, description="done")
+        typer.echo(f"records: {counts}")
+        typer.echo("scored: " + ", ".join(f"{r.index}={r.scored}" for r in runs))
+        pending = checked.opened + checked.reopened + checked.kept
+        typer.echo(f"data-quality queries: {pending} open or answered (`remission queries`)")
+        _print_demo_summary(files.tables)
+        typer.echo(_written(files, engine))
 
 
 def _written(files: ReportFiles, engine: Engine | None) -> str:
@@ -71,6 +65,8 @@ def _written(files: ReportFiles, engine: Engine | None) -> str:
     parts = [f"report {files.html}"]
     if files.pdf is not None:
         parts.append(f"PDF {files.pdf}")
+    elif files.pdf_skipped:
+        parts.append(f"no PDF ({files.pdf_skipped})")
     parts.append(f"tables {files.tables}/ ({len(list(files.tables.glob('*.csv')))} CSV)")
     figures = files.html.parent / "figures"
     if figures.is_dir():
@@ -124,18 +120,10 @@ def report(
     """Write the cohort report (report.html, report.pdf, CSV tables, figure PNGs) from a database."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from remission.errors import InvalidInputError
     from remission.report.build import STEPS, build_report_files
-    from remission.store.db import require_schema
 
-    engine = _engine(db)
-    try:
-        require_schema(engine)
-    except InvalidInputError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(EXIT_INVALID) from err
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as bar:
+    with engine_for(db) as engine, Progress(*columns, transient=False) as bar:
         task = bar.add_task("report", total=len(STEPS))
         started: list[str] = []
 
@@ -157,6 +145,17 @@ def rescore(
     patients: Annotated[
         str | None, typer.Option("--patients", help="Only these patients (comma-separated ids).")
     ] = None,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-scheduler",
+            help="Address of a dask.distributed scheduler (tcp://HOST:PORT): its workers read their patients "
+            "straight from the database and score them; the scores are written here in one transaction.",
+        ),
+    ] = None,
+    patients_per_task: Annotated[
+        int, typer.Option("--patients-per-task", min=1, help="Patients per Dask task (with --dask-scheduler).")
+    ] = 500,
 ) -> None:
     """Score stored assessments again with every index (after new data or new rules); writes and
     audits only the scores that are new or changed."""
@@ -178,13 +177,21 @@ def rescore(
         raise typer.Exit(EXIT_INVALID) from err
     chosen = [p.strip() for p in patients.split(",") if p.strip()] if patients else None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as bar:
+    with engine_for(db) as engine, Progress(*columns, transient=False) as bar:
         task = bar.add_task("rescore", total=None)
 
         def step(name: str, done: int, total: int) -> None:
             bar.update(task, description=name, completed=done, total=total)
 
-        runs = rescore_database(_engine(db), index, since=day, patients=chosen, progress=step)
+        runs = rescore_database(
+            engine,
+            index,
+            since=day,
+            patients=chosen,
+            progress=step,
+            scheduler=dask_scheduler,
+            patients_per_task=patients_per_task,
+        )
     for run in runs:
         if not run.scored and not run.problems:
             continue

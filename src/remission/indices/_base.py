@@ -182,6 +182,11 @@ class IndexDefinition:
     row_check: RowCheckFn | None = None
     #: Columns whose presence marks a stored assessment as one of this index (default: all).
     key_items: tuple[str, ...] = ()
+    #: The forms (instruments) whose stored assessments this index scores — spec codes are unique
+    #: within a form only; the first is the form a visit entered on the web is stored under.
+    #: ``None``: any form that records one of its key items; ``()``: scored on demand only, never
+    #: from stored assessments.
+    forms: tuple[str, ...] | None = None
 
     def marks_assessment(self) -> tuple[str, ...]:
         """Item codes that, when any is recorded, make an assessment scoreable by this index."""
@@ -224,8 +229,26 @@ class IndexDefinition:
 
 #: Identifier columns a table of any index may carry through to its output without a warning.
 PASS_THROUGH: frozenset[str] = frozenset(
-    {"patient_id", "day", "date", "visit", "visit_id", "visit_date", "site", "site_id", "subject_id", "usubjid",
-     "record_id", "id", "case", "arm", "group", "cohort", "disease", "baseline"}
+    {
+        "patient_id",
+        "day",
+        "date",
+        "visit",
+        "visit_id",
+        "visit_date",
+        "site",
+        "site_id",
+        "subject_id",
+        "usubjid",
+        "record_id",
+        "id",
+        "case",
+        "arm",
+        "group",
+        "cohort",
+        "disease",
+        "baseline",
+    }
 )
 
 

@@ -981,6 +981,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 
 INDEX = IndexDefinition(
     name="bilag2004",
+    forms=("sle",),
     title="BILAG-2004 index — domain grades and numeric score",
     source=(
         "Isenberg DA, et al. Rheumatology 2005;44:902–6; "

@@ -342,6 +342,7 @@ def _known_exprs() -> list[pl.Expr]:
 
 INDEX = IndexDefinition(
     name="criss",
+    forms=("ssc",),
     title="CRISS — ACR Composite Response Index in diffuse cutaneous SSc",
     source="Khanna D, Berrocal VJ, Giannini EH, et al. Arthritis Rheumatol 2016;68:299–311.",
     doi="10.1002/art.39501",

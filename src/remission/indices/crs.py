@@ -292,6 +292,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 
 INDEX = IndexDefinition(
     name="crs",
+    forms=("toxicity",),
     title="CRS — cytokine release syndrome grade (ASTCT 2019)",
     source="Lee DW, Santomasso BD, Locke FL, et al. Biol Blood Marrow Transplant 2019;25:625–38.",
     doi="10.1016/j.bbmt.2018.12.758",

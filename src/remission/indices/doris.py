@@ -380,6 +380,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 
 INDEX = IndexDefinition(
     name="doris",
+    forms=("sle",),
     title="DORIS 2021 remission, complete remission and drug-free remission in SLE",
     source="van Vollenhoven RF, et al. Lupus Sci Med 2021;8:e000538.",
     doi="10.1136/lupus-2021-000538",

@@ -274,6 +274,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 
 INDEX = IndexDefinition(
     name="eustar-ai",
+    forms=("ssc",),
     title="EUSTAR-AI — revised EUSTAR activity index for systemic sclerosis (2017)",
     source="Valentini G, Iudici M, Walker UA, et al. Ann Rheum Dis 2017;76:270–6.",
     doi="10.1136/annrheumdis-2016-209768",

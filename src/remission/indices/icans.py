@@ -360,6 +360,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 
 ICE_INDEX = IndexDefinition(
     name="ice",
+    forms=("toxicity",),
     title="ICE — Immune effector Cell-associated Encephalopathy score",
     source="Lee DW, Santomasso BD, Locke FL, et al. "
     "Biol Blood Marrow Transplant 2019;25:625–38, Table 5.",
@@ -374,6 +375,7 @@ ICE_INDEX = IndexDefinition(
 
 INDEX = IndexDefinition(
     name="icans",
+    forms=("toxicity",),
     title="ICANS — immune effector cell-associated neurotoxicity grade (ASTCT 2019, adults)",
     source="Lee DW, Santomasso BD, Locke FL, et al. "
     "Biol Blood Marrow Transplant 2019;25:625–38, Table 6.",

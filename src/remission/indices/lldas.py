@@ -306,6 +306,7 @@ def _fmt(expr: pl.Expr) -> pl.Expr:
 
 INDEX = IndexDefinition(
     name="lldas",
+    forms=("sle",),
     title="LLDAS — Lupus Low Disease Activity State",
     source="Franklyn K, et al. Ann Rheum Dis 2016;75:1615–21.",
     doi="10.1136/annrheumdis-2015-207726",

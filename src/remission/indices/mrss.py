@@ -175,6 +175,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 
 INDEX = IndexDefinition(
     name="mrss",
+    forms=("ssc",),
     title="mRSS — modified Rodnan skin score",
     source="Clements P, Lachenbruch P, Siebold J, et al. J Rheumatol 1995;22:1281–5.",
     columns=COLUMNS,

@@ -735,6 +735,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 
 INDEX = IndexDefinition(
     name="myositis-tis",
+    forms=("iim",),
     title="2016 ACR/EULAR myositis response (Total Improvement Score), IMACS DOI, CK",
     source="Aggarwal R, Rider LG, Ruperto N, et al. Arthritis Rheumatol 2017;69:898–910.",
     doi="10.1002/art.40064",

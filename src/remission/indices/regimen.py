@@ -242,6 +242,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 
 INDEX = IndexDefinition(
     name="regimen",
+    forms=(),
     title="Regimen — BSA, conditioning and CAR-T cell dose",
     source="Mackensen A, et al. Nat Med 2022;28:2124–32; "
     "Müller F, et al. N Engl J Med 2024;390:687–700; "

@@ -380,6 +380,7 @@ def _compute_complete(scratch: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 
 INDEX = IndexDefinition(
     name="sledai2k",
+    forms=("sle",),
     title="SLEDAI-2K — SLE Disease Activity Index 2000",
     source="Gladman DD, Ibañez D, Urowitz MB. J Rheumatol 2002;29:288–91.",
     doi="",

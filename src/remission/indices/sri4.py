@@ -395,6 +395,7 @@ def _missing_exprs() -> list[pl.Expr]:
 
 INDEX = IndexDefinition(
     name="sri4",
+    forms=("sle",),
     title="SRI-4 (SLE Responder Index) and BICLA",
     source=(
         "Furie RA, et al. Arthritis Rheum 2009;61:1143–51; "

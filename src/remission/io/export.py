@@ -16,6 +16,10 @@
 * ``define.csv``: dataset, variable, label, type, source and, for XPT, the 8-character name the
   variable was given (``xpt_name``).
 
+``export_registry(engine, out, "nonmem")`` writes instead ``observations.csv``, the long
+NONMEM-style observation table of population kinetics (:func:`derive_observations`;
+columns :data:`remission.kinetics.observations.OBSERVATION_COLUMNS`).
+
 Examples
 --------
 >>> import polars as pl
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     import polars as pl
     from sqlalchemy import Engine
 
-Format = Literal["csv", "parquet", "xpt"]
+Format = Literal["csv", "parquet", "xpt", "nonmem"]
 Progress = Callable[[str, int, int], None]
 STUDYID = "REMISSION"
 #: SAS XPORT v5 dataset names (8 characters at most).
@@ -319,9 +323,7 @@ def registry_tables(engine: Engine) -> dict[str, pl.DataFrame]:
             else:
                 table = schema.metadata.tables[name]
                 frame_schema = {c: _polars_type(table, c) for c in exported_columns(name, table.columns.keys())}
-            frame = pl.DataFrame(
-                [{c: r.get(c) for c in frame_schema} for r in rows], schema=frame_schema, orient="row"
-            )
+            frame = pl.DataFrame([{c: r.get(c) for c in frame_schema} for r in rows], schema=frame_schema, orient="row")
             out[name] = frame.sort(list(SORT[name]))
     return out
 
@@ -697,6 +699,28 @@ def define_metadata(datasets: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def estimand_metadata(estimands: pl.DataFrame) -> pl.DataFrame:
+    """define.csv rows of the endpoint definitions: one per endpoint, its whole definition
+    (column ``definition``) as the label.
+
+    >>> import polars as pl
+    >>> e = pl.DataFrame({"endpoint": ["DORIS 2021 remission"], "definition": ["DORIS 2021 remission (SLE). ..."]})
+    >>> estimand_metadata(e).select("dataset", "variable", "type").row(0)
+    ('estimands', 'DORIS 2021 remission', 'estimand')
+    """
+    import polars as pl
+
+    return estimands.select(
+        pl.lit("estimands").alias("dataset"),
+        pl.col("endpoint").alias("variable"),
+        pl.col("definition").alias("label"),
+        pl.lit("estimand").alias("type"),
+        pl.lit("ICH E9(R1) estimand (remission.analysis.estimands)").alias("source"),
+        pl.lit(None, pl.String).alias("xpt_dataset"),
+        pl.lit(None, pl.String).alias("xpt_name"),
+    )
+
+
 def _write_xpt(frame: pl.DataFrame, path: Path, name: str, labels: list[str]) -> None:
     import polars as pl
     import pyreadstat
@@ -717,7 +741,13 @@ def _write_xpt(frame: pl.DataFrame, path: Path, name: str, labels: list[str]) ->
 
 
 def export_registry(
-    engine: Engine, out: str | Path, fmt: Format = "csv", *, progress: Progress | None = None
+    engine: Engine,
+    out: str | Path,
+    fmt: Format = "csv",
+    *,
+    progress: Progress | None = None,
+    lloq: Mapping[str, float] | None = None,
+    estimands: pl.DataFrame | None = None,
 ) -> list[Path]:
     """Write the registry tables, ADSL/ADEFF/ADAE/ADCM and ``define.csv`` into ``out``.
 
@@ -727,9 +757,17 @@ def export_registry(
         A migrated registry database.
     out : path
         Output folder (created).
-    fmt : {"csv", "parquet", "xpt"}
+    fmt : {"csv", "parquet", "xpt", "nonmem"}
         File format of the datasets; ``define.csv`` is always CSV. XPT is SAS transport v5
         (8-character names, see ``xpt_name``; text cut to 200 characters) and is not read back.
+        ``nonmem`` writes only ``observations.csv``, the kinetics observation table
+        (:func:`derive_observations`).
+    lloq : mapping analyte -> float, optional
+        With ``nonmem``: the LLOQ of ``car_t`` and ``cd19`` (default :data:`DEFAULT_LLOQ`).
+    estimands : polars.DataFrame, optional
+        The endpoint definitions of the analyses (``remission.analysis.estimands.estimand_table``,
+        given by the caller: io sits below analysis): written as ``estimands.csv`` and listed in
+        ``define.csv`` (dataset ``estimands``, one row per endpoint with its whole definition).
 
     Returns
     -------
@@ -738,11 +776,19 @@ def export_registry(
     """
     from remission.io.importing import require_current_schema
 
-    if fmt not in ("csv", "parquet", "xpt"):
-        raise InvalidInputError([Problem(None, "format", str(fmt), "expected csv, parquet or xpt")])
+    if fmt not in ("csv", "parquet", "xpt", "nonmem"):
+        raise InvalidInputError([Problem(None, "format", str(fmt), "expected csv, parquet, xpt or nonmem")])
+    if lloq is not None and fmt != "nonmem":
+        raise InvalidInputError([Problem(None, "lloq", str(lloq), "only with the nonmem format")])
     require_current_schema(engine)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if fmt == "nonmem":
+        path = out / "observations.csv"
+        derive_observations(kinetic_tables(engine), lloq).write_csv(path)
+        if progress is not None:
+            progress("writing observations", 1, 1)
+        return [path]
     tables = registry_tables(engine)
     datasets = {
         **tables,
@@ -765,8 +811,141 @@ def export_registry(
         written.append(path)
         if progress is not None:
             progress(f"writing {name}", i, len(datasets) + 1)
+    if estimands is not None:
+        import polars as pl
+
+        estimands.write_csv(out / "estimands.csv")
+        written.append(out / "estimands.csv")
+        meta = pl.concat([meta, estimand_metadata(estimands)], how="vertical_relaxed")
     meta.write_csv(out / "define.csv")
     written.append(out / "define.csv")
     if progress is not None:
         progress("writing define.csv", len(datasets) + 1, len(datasets) + 1)
     return written
+
+
+# ---------------------------------------------------------------------------------------------
+# The kinetics observation table (``--format nonmem``)
+
+#: Registry lab codes read into the observation table: code -> (ANALYTE, UNIT).
+KINETIC_LABS: dict[str, tuple[str, str]] = {
+    "car_t_cells_ul": ("car_t", "cells/µL"),  # flow cytometry (the demo cohort, Müller 2024)
+    "car_t_copies_ug": ("car_t", "copies/µg"),  # transgene qPCR, copies/µg DNA
+    "cd19_cells_ul": ("cd19", "cells/µL"),
+}
+#: Lab codes of body weight in kg (SDTM VS ``WEIGHT``, FHIR LOINC 29463-7, a REDCap ``weight_kg``).
+WEIGHT_LABS: tuple[str, ...] = ("weight_kg", "weight", "body_weight")
+#: Default LLOQ per analyte, in cells/µL (the kinetic models' ``default_lloq``; a qPCR LLOQ must
+#: be given in copies/µg).
+DEFAULT_LLOQ: dict[str, float] = {"car_t": 0.1, "cd19": 1.0}
+
+
+def kinetic_tables(engine: Engine) -> dict[str, pl.DataFrame]:
+    """The registry rows the observation table needs: patients, first infusions, kinetic labs."""
+    import polars as pl
+    from sqlalchemy import select
+
+    from remission.store import schema
+
+    codes = [*KINETIC_LABS, *WEIGHT_LABS]
+    p, i, lab = schema.patients, schema.infusions, schema.labs
+    queries = {
+        "patients": select(p.c.patient_id, p.c.disease, p.c.birth_year),
+        "infusions": select(i.c.patient_id, i.c.date, i.c.cells_per_kg),
+        "labs": select(lab.c.patient_id, lab.c.date, lab.c.analyte, lab.c.value, lab.c.unit).where(
+            lab.c.analyte.in_(codes)
+        ),
+    }
+    schemas: dict[str, dict[str, Any]] = {
+        "patients": {"patient_id": pl.String, "disease": pl.String, "birth_year": pl.Int64},
+        "infusions": {"patient_id": pl.String, "date": pl.Date, "cells_per_kg": pl.Float64},
+        "labs": {
+            "patient_id": pl.String,
+            "date": pl.Date,
+            "analyte": pl.String,
+            "value": pl.Float64,
+            "unit": pl.String,
+        },
+    }
+    with engine.connect() as connection:
+        return {
+            name: pl.DataFrame([tuple(r) for r in connection.execute(q)], schema=schemas[name], orient="row")
+            for name, q in queries.items()
+        }
+
+
+def derive_observations(tables: Mapping[str, pl.DataFrame], lloq: Mapping[str, float] | None = None) -> pl.DataFrame:
+    """The observation table of the infused patients' CAR-T and CD19+ B-cell labs.
+
+    One row per lab of :data:`KINETIC_LABS` on or after the first infusion: ``ID`` the
+    ``patient_id``, ``TIME`` the days from that infusion, ``DV`` the value (``LLOQ`` with
+    ``BLQ = 1`` when below ``lloq``, e.g. a 0 during aplasia), ``MDV`` 0. Covariates per
+    patient: ``DOSE_PER_KG`` the first infusion's cells/kg, ``DISEASE``, ``BASELINE_CD19`` the
+    latest ``cd19_cells_ul`` on or before day 0 (the project's baseline rule), ``AGE`` the
+    infusion year minus the birth year (only years are stored), ``WEIGHT`` the latest weight (kg)
+    on or before day 0; empty when unknown. Pre-infusion labs are covariates, never rows. Where
+    CAR-T were recorded both by flow and by qPCR, only flow (cells/µL) is kept (one unit per
+    analyte). Sorted by ``ID``, ``TIME``, ``ANALYTE``; validated by
+    :func:`remission.kinetics.observations.validate_observations`.
+    """
+    import polars as pl
+
+    from remission.kinetics.observations import OBSERVATION_COLUMNS, validate_observations
+
+    limits = {**DEFAULT_LLOQ, **(lloq or {})}
+    first = (
+        tables["infusions"]
+        .sort("patient_id", "date")
+        .group_by("patient_id", maintain_order=True)
+        .first()
+        .rename({"date": "day0", "cells_per_kg": "DOSE_PER_KG"})
+    )
+    labs = (
+        tables["labs"].join(first, on="patient_id").with_columns(TIME=(pl.col("date") - pl.col("day0")).dt.total_days())
+    )
+    covariates = (
+        first.join(tables["patients"], on="patient_id", how="left")
+        .join(_baseline(labs, ["cd19_cells_ul"], "BASELINE_CD19"), on="patient_id", how="left")
+        .join(
+            _baseline(labs.filter(pl.col("unit").is_in(["kg", ""])), list(WEIGHT_LABS), "WEIGHT"),
+            on="patient_id",
+            how="left",
+        )
+        .select(
+            "patient_id",
+            "DOSE_PER_KG",
+            pl.col("disease").alias("DISEASE"),
+            "BASELINE_CD19",
+            (pl.col("day0").dt.year() - pl.col("birth_year")).cast(pl.Float64).alias("AGE"),
+            "WEIGHT",
+        )
+    )
+    samples = labs.filter(pl.col("analyte").is_in(list(KINETIC_LABS)) & (pl.col("TIME") >= 0))
+    if samples.filter(pl.col("analyte") == "car_t_cells_ul").height:
+        samples = samples.filter(pl.col("analyte") != "car_t_copies_ug")
+    analyte = pl.col("analyte").replace_strict({k: v[0] for k, v in KINETIC_LABS.items()}, return_dtype=pl.String)
+    unit = pl.col("analyte").replace_strict({k: v[1] for k, v in KINETIC_LABS.items()}, return_dtype=pl.String)
+    rows = (
+        samples.with_columns(ANALYTE=analyte, UNIT=unit)
+        .with_columns(LLOQ=pl.col("ANALYTE").replace_strict(limits, return_dtype=pl.Float64))
+        .with_columns(BLQ=(pl.col("value") < pl.col("LLOQ")).cast(pl.Int64), MDV=pl.lit(0, pl.Int64))
+        .with_columns(DV=pl.when(pl.col("BLQ") == 1).then(pl.col("LLOQ")).otherwise(pl.col("value")))
+        .join(covariates, on="patient_id", how="left")
+        .rename({"patient_id": "ID"})
+        .sort("ID", "TIME", "ANALYTE")
+        .select(OBSERVATION_COLUMNS)
+    )
+    return validate_observations(rows)
+
+
+def _baseline(labs: pl.DataFrame, codes: list[str], name: str) -> pl.DataFrame:
+    """Per patient, the latest value of ``codes`` on or before day 0 (ties: the last code)."""
+    import polars as pl
+
+    return (
+        labs.filter(pl.col("analyte").is_in(codes) & (pl.col("TIME") <= 0))
+        .sort("patient_id", "TIME")
+        .group_by("patient_id", maintain_order=True)
+        .last()
+        .select("patient_id", pl.col("value").alias(name))
+    )

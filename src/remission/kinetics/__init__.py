@@ -7,9 +7,10 @@ only their math):
 * :class:`CarTBCellModel` — CAR-T driving B-cell killing (precursor transit chain, conditioning)
   and autoantibody turnover, RK4 vectorised over patients;
 
-plus :func:`simulate_cohort` / :func:`summarize_cohort` for virtual cohorts and the parameter
-sets as data (:func:`load_parameter_set`). Pure: no I/O besides reading packaged parameter data.
-See docs/kinetics.md.
+plus :func:`simulate_cohort` / :func:`summarize_cohort` for virtual cohorts, the parameter
+sets as data (:func:`load_parameter_set`), the NONMEM-style observation table of population
+kinetics (:func:`read_observations`) and simulated observations (:func:`sample_observations`).
+Pure: no I/O besides reading packaged parameter data and an observation CSV. See docs/kinetics.md.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from remission.kinetics.cohort import (
     simulate_cohort,
     summarize_cohort,
 )
+from remission.kinetics.observations import OBSERVATION_COLUMNS, read_observations, validate_observations
 from remission.kinetics.parameters import (
     BUILTIN_SETS,
     Parameter,
@@ -38,10 +40,12 @@ from remission.kinetics.parameters import (
     load_parameter_set,
     parse_parameter_set,
 )
+from remission.kinetics.sampling import SampledCohort, sample_observations
 
 __all__ = [
     "BUILTIN_SETS",
     "ENDPOINTS",
+    "OBSERVATION_COLUMNS",
     "PATIENT_COLUMNS",
     "CarTBCellModel",
     "CohortResult",
@@ -53,10 +57,14 @@ __all__ = [
     "ODEKineticModel",
     "Parameter",
     "ParameterSet",
+    "SampledCohort",
     "SteinCarTModel",
     "car_t_stein",
     "load_parameter_set",
     "parse_parameter_set",
+    "read_observations",
+    "sample_observations",
     "simulate_cohort",
     "summarize_cohort",
+    "validate_observations",
 ]

@@ -1,7 +1,8 @@
 """Build the cohort report from a database: ``remission report`` and the end of ``remission demo``.
 
-Writes ``report.html`` (self-contained: figures embedded), ``report.pdf`` (the same document on A4
-pages), ``tables/*.csv`` (every table and every figure's data) and ``figures/*.png``.
+Writes ``report.html`` (self-contained: figures embedded), ``report.pdf`` (the same HTML on A4
+pages, by WeasyPrint; skipped with a reason where WeasyPrint or Pango is missing), ``tables/*.csv``
+(every table and every figure's data) and ``figures/*.png``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from remission.analysis.windows import DEFAULT_RULE, REPORT_MONTHS, WindowRule
 from remission.indices import registry
 from remission.report.data import ReportData
 from remission.report.document import Document, Section, render_html
-from remission.report.pdf import render_pdf
+from remission.report.pdf import pdf_unavailable, render_pdf
 from remission.report.sections import SECTIONS, Context
 
 Progress = Callable[[str], None]
@@ -31,8 +32,9 @@ class ReportFiles:
     """Where the report was written."""
 
     html: Path
-    pdf: Path | None  # None when built with ``pdf=False``
+    pdf: Path | None  # None when built with ``pdf=False`` or when no PDF engine runs here
     tables: Path
+    pdf_skipped: str = ""  # why there is no PDF although one was asked for (what to install)
 
 
 def build_report(
@@ -86,8 +88,14 @@ def build_report_files(
     )
     step("writing HTML")
     html = out_dir / "report.html"
-    html.write_text(render_html(document), encoding="utf-8")
+    text = render_html(document)
+    html.write_text(text, encoding="utf-8")
+    tables = out_dir / "tables"
     if not pdf:
-        return ReportFiles(html, None, out_dir / "tables")
+        return ReportFiles(html, None, tables)
     step("writing PDF")
-    return ReportFiles(html, render_pdf(document, out_dir / "report.pdf"), out_dir / "tables")
+    # a stale PDF of an earlier build must not pass for this one
+    (out_dir / "report.pdf").unlink(missing_ok=True)
+    if reason := pdf_unavailable():
+        return ReportFiles(html, None, tables, pdf_skipped=reason)
+    return ReportFiles(html, render_pdf(text, out_dir / "report.pdf"), tables)

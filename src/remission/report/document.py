@@ -11,6 +11,11 @@ from typing import Any
 import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from remission.report.columns import format_frame
+
+#: A printed table of more columns than this goes on a landscape page of the PDF.
+WIDE_COLUMNS = 10
+
 
 @dataclass(frozen=True)
 class TableBlock:
@@ -19,10 +24,20 @@ class TableBlock:
     rows: list[list[Any]]
     csv: str = ""
     note: str = ""
+    left: list[bool] = field(default_factory=list)  # per column: left-aligned (default: the first only)
+    wide: bool = False  # printed on a landscape page (tables of more than 10 columns always are)
 
     @classmethod
-    def from_frame(cls, caption: str, frame: pl.DataFrame, csv: str = "", note: str = "") -> TableBlock:
-        return cls(caption, list(frame.columns), [list(r) for r in frame.iter_rows()], csv, note)
+    def from_frame(
+        cls, caption: str, frame: pl.DataFrame, csv: str = "", note: str = "", *, wide: bool = False
+    ) -> TableBlock:
+        """The table as printed: headers with units, flags as Yes/No, one number format
+        (:mod:`remission.report.columns`); the CSV keeps the machine names and raw values."""
+        columns, rows, left = format_frame(frame)
+        return cls(caption, columns, rows, csv, note, left, wide or len(columns) > WIDE_COLUMNS)
+
+    def is_left(self, index: int) -> bool:
+        return self.left[index] if index < len(self.left) else index == 0
 
 
 @dataclass(frozen=True)

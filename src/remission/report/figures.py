@@ -77,23 +77,57 @@ def _figure(width: float = 7.0, height: float = 4.2, ncols: int = 1, nrows: int 
     return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **kwargs)
 
 
-def _png(fig: Any) -> bytes:
+#: The ``gid`` of the provenance text drawn into a figure (tests find it by it).
+PROVENANCE_GID = "provenance"
+
+
+def stamp_provenance(fig: Any, provenance: str) -> None:
+    """Draw ``provenance`` in small grey type under everything else in ``fig`` (left-aligned with
+    its content), so that a copied PNG keeps where its data came from."""
+    if not provenance:
+        return
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
+    width, height = fig.get_size_inches()
+    fig.text(
+        box.x0 / width,
+        (box.y0 - 0.06) / height,
+        provenance,
+        ha="left",
+        va="top",
+        fontsize=6.5,
+        color="#555555",
+        gid=PROVENANCE_GID,
+    )
+
+
+def render(fig: Any, provenance: str = "") -> bytes:
+    """The PNG bytes of ``fig`` with ``provenance`` drawn under it and written into the PNG's
+    ``Description`` text chunk; the figure is closed."""
     plt = _pyplot()
+    stamp_provenance(fig, provenance)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight", facecolor="white")
+    metadata = {"Software": f"remission {_version()}", **({"Description": provenance} if provenance else {})}
+    fig.savefig(buffer, format="png", bbox_inches="tight", facecolor="white", metadata=metadata)
     plt.close(fig)
     return buffer.getvalue()
 
 
-def _no_data(message: str, width: float = 7.0, height: float = 2.0) -> bytes:
+def _version() -> str:
+    from remission import __version__
+
+    return __version__
+
+
+def _no_data(message: str, width: float = 7.0, height: float = 2.0, *, provenance: str = "") -> bytes:
     fig, axes = _figure(width, height)
     ax = axes[0][0]
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=10, color="#555555")
-    return _png(fig)
+    return render(fig, provenance)
 
 
-def spider_plot(series: pl.DataFrame, value: str, *, title: str, ylabel: str) -> bytes:
+def spider_plot(series: pl.DataFrame, value: str, *, title: str, ylabel: str, provenance: str = "") -> bytes:
     """One line per patient of ``value`` over months since infusion (``patient_id``, ``day``).
 
     >>> png = spider_plot(pl.DataFrame({"patient_id": ["A", "A"], "day": [-7, 90], "s": [12, 0]}),
@@ -103,7 +137,7 @@ def spider_plot(series: pl.DataFrame, value: str, *, title: str, ylabel: str) ->
     """
     fig, axes = _figure()
     _spider_axis(axes[0][0], series, value, title=title, ylabel=ylabel)
-    return _png(fig)
+    return render(fig, provenance)
 
 
 def _spider_axis(
@@ -134,7 +168,7 @@ def _spider_axis(
         ax.legend(frameon=False, ncol=2, loc="best", handlelength=1.5, columnspacing=0.8)
 
 
-def spider_panels(panels: Sequence[tuple[str, str, pl.DataFrame, str]]) -> bytes:
+def spider_panels(panels: Sequence[tuple[str, str, pl.DataFrame, str]], *, provenance: str = "") -> bytes:
     """A grid of spider plots: one panel per (title, y label, series, value column); each series has
     ``patient_id``, ``day`` and the value (one line per patient).
 
@@ -143,7 +177,7 @@ def spider_panels(panels: Sequence[tuple[str, str, pl.DataFrame, str]]) -> bytes
     True
     """
     if not panels:
-        return _no_data("no index over time is available")
+        return _no_data("no index over time is available", provenance=provenance)
     ncols = 2 if len(panels) > 1 else 1
     nrows = (len(panels) + ncols - 1) // ncols
     fig, axes = _figure(5.2 * ncols, 3.4 * nrows, ncols=ncols, nrows=nrows)
@@ -153,7 +187,7 @@ def spider_panels(panels: Sequence[tuple[str, str, pl.DataFrame, str]]) -> bytes
     for k in range(len(panels), nrows * ncols):
         axes[k // ncols][k % ncols].axis("off")
     fig.tight_layout()
-    return _png(fig)
+    return render(fig, provenance)
 
 
 def _disease_legend(ax: Any, diseases: Sequence[str], **kwargs: Any) -> Any:
@@ -163,7 +197,7 @@ def _disease_legend(ax: Any, diseases: Sequence[str], **kwargs: Any) -> Any:
     return ax.legend(handles=handles, frameon=False, **kwargs)
 
 
-def swimmer_plot(lanes: pl.DataFrame, events: pl.DataFrame) -> bytes:
+def swimmer_plot(lanes: pl.DataFrame, events: pl.DataFrame, *, provenance: str = "") -> bytes:
     """One lane per patient: follow-up bar coloured by disease, event markers, "ongoing" arrows.
 
     Parameters
@@ -182,7 +216,7 @@ def swimmer_plot(lanes: pl.DataFrame, events: pl.DataFrame) -> bytes:
     True
     """
     if lanes.is_empty():
-        return _no_data("no patient")
+        return _no_data("no patient", provenance=provenance)
     order = {d: i for i, d in enumerate(DISEASE_COLOURS)}
     ordered = lanes.with_columns(_d=pl.col("disease").replace_strict(order, default=9, return_dtype=pl.Int64)).sort(
         ["_d", "follow_up_days"], descending=[False, True]
@@ -237,10 +271,10 @@ def swimmer_plot(lanes: pl.DataFrame, events: pl.DataFrame) -> bytes:
     _disease_legend(ax, diseases, loc="lower left", bbox_to_anchor=(1.01, 0.0), title="Disease", alignment="left")
     ax.grid(axis="x", color="#dddddd", lw=0.6)
     ax.set_axisbelow(True)
-    return _png(fig)
+    return render(fig, provenance)
 
 
-def waterfall_plot(best: pl.DataFrame, *, ylabel: str = "best change from baseline (%)") -> bytes:
+def waterfall_plot(best: pl.DataFrame, *, ylabel: str = "best change from baseline (%)", provenance: str = "") -> bytes:
     """Bars of each patient's best percentage change, sorted from worst to best, coloured by disease.
 
     ``best`` has ``patient_id``, ``disease``, ``measure`` (what was measured, shown in the
@@ -251,9 +285,9 @@ def waterfall_plot(best: pl.DataFrame, *, ylabel: str = "best change from baseli
     >>> waterfall_plot(b)[:4] == b"\\x89PNG"
     True
     """
-    rows = best.drop_nulls("best_pct_change").sort("best_pct_change", descending=True)
+    rows = best.drop_nulls("best_pct_change").sort(["best_pct_change", "patient_id"], descending=[True, False])
     if rows.is_empty():
-        return _no_data("no change from baseline is available")
+        return _no_data("no change from baseline is available", provenance=provenance)
     fig, axes = _figure(max(5.0, 0.42 * rows.height + 2.5), 3.8)
     ax = axes[0][0]
     x = list(range(rows.height))
@@ -283,10 +317,12 @@ def waterfall_plot(best: pl.DataFrame, *, ylabel: str = "best change from baseli
         ncol=len(labels),
     )
     ax.set_title("Waterfall: best change from baseline per patient", loc="left")
-    return _png(fig)
+    return render(fig, provenance)
 
 
-def kinetics_plot(car_t: pl.DataFrame, b_cells: pl.DataFrame, *, aplasia_threshold: float = 1.0) -> bytes:
+def kinetics_plot(
+    car_t: pl.DataFrame, b_cells: pl.DataFrame, *, aplasia_threshold: float = 1.0, provenance: str = ""
+) -> bytes:
     """CAR-T expansion (log scale) and CD19+ B cells (symmetric log, so 0 shows) per patient,
     coloured by disease, with the cohort median per day of measurement.
 
@@ -297,6 +333,11 @@ def kinetics_plot(car_t: pl.DataFrame, b_cells: pl.DataFrame, *, aplasia_thresho
     >>> kinetics_plot(t, t)[:4] == b"\\x89PNG"
     True
     """
+    return render(kinetics_figure(car_t, b_cells, aplasia_threshold=aplasia_threshold), provenance)
+
+
+def kinetics_figure(car_t: pl.DataFrame, b_cells: pl.DataFrame, *, aplasia_threshold: float = 1.0) -> Any:
+    """The matplotlib figure of :func:`kinetics_plot` (CAR-T axes first, B-cell axes second)."""
     fig, axes = _figure(10.0, 3.8, ncols=2)
     left, right = axes[0]
     panels = (
@@ -343,7 +384,77 @@ def kinetics_plot(car_t: pl.DataFrame, b_cells: pl.DataFrame, *, aplasia_thresho
     )
     fig.legend(handles=handles, frameon=False, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, -0.06))
     fig.tight_layout()
-    return _png(fig)
+    return fig
+
+
+#: Line styles of the Kaplan–Meier groups: lines that coincide (no events, all at 1.0) stay
+#: distinguishable, the widest drawn first and the dashed ones over it.
+KM_LINESTYLES = ("-", (0, (6, 2)), (0, (2, 1.5)), (0, (6, 2, 1.5, 2)), (0, (1, 1)))
+#: Months labelled on a Kaplan–Meier axis and its number-at-risk table (extended by 6 months to
+#: the end of follow-up).
+KM_MONTHS = (0, 3, 6, 12, 18, 24)
+
+
+def km_months(curves: pl.DataFrame, months: Sequence[int] = KM_MONTHS) -> list[int]:
+    """The months of the x ticks and the number-at-risk table: ``months`` up to the last time of
+    ``curves`` (days), extended by 6-month steps to cover it.
+
+    >>> km_months(pl.DataFrame({"day": [0.0, 400.0]}))
+    [0, 3, 6, 12, 18]
+    >>> km_months(pl.DataFrame({"day": [0.0, 1000.0]}))
+    [0, 3, 6, 12, 18, 24, 30, 36]
+    """
+    last = float(curves["day"].max() or 0)  # type: ignore[arg-type]
+    ticks = sorted({0, *months})
+    while _month_day(ticks[-1]) < last:
+        ticks.append(ticks[-1] + 6)
+    # the first month at or after the last time closes the axis; later report months are cut
+    return [m for i, m in enumerate(ticks) if i == 0 or _month_day(ticks[i - 1]) < last]
+
+
+def _month_day(month: int) -> int:
+    """The day of ``month`` as the report's tables read it: ``round(30.4375 × month)``."""
+    return int(MONTH_DAYS * month + 0.5)
+
+
+def km_risk_table(curves: pl.DataFrame, months: Sequence[int]) -> pl.DataFrame:
+    """Per group and month: ``at_risk`` (patients still followed and event-free at the month's
+    day, ``round(30.4375 × month)``) and ``censored`` (censored up to and including that day).
+
+    ``curves`` is a Kaplan–Meier table per ``group`` with a row at every event/censoring time
+    (``day``, ``at_risk``, ``censored``), as :func:`remission.analysis.survival.kaplan_meier` gives.
+
+    >>> c = pl.DataFrame({"group": ["A"] * 4, "day": [0.0, 50.0, 100.0, 200.0], "at_risk": [3, 3, 2, 1],
+    ...                   "censored": [0, 1, 0, 1]})
+    >>> km_risk_table(c, [0, 3, 6, 12]).rows()
+    [('A', 0, 0, 3, 0), ('A', 3, 91, 2, 1), ('A', 6, 183, 1, 1), ('A', 12, 365, 0, 2)]
+    """
+    rows = []
+    for part in curves.partition_by("group", maintain_order=True):
+        part = part.sort("day")
+        for month in months:
+            day = _month_day(month)
+            later = part.filter(pl.col("day") >= day)
+            at_risk = int(later["at_risk"][0]) if later.height else 0
+            censored = int(part.filter(pl.col("day") <= day)["censored"].sum())
+            rows.append((part["group"][0], month, day, at_risk, censored))
+    return pl.DataFrame(
+        rows,
+        schema={"group": pl.String, "month": pl.Int64, "day": pl.Int64, "at_risk": pl.Int64, "censored": pl.Int64},
+        orient="row",
+    )
+
+
+def km_group_label(group: str, patients: int, events: int) -> str:
+    """The legend entry of a group: its name, N and events; a group without events says so.
+
+    >>> km_group_label("SLE", 8, 0), km_group_label("SSc", 4, 3)
+    ('SLE: no events (n = 8)', 'Systemic sclerosis (n = 4; 3 events)')
+    """
+    name = DISEASE_NAMES.get(group, group)
+    if events == 0:
+        return f"{name}: no events (n = {patients})"
+    return f"{name} (n = {patients}; {events} event{'s' if events != 1 else ''})"
 
 
 def km_plot(
@@ -353,42 +464,120 @@ def km_plot(
     ylabel: str,
     cumulative: bool = False,
     xlabel: str = "months since CAR-T infusion",
+    months: Sequence[int] = KM_MONTHS,
+    provenance: str = "",
 ) -> bytes:
-    """Kaplan–Meier step curves with 95 % CI bands, one per ``group``.
+    """Kaplan–Meier step curves with 95 % CI bands, one per ``group``, and the number at risk
+    (censored to date) per group under the x axis, at the labelled months.
 
-    ``curves`` has ``group``, ``day``, ``survival``, ``lower``, ``upper`` (from
-    :func:`remission.analysis.survival.kaplan_meier`). ``cumulative`` draws ``1 − S(t)``.
+    ``curves`` has ``group``, ``day``, ``at_risk``, ``events``, ``censored``, ``survival``,
+    ``lower``, ``upper`` (from :func:`remission.analysis.survival.kaplan_meier`). ``cumulative``
+    draws ``1 − S(t)``. ``provenance`` is drawn under the figure (:func:`render`).
 
-    >>> c = pl.DataFrame({"group": ["all"] * 2, "day": [0.0, 90.0], "survival": [1.0, 0.5],
-    ...                   "lower": [1.0, 0.2], "upper": [1.0, 0.8]})
+    >>> c = pl.DataFrame({"group": ["all"] * 2, "day": [0.0, 90.0], "at_risk": [2, 2], "events": [0, 1],
+    ...                   "censored": [0, 0], "survival": [1.0, 0.5], "lower": [1.0, 0.2], "upper": [1.0, 0.8]})
     >>> km_plot(c, title="t", ylabel="y")[:4] == b"\\x89PNG"
     True
     """
     if curves.is_empty():
-        return _no_data("no time-to-event data")
-    fig, axes = _figure(6.0, 3.6)
-    ax = axes[0][0]
+        return _no_data("no time-to-event data", provenance=provenance)
+    return render(
+        km_figure(curves, title=title, ylabel=ylabel, cumulative=cumulative, xlabel=xlabel, months=months), provenance
+    )
+
+
+def km_figure(
+    curves: pl.DataFrame,
+    *,
+    title: str,
+    ylabel: str,
+    cumulative: bool = False,
+    xlabel: str = "months since CAR-T infusion",
+    months: Sequence[int] = KM_MONTHS,
+) -> Any:
+    """The matplotlib figure of :func:`km_plot` (curves axes first, the number-at-risk axes second)."""
+    plt = _pyplot()
+    groups = curves.partition_by("group", maintain_order=True)
+    ticks = km_months(curves, months)
+    table_height = 0.2 * (len(groups) + 0.6)
+    fig, (ax, table_ax) = plt.subplots(
+        2,
+        1,
+        figsize=(6.4, 3.4 + table_height + 0.85),
+        sharex=True,
+        # hspace is a fraction of the mean axes height: 0.85 in for the tick labels, x label and table title
+        gridspec_kw={"height_ratios": [3.4, table_height], "hspace": 0.85 / ((3.4 + table_height) / 2)},
+    )
     colours = {**DISEASE_COLOURS, "All": BLACK}
-    for part in curves.partition_by("group", maintain_order=True):
+    risk = km_risk_table(curves, ticks)
+    names = []
+    for k, part in enumerate(groups):
         group = part["group"][0]
-        months = part["day"].to_numpy() / MONTH_DAYS
+        months_ = part["day"].to_numpy() / MONTH_DAYS
         s, lo, hi = (part[c].to_numpy() for c in ("survival", "lower", "upper"))
         if cumulative:
             s, lo, hi = 1 - s, 1 - hi, 1 - lo
         colour = colours.get(group, "grey")
-        ax.step(months, s, where="post", color=colour, lw=1.6, label=DISEASE_NAMES.get(group, group))
-        ax.fill_between(months, lo, hi, step="post", color=colour, alpha=0.12, lw=0)
-        if "censored" in part.columns:
-            cens = part.filter(pl.col("censored") > 0)
-            at = [float(v) for v in (1 - cens["survival"] if cumulative else cens["survival"]).to_list()]
-            ax.plot(cens["day"].to_numpy() / MONTH_DAYS, at, "|", color=colour, ms=7, mew=1.2)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel(xlabel)
+        patients = int(part["at_risk"].max() or 0)  # type: ignore[arg-type]
+        events = int(part["events"].sum())
+        ax.step(
+            months_,
+            s,
+            where="post",
+            color=colour,
+            lw=2.4 - 0.4 * min(k, 3),
+            ls=KM_LINESTYLES[k % len(KM_LINESTYLES)],
+            label=km_group_label(group, patients, events),
+            zorder=2 + k,
+        )
+        ax.fill_between(months_, lo, hi, step="post", color=colour, alpha=0.12, lw=0)
+        cens = part.filter(pl.col("censored") > 0)
+        at = [float(v) for v in (1 - cens["survival"] if cumulative else cens["survival"]).to_list()]
+        ax.plot(cens["day"].to_numpy() / MONTH_DAYS, at, "|", color=colour, ms=7, mew=1.2, zorder=2 + k)
+        names.append((group, colour))
+    if int(curves["events"].sum()) == 0:
+        ax.text(
+            0.5,
+            0.45,
+            "no events in any group: every curve stays at its start",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=8.5,
+            color="#444444",
+        )
+    ax.set_ylim(-0.02, 1.05)
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left")
+    ax.set_xlim(-0.03 * ticks[-1], ticks[-1] * 1.03)
+    ax.set_xticks(ticks, [str(m) for m in ticks])
+    ax.tick_params(axis="x", labelbottom=True)
+    ax.set_xlabel(xlabel)
     from matplotlib.lines import Line2D
 
     handles, _ = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], color="grey", marker="|", ls="none", ms=7, mew=1.2, label="censored"))
-    ax.legend(handles=handles, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return _png(fig)
+    ax.legend(handles=handles, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _risk_axis(table_ax, risk, names)
+    return fig
+
+
+def _risk_axis(ax: Any, risk: pl.DataFrame, names: Sequence[tuple[str, str]]) -> None:
+    """The number-at-risk table on its own axes, sharing the curves' x axis (one row per group,
+    each count centred under its month's tick)."""
+    for spine in ("left", "top", "right", "bottom"):
+        ax.spines[spine].set_visible(False)
+    rows = len(names)
+    for i, (group, colour) in enumerate(names):
+        y = rows - 1 - i
+        for month, at_risk, censored in (
+            risk.filter(pl.col("group") == group).select("month", "at_risk", "censored").iter_rows()
+        ):
+            ax.text(month, y, f"{at_risk} ({censored})", ha="center", va="center", fontsize=7.5, color=colour)
+    ax.set_ylim(-0.6, rows - 0.4)
+    ax.set_yticks(range(rows - 1, -1, -1), [g for g, _ in names], fontsize=7.5)
+    for label, (_, colour) in zip(ax.get_yticklabels(), names, strict=True):
+        label.set_color(colour)
+    ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="x", bottom=False, labelbottom=False)
+    ax.set_title("Number at risk (censored to date)", loc="left", fontsize=8, pad=3)

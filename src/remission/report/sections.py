@@ -13,9 +13,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from sqlalchemy import URL
 
+from remission import __version__
 from remission.analysis.baseline import derive_conditioning_start, derive_lab_baseline, drop_conditioning_interval
 from remission.analysis.biology import B_CELL_APLASIA_THRESHOLD, summarise_b_cells, summarise_car_t
+from remission.analysis.bounds import (
+    AE_ONSET,
+    MEDICATION_START,
+    MEDICATION_STOP,
+    MEDICATIONS_CAUSE,
+    ONSETS_CAUSE,
+    Bounds,
+    binary_cells_with_bounds,
+    derive_first_day_bounds,
+    derive_treatment_emergent_bounds,
+    has_imputed_dates,
+    nri_rows_with_bounds,
+    opposite_medications,
+    patients_with_changed_flags,
+    responsible_medications,
+    summarise_treatment_emergent_bounds,
+)
 from remission.analysis.durations import (
     DEFAULT_DRUG_FREE,
     DEFAULT_SUSTAINED,
@@ -33,7 +52,6 @@ from remission.analysis.endpoints import (
     endpoint_table,
     format_number,
     summarise_continuous,
-    summarise_follow_up,
 )
 from remission.analysis.estimands import common_estimands, estimand_table, observed_estimand, remission_estimands
 from remission.analysis.nri import nri_rows
@@ -58,6 +76,7 @@ from remission.analysis.toxicity import (
 from remission.analysis.treatment import derive_on_treatment, summarise_stop_days
 from remission.analysis.windows import (
     DEFAULT_RULE,
+    MONTH_DAYS,
     REPORT_MONTHS,
     WindowRule,
     assign_windows,
@@ -65,6 +84,7 @@ from remission.analysis.windows import (
     timepoint_labels,
 )
 from remission.report import figures
+from remission.report.columns import summary_text
 from remission.report.data import ReportData
 from remission.report.document import FigureBlock, Section, TableBlock, write_csv
 from remission.report.quality import quality_section
@@ -86,8 +106,26 @@ class Context:
     months: tuple[int, ...] = REPORT_MONTHS
     rule: WindowRule = DEFAULT_RULE
 
-    def table(self, caption: str, frame: pl.DataFrame, name: str, note: str = "") -> TableBlock:
-        return TableBlock.from_frame(caption, frame, write_csv(frame, self.out, name), note)
+    def table(
+        self,
+        caption: str,
+        frame: pl.DataFrame,
+        name: str,
+        note: str = "",
+        *,
+        hidden: Sequence[str] = (),
+        wide: bool = False,
+    ) -> TableBlock:
+        """The table as printed, its CSV written (all columns; ``hidden`` ones are left out of the
+        printed table only, where another table of the report already shows them). ``wide``: a
+        table of many prose columns, printed on a landscape page."""
+        csv = write_csv(frame, self.out, name)
+        return TableBlock.from_frame(caption, frame.drop(hidden), csv, note, wide=wide)
+
+    @property
+    def provenance(self) -> str:
+        """The line drawn under every figure (:func:`provenance_line` of this report's data)."""
+        return provenance_line(self.data.synthetic, self.data.engine.url, __version__)
 
     def figure(self, caption: str, png: bytes, frame: pl.DataFrame, name: str) -> FigureBlock:
         csv = write_csv(frame, self.out, f"figure_{name}")
@@ -95,6 +133,30 @@ class Context:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
         return FigureBlock(caption, png, csv)
+
+
+def provenance_line(synthetic: bool, url: URL, version: str) -> str:
+    """Where a figure's data came from, drawn into the PNG so that a copied figure keeps it: synthetic
+    or not, the database (its file name for SQLite; backend, host and name otherwise, never a
+    password) and the remission version.
+
+    >>> from sqlalchemy import make_url
+    >>> provenance_line(True, make_url("sqlite:////data/out/remission.db"), "0.1.0")
+    'SYNTHETIC DATA (generated, not patients) · data: remission.db (SQLite) · remission 0.1.0'
+    >>> provenance_line(False, make_url("postgresql://u:secret@db.example/registry"), "0.1.0")
+    'data: registry on db.example (PostgreSQL) · remission 0.1.0'
+    """
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        source = f"{Path(url.database or ':memory:').name} (SQLite)"
+    else:
+        name = {"postgresql": "PostgreSQL"}.get(backend, backend)
+        source = f"{url.database} on {url.host} ({name})" if url.host else f"{url.database} ({name})"
+    parts = (["SYNTHETIC DATA (generated, not patients)"] if synthetic else []) + [
+        f"data: {source}",
+        f"remission {version}",
+    ]
+    return " · ".join(parts)
 
 
 # --------------------------------------------------------------------------------------- cohort
@@ -162,11 +224,11 @@ def cohort_section(ctx: Context) -> Section:
             row(f"{sex}, n/N (%)", [BinarySummary(int((p["sex"] == sex).sum()), p.height).text() for _, p in groups])
         )
     for label, column in (
-        ("age at infusion, years — median (range)", "age"),
-        ("disease duration, years — median (range)", "disease_duration"),
-        ("prior immunosuppressive treatments — median (range)", "prior_treatment_count"),
+        ("age at infusion, years — median (IQR; range)", "age"),
+        ("disease duration, years — median (IQR; range)", "disease_duration"),
+        ("prior immunosuppressive treatments — median (IQR; range)", "prior_treatment_count"),
     ):
-        rows.append(row(label, [summarise_continuous(p[column].to_list()).text_range() for _, p in groups]))
+        rows.append(row(label, [summary_text(summarise_continuous(p[column].to_list())) for _, p in groups]))
     baseline = (
         derive_timepoints(data.assessments.filter(pl.col("form") != "toxicity"), ()).filter(
             pl.col("timepoint") == "baseline"
@@ -200,14 +262,6 @@ def cohort_section(ctx: Context) -> Section:
 # ------------------------------------------------------------------------------------ treatment
 
 
-def _cells(value: float | None) -> str:
-    """A cell dose as ``1.0 × 10^6``."""
-    if value is None:
-        return "—"
-    exponent = len(str(int(abs(value)))) - 1 if abs(value) >= 1 else 0
-    return f"{value / 10**exponent:.1f} × 10^{exponent}"
-
-
 def treatment_section(ctx: Context) -> Section:
     """Conditioning, cell dose, day 0 and follow-up per patient; maintenance-drug stop days."""
     data = ctx.data
@@ -218,7 +272,7 @@ def treatment_section(ctx: Context) -> Section:
         .select("patient_id", pl.col("date").alias("day_0"), "product", "cells_per_kg", "conditioning")
         .join(data.disease_of(), on="patient_id", how="left")
         .join(data.follow_up, on="patient_id", how="left")
-        .with_columns(follow_up_months=(pl.col("follow_up_days") / 30.4375).round(1))
+        .with_columns(follow_up_months=(pl.col("follow_up_days") / MONTH_DAYS).round(1))
         .select(
             "patient_id",
             "disease",
@@ -243,10 +297,10 @@ def treatment_section(ctx: Context) -> Section:
                 "group": name,
                 "patients": str(rows["patient_id"].n_unique()),
                 "conditioning (patients)": conditioning,
-                "CAR-T cells/kg — median (range)": (
-                    f"{_cells(dose.median)} ({_cells(dose.minimum)}–{_cells(dose.maximum)})" if dose.n else "—"
+                "CAR-T cells/kg — median (IQR; range)": summary_text(dose, cells=True),
+                "follow-up, months — median (IQR; range)": summary_text(
+                    summarise_continuous([d / MONTH_DAYS for d in rows["follow_up_days"].drop_nulls().to_list()])
                 ),
-                "follow-up — median (range; IQR)": summarise_follow_up(rows["follow_up_days"].to_list()),
             }
         )
     summary = pl.DataFrame(summary_rows)
@@ -276,7 +330,7 @@ def treatment_section(ctx: Context) -> Section:
                 stops,
                 "treatment_stop_days",
                 note="Glucocorticoids; immunosuppressants with biologics; all maintenance drugs (antimalarials "
-                "too). Empty day with stopped = 1: never given; stopped = 0: still running. Fludarabine and "
+                "too). An empty day with stopped Yes: never given; stopped No: still running. Fludarabine and "
                 "cyclophosphamide given from day −14 to day 0 (lymphodepletion) and tocilizumab from day 0 (CRS "
                 "treatment) are not maintenance immunosuppression.",
             )
@@ -488,17 +542,24 @@ def ssc_section(ctx: Context) -> Section:
 
 
 def remission_visits(
-    data: ReportData, drug_free: DrugFreeRule = DEFAULT_DRUG_FREE, sustained: SustainedRule = DEFAULT_SUSTAINED
+    data: ReportData,
+    drug_free: DrugFreeRule = DEFAULT_DRUG_FREE,
+    sustained: SustainedRule = DEFAULT_SUSTAINED,
+    medications: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """Per disease assessment (``patient_id``, ``disease``, ``day``): the remission flag of its
     disease's rule (:mod:`remission.analysis.remission`; empty where not judged), treatment flags on
     that day, ``drug_free`` (≥ 30 treatment-free days; empty = unknown history),
     ``drug_free_remission`` and the ``*_sustained`` flags; and the reason per disease where the
-    defining index was not computed."""
+    defining index was not computed. ``medications`` replaces the stored ones (the opposite
+    imputation rule's reading, :func:`remission.analysis.bounds.opposite_medications`)."""
+    if data.assessments.is_empty():  # no assessment table at all (an SDTM study without forms)
+        return pl.DataFrame(), {}
     visits, missing = derive_remission_flags(data.assessments, data.scores, data.diseases)
     if visits.is_empty():
         return visits, missing
-    meds = data.medications if not data.medications.is_empty() else pl.DataFrame(schema=MEDICATION_SCHEMA)
+    meds = data.medications if medications is None else medications
+    meds = meds if not meds.is_empty() else pl.DataFrame(schema=MEDICATION_SCHEMA)
     visits = derive_drug_free(derive_on_treatment(visits, meds), meds, drug_free)
     # Without a medication history covering the follow-up, "off" is unknown (not "off").
     unknown = pl.col("drug_free").is_null()
@@ -586,8 +647,8 @@ def patient_milestones(data: ReportData, visits: pl.DataFrame) -> pl.DataFrame:
 def _km_summary(
     events: pl.DataFrame, group: str, months: Sequence[int], rule: WindowRule, cumulative: bool
 ) -> dict[str, str]:
-    """One row of a Kaplan–Meier table, read at each report month's target day (columns named by
-    month, the unit of the plot's axis, with the day in brackets) with the number at risk."""
+    """One row of a Kaplan–Meier table, read at each report month's target day, with the number at
+    risk: months throughout, the unit of the plot's axis and its number-at-risk table."""
     days = [rule.target_day(m) for m in months]
     table = kaplan_meier(events, days)
     median = median_time(events)
@@ -595,14 +656,14 @@ def _km_summary(
         "group": group,
         "patients": str(events.height),
         "events": str(int(events["observed"].sum())),
-        "median, days": "not reached" if median is None else format_number(median, 0),
+        "median, months": "not reached" if median is None else format_number(median / rule.month_days, 1),
     }
-    for month, (day, at_risk, s, lo, hi) in zip(
-        months, table.select("day", "at_risk", "survival", "lower", "upper").iter_rows(), strict=True
+    for month, (at_risk, s, lo, hi) in zip(
+        months, table.select("at_risk", "survival", "lower", "upper").iter_rows(), strict=True
     ):
         if cumulative:
             s, lo, hi = 1 - s, 1 - hi, 1 - lo
-        row[f"month {month} (day {int(day)})"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
+        row[f"month {month}"] = f"{100 * s:.0f}% ({100 * lo:.0f}–{100 * hi:.0f})"
         row[f"at risk, month {month}"] = str(at_risk)
     return row
 
@@ -624,13 +685,16 @@ def nri_cohort(data: ReportData, disease: str) -> pl.DataFrame:
     )
 
 
-def _nri_table(ctx: Context, disease: str, rows: pl.DataFrame) -> TableBlock:
-    """The disease's remission endpoints at each month: NRI (primary), observed, missing, not yet."""
+def _nri_table(ctx: Context, disease: str, rows: pl.DataFrame, opposite: pl.DataFrame | None = None) -> TableBlock:
+    """The disease's remission endpoints at each month: NRI (primary), observed, missing, not yet;
+    the drug-free ones with their imputation bounds where ``opposite`` (the visits under the
+    opposite imputation rule) gives other counts."""
     rule = primary_rule(disease)
     assert rule is not None
     label = rule.label
     cohort = nri_cohort(ctx.data, disease)
     windowed = assign_windows(rows, ctx.months, ctx.rule)
+    opposite_windowed = None if opposite is None else assign_windows(opposite, ctx.months, ctx.rule)
     lines: list[dict[str, str]] = []
     for flag, name in (
         ("remission", label),
@@ -638,7 +702,10 @@ def _nri_table(ctx: Context, disease: str, rows: pl.DataFrame) -> TableBlock:
         ("drug_free_remission", f"drug-free {label}"),
         ("drug_free_remission_sustained", f"sustained drug-free {label}"),
     ):
-        lines += nri_rows(windowed, cohort, flag, name, ctx.months, ctx.rule)
+        if opposite_windowed is not None and flag.startswith("drug_free"):
+            lines += nri_rows_with_bounds(windowed, opposite_windowed, cohort, flag, name, ctx.months, ctx.rule)
+        else:
+            lines += nri_rows(windowed, cohort, flag, name, ctx.months, ctx.rule)
     estimands = remission_estimands(disease, ctx.rule)[:4]
     frame = pl.DataFrame(lines, schema={"endpoint": pl.String, **{f"month {m}": pl.String for m in ctx.months}})
     return ctx.table(
@@ -695,24 +762,34 @@ KM_TABLES = (
 )
 
 
-def _withdrawal_table(ctx: Context, visits: pl.DataFrame) -> pl.DataFrame:
-    """Endpoints with one definition across diseases, per disease and All (observed cases)."""
+def _withdrawal_table(ctx: Context, visits: pl.DataFrame, opposite: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Endpoints with one definition across diseases, per disease and All (observed cases), each
+    cell with its imputation bounds where ``opposite`` (the visits under the opposite imputation
+    rule) gives another count."""
     data = ctx.data
     labels = timepoint_labels(ctx.months)
+    endpoints = [
+        Endpoint("off glucocorticoids", "off_glucocorticoid"),
+        Endpoint("off immunosuppressants and biologics", "off_immunosuppressant"),
+        Endpoint("drug-free (≥ 30 days without maintenance drug)", "drug_free"),
+    ]
     blocks = []
     for group in [*data.diseases, "All"]:
         rows = visits if group == "All" else visits.filter(pl.col("disease") == group)
         timepoints = derive_timepoints(rows, ctx.months, ctx.rule)
-        endpoints = [
-            Endpoint("off glucocorticoids", "off_glucocorticoid"),
-            Endpoint("off immunosuppressants and biologics", "off_immunosuppressant"),
-            Endpoint("drug-free (≥ 30 days without maintenance drug)", "drug_free"),
-        ]
-        blocks.append(
-            endpoint_table(timepoints, endpoints, labels)
-            .with_columns(group=pl.lit(group))
-            .select("group", pl.all().exclude("group"))
-        )
+        table = endpoint_table(timepoints, endpoints, labels)
+        if opposite is not None:
+            other = derive_timepoints(
+                opposite if group == "All" else opposite.filter(pl.col("disease") == group), ctx.months, ctx.rule
+            )
+            table = pl.DataFrame(
+                [
+                    {"endpoint": e.label, **binary_cells_with_bounds(timepoints, other, e.column, labels)}
+                    for e in endpoints
+                ],
+                schema=table.schema,
+            )
+        blocks.append(table.with_columns(group=pl.lit(group)).select("group", pl.all().exclude("group")))
     return pl.concat(blocks, how="vertical_relaxed")
 
 
@@ -727,10 +804,11 @@ def remission_section(ctx: Context) -> Section:
     curves: list[pl.DataFrame] = []
     km_rows: dict[str, list[dict[str, str]]] = {key: [] for key, *_ in KM_TABLES}
     common = common_estimands(ctx.rule)
+    opposite = _opposite_visits(data)
     tables = [
         ctx.table(
             "Treatment withdrawal by time point (one definition across diseases), n/N (%) of observed cases",
-            _withdrawal_table(ctx, visits),
+            _withdrawal_table(ctx, visits, opposite),
             "efficacy_all_endpoints",
             note=" ".join(e.text() for e in common),
         )
@@ -739,12 +817,28 @@ def remission_section(ctx: Context) -> Section:
         if disease in missing or primary_rule(disease) is None:
             continue
         rows = visits.filter(pl.col("disease") == disease)
-        tables.append(_nri_table(ctx, disease, rows))
+        rows_opposite = None if opposite is None else opposite.filter(pl.col("disease") == disease)
+        tables.append(_nri_table(ctx, disease, rows, rows_opposite))
         _time_to_event(ctx, disease, rows, km_rows, curves)
     milestones = patient_milestones(data, visits)
-    tables.append(ctx.table("Day each milestone was reached, per patient", milestones, "efficacy_milestones"))
     tables.append(
-        ctx.table("Endpoint definitions (estimands, ICH E9(R1))", estimand_table(data.diseases, ctx.rule), "estimands")
+        ctx.table(
+            "Day each milestone was reached, per patient (day 0 = infusion; empty: not reached)",
+            milestones,
+            "efficacy_milestones",
+            note="The days of the last maintenance-drug doses are in the treatment section (and in this table's CSV).",
+            hidden=[c for c in milestones.columns if c.endswith(("_stop_day", "_stopped"))],
+        )
+    )
+    if opposite is not None:
+        tables += _drug_free_bounds_tables(ctx, visits, opposite)
+    tables.append(
+        ctx.table(
+            "Endpoint definitions (estimands, ICH E9(R1))",
+            estimand_table(data.diseases, ctx.rule),
+            "estimands",
+            wide=True,
+        )
     )
     figures_: list[FigureBlock] = []
     if curves:
@@ -761,15 +855,21 @@ def remission_section(ctx: Context) -> Section:
             part = all_curves.filter(pl.col("endpoint") == key).select(
                 "group", "day", "at_risk", "events", "censored", "survival", "lower", "upper"
             )
+            write_csv(
+                figures.km_risk_table(part, figures.km_months(part, ctx.months)), ctx.out, f"figure_km_{key}_at_risk"
+            )
             figures_.append(
                 ctx.figure(
-                    f"Kaplan–Meier: {title_.lower()} with 95 % CI bands",
+                    f"Kaplan–Meier: {title_.lower()} with 95 % CI bands; under the axis the number at risk "
+                    "(censored to date) per group at each labelled month",
                     figures.km_plot(
                         part,
                         title=title_,
                         ylabel=ylabel,
                         cumulative=cumulative,
                         xlabel="months since first remission" if key == "rfs" else "months since CAR-T infusion",
+                        months=ctx.months,
+                        provenance=ctx.provenance,
                     ),
                     part,
                     f"km_{key}",
@@ -786,11 +886,121 @@ def remission_section(ctx: Context) -> Section:
         "spanning ≥ 180 days, a gap > 120 days between assessments breaks the run. NRI (primary): every treated "
         "patient whose follow-up reached the month is in N; a missed visit, death or withdrawal is non-response; "
         "observed cases as sensitivity; patients not yet at the month are counted apart. Time-to-event endpoints "
-        "are censored at the last efficacy assessment. " + _window_note(ctx),
+        "are censored at the last efficacy assessment. " + _window_note(ctx) + _bounds_note(opposite),
         tables=tables,
         figures=figures_,
         unavailable=("not available: " + unavailable) if unavailable and not curves else "",
     )
+
+
+def _bounds_note(opposite: pl.DataFrame | None) -> str:
+    """The section note's sentence on imputation bounds (empty when no medication date is imputed)."""
+    if opposite is None:
+        return ""
+    return (
+        " Partially dated medications: the counts are those of the conservative reading (start on the first, end "
+        "on the last day of the known period); where reading each partial date at the other end of its period "
+        "(start last, end first) changes a drug-free count, the cell adds the range of the two "
+        "(docs/decisions/imputation.md)."
+    )
+
+
+def _opposite_visits(data: ReportData) -> pl.DataFrame | None:
+    """:func:`remission_visits` with the medications read by the opposite imputation rule, or
+    None when no medication date is imputed (the two rules agree: no bounds)."""
+    if not has_imputed_dates(data.medications, MEDICATION_START[1], MEDICATION_STOP[1]):
+        return None
+    opposite, _ = remission_visits(data, medications=opposite_medications(data.medications))
+    return opposite
+
+
+#: The drug-free flags whose bounds the report shows.
+DRUG_FREE_FLAGS = ("drug_free", "drug_free_remission", "drug_free_remission_sustained")
+
+
+def _time_to_drug_free_bounds(data: ReportData, visits: pl.DataFrame, opposite: pl.DataFrame) -> pl.DataFrame:
+    """Per disease: patients reaching drug-free remission and the median time to it (days from
+    infusion), reported and under the opposite rule, with the bounds of the count."""
+    rows = []
+    for disease in data.diseases:
+        rule = primary_rule(disease)
+        reported = derive_time_to_first(visits.filter(pl.col("disease") == disease), "drug_free_remission")
+        other = derive_time_to_first(opposite.filter(pl.col("disease") == disease), "drug_free_remission")
+        if rule is None or reported.is_empty():
+            continue
+        reached = Bounds(int(reported["observed"].sum()), int(other["observed"].sum()) if not other.is_empty() else 0)
+        median = median_time(reported)
+        median_opposite = median_time(other) if not other.is_empty() else None
+        rows.append(
+            {
+                "endpoint": f"time to drug-free {rule.label}",
+                "group": disease,
+                "patients reaching it": f"{reached.reported}; {reached.text(MEDICATIONS_CAUSE)}"
+                if reached.differ
+                else str(reached.reported),
+                "median, days (reported)": "not reached" if median is None else format_number(median, 0),
+                "median, days (opposite rule)": "not reached"
+                if median_opposite is None
+                else format_number(median_opposite, 0),
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            c: pl.String
+            for c in (
+                "endpoint",
+                "group",
+                "patients reaching it",
+                "median, days (reported)",
+                "median, days (opposite rule)",
+            )
+        },
+    )
+
+
+def _drug_free_bounds_tables(ctx: Context, visits: pl.DataFrame, opposite: pl.DataFrame) -> list[TableBlock]:
+    """Per patient whose drug-free status depends on a partially dated medication: the first
+    (sustained) drug-free remission day under both rules, and the medication records responsible.
+    Nothing when the two rules give the same flags."""
+    changed = patients_with_changed_flags(visits, opposite, DRUG_FREE_FLAGS, on=("assessment_id",))
+    if changed.is_empty():
+        return []
+    days = derive_first_day_bounds(visits, opposite, "drug_free_remission").join(
+        derive_first_day_bounds(visits, opposite, "drug_free_remission_sustained"),
+        on="patient_id",
+        how="full",
+        coalesce=True,
+    )
+    per_patient = (
+        changed.join(ctx.data.disease_of(), on="patient_id", how="left")
+        .join(days, on="patient_id", how="left")
+        .sort("patient_id")
+    )
+    records = responsible_medications(ctx.data.medications, changed)
+    rule = "medication start on the last day, end on the first day of its known period"
+    return [
+        ctx.table(
+            f"Time to drug-free remission from infusion, as reported and under the opposite imputation rule ({rule})",
+            _time_to_drug_free_bounds(ctx.data, visits, opposite),
+            "efficacy_time_to_drug_free_bounds",
+            note="Median: Kaplan–Meier, censored at the last assessment with a known flag.",
+        ),
+        ctx.table(
+            "Drug-free remission depending on partially dated medications: first day reached per patient, as "
+            f"reported and under the opposite imputation rule ({rule})",
+            per_patient,
+            "efficacy_drug_free_bounds",
+            note="Reported: medication start on the first day, end on the last day of a partially known date "
+            "(the conservative reading, docs/decisions/imputation.md). Empty day: not reached.",
+        ),
+        ctx.table(
+            "Medication records responsible: partially dated maintenance records (CMSTDTC/CMENDTC as collected) "
+            "with their study days as reported and under the opposite rule",
+            records,
+            "efficacy_drug_free_bounds_records",
+        ),
+    ]
 
 
 KM_FILES = {
@@ -843,6 +1053,31 @@ def _grade_source(data: ReportData, category: str, index: str, column: str) -> t
     else:
         used.append(f"{index} not computed")
     return sources, ", ".join(used)
+
+
+def _treatment_emergent_bounds(data: ReportData, total: int) -> tuple[tuple[str, str], pl.DataFrame] | None:
+    """The "Other safety endpoints" row of treatment-emergent adverse events with their bounds
+    and the events whose flag differs between the reported onset and the opposite rule's
+    (analysis/bounds.py); None when none differs (no bounds are shown)."""
+    events = data.adverse_events
+    if not has_imputed_dates(events, AE_ONSET[1]):
+        return None
+    flags = derive_treatment_emergent_bounds(events)
+    changed = flags.filter(pl.col("treatment_emergent") != pl.col("treatment_emergent_opposite"))
+    if changed.is_empty():
+        return None
+    counts, patients = summarise_treatment_emergent_bounds(events)
+    # The events always differ here (an AE changed its flag); the patients may not.
+    share = BinarySummary(patients.reported, total).text()
+    share += f"; {patients.text(ONSETS_CAUSE)}" if patients.differ else ""
+    noun = "event" if counts.reported == 1 else "events"
+    text = f"{share} ({counts.reported} {noun}; {counts.text(ONSETS_CAUSE)})"
+    if "source_key" not in changed.columns:
+        changed = changed.with_columns(source_key=pl.lit(None, pl.String))
+    listing = changed.select(
+        "patient_id", "term", "grade", "onset_dtc", "onset_day", "onset_day_opposite", "source_key"
+    ).sort("patient_id", "onset_day")
+    return ("treatment-emergent adverse events (onset on or after day 0), patients", text), listing
 
 
 def safety_section(ctx: Context) -> Section:
@@ -910,11 +1145,24 @@ def safety_section(ctx: Context) -> Section:
             other.append((f"ICAHT {label}, patients by grade (N = {known.len()})", counts))
     deaths = _deaths(data)
     other.append(("deaths (adverse event grade 5)", BinarySummary(deaths.height, patients.height).text()))
+    emergent = _treatment_emergent_bounds(data, patients.height)
+    if emergent is not None:
+        other.append(emergent[0])
     tables.append(
         ctx.table(
             "Other safety endpoints", pl.DataFrame(other, schema=["endpoint", "patients"], orient="row"), "safety_other"
         )
     )
+    if emergent is not None:
+        tables.append(
+            ctx.table(
+                "Adverse events whose treatment emergence depends on a partially dated onset (AESTDTC as collected): "
+                "onset day as reported (first day of the known period, not before the infusion) and under the "
+                "opposite rule (first day of the period)",
+                emergent[1],
+                "safety_treatment_emergent_bounds",
+            )
+        )
     if not data.adverse_events.is_empty():
         listing = data.adverse_events.select(
             "patient_id", "term", "category", "grade", "onset_day", "resolution_day", "serious", "organism", "treatment"
@@ -944,10 +1192,16 @@ def biology_section(ctx: Context) -> Section:
         peaks = summarise_car_t(car_t)
         per_patient = per_patient.join(peaks, on="patient_id", how="left")
         rows.append(
-            ("CAR-T peak day — median (range)", summarise_continuous(peaks["car_t_peak_day"].to_list()).text_range(0))
+            (
+                "CAR-T peak day — median (IQR; range)",
+                summary_text(summarise_continuous(peaks["car_t_peak_day"].to_list())),
+            )
         )
         rows.append(
-            ("CAR-T peak, cells/µL — median (range)", summarise_continuous(peaks["car_t_peak"].to_list()).text_range(1))
+            (
+                "CAR-T peak, cells/µL — median (IQR; range)",
+                summary_text(summarise_continuous(peaks["car_t_peak"].to_list())),
+            )
         )
     else:
         rows.append(("CAR-T expansion", "not available: no car_t_cells_ul laboratory values"))
@@ -964,8 +1218,8 @@ def biology_section(ctx: Context) -> Section:
         rows.append((f"B-cell aplasia (< {B_CELL_APLASIA_THRESHOLD:g} cell/µL) duration — mean ± SD", mean_sd))
         rows.append(
             (
-                "B-cell reconstitution day — median (range)",
-                summarise_continuous(done["reconstitution_day"].to_list()).text_range(0),
+                "B-cell reconstitution day — median (IQR; range)",
+                summary_text(summarise_continuous(done["reconstitution_day"].to_list())),
             )
         )
         ongoing = aplasia["ongoing"]
@@ -1001,14 +1255,14 @@ def _baseline_rows(data: ReportData, rows: list[tuple[str, str]], per_patient: p
         nadir = base[f"{analyte}_nadir_pre_infusion"].drop_nulls()
         rows.append(
             (
-                f"{label}: baseline before lymphodepletion — median (range)",
-                summarise_continuous(base[f"{analyte}_baseline"].to_list()).text_range(1),
+                f"{label}: baseline before lymphodepletion — median (IQR; range)",
+                summary_text(summarise_continuous(base[f"{analyte}_baseline"].to_list())),
             )
         )
         rows.append(
             (
-                f"{label}: post-conditioning pre-infusion nadir — median (range; n = {nadir.len()})",
-                summarise_continuous(nadir.to_list()).text_range(1),
+                f"{label}: post-conditioning pre-infusion nadir (n = {nadir.len()}) — median (IQR; range)",
+                summary_text(summarise_continuous(nadir.to_list())),
             )
         )
         per_patient = per_patient.join(
@@ -1055,7 +1309,7 @@ def _swimmer(ctx: Context, visits: pl.DataFrame) -> FigureBlock:
         "Swimmer plot: one lane per patient (follow-up since infusion, coloured by disease) with the first remission, "
         "first drug-free remission, the day remission had been sustained ≥ 180 days, relapse and B-cell return; "
         "an arrow marks a patient in remission at the last visit",
-        figures.swimmer_plot(lanes, events),
+        figures.swimmer_plot(lanes, events, provenance=ctx.provenance),
         table,
         "swimmer",
     )
@@ -1093,7 +1347,7 @@ def _spider(ctx: Context) -> tuple[FigureBlock, list[str]]:
     caption = "Spider plots: each index over time per patient, by disease"
     if missing:
         caption += " (not available: " + "; ".join(missing) + ")"
-    return ctx.figure(caption, figures.spider_panels(panels), table, "spider"), missing
+    return ctx.figure(caption, figures.spider_panels(panels, provenance=ctx.provenance), table, "spider"), missing
 
 
 def _waterfall(ctx: Context) -> FigureBlock:
@@ -1133,7 +1387,7 @@ def _waterfall(ctx: Context) -> FigureBlock:
     table = (
         pl.concat(frames)
         .select("patient_id", "disease", "measure", "baseline", "best_pct_change")
-        .sort("best_pct_change")
+        .sort("best_pct_change", "patient_id")
         if frames
         else pl.DataFrame(
             schema={"patient_id": pl.String, "disease": pl.String, "measure": pl.String, "best_pct_change": pl.Float64}
@@ -1145,7 +1399,7 @@ def _waterfall(ctx: Context) -> FigureBlock:
     )
     if notes:
         caption += " (not available: " + "; ".join(notes) + ")"
-    return ctx.figure(caption, figures.waterfall_plot(table), table, "waterfall")
+    return ctx.figure(caption, figures.waterfall_plot(table, provenance=ctx.provenance), table, "waterfall")
 
 
 def _kinetics(ctx: Context) -> FigureBlock:
@@ -1168,7 +1422,7 @@ def _kinetics(ctx: Context) -> FigureBlock:
         "CAR-T expansion (days 0–60, log scale) and CD19+ B cells (days up to 365, symmetric log scale: 0 is "
         "shown) per patient, "
         "coloured by disease; black: median of the values measured on each day",
-        figures.kinetics_plot(car_t, b_cells),
+        figures.kinetics_plot(car_t, b_cells, provenance=ctx.provenance),
         table,
         "kinetics",
     )

@@ -6,6 +6,9 @@ same records twice updates rows in place instead of duplicating them.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -106,6 +109,7 @@ labs = Table(
     Index("ix_labs_patient_id_day", "patient_id", "day"),  # a patient's latest lab day (follow-up), in order
 )
 
+
 def _provenance(*dated: str) -> list[Column[str]]:
     """The source record identity and, per date, the collected ISO 8601 text and its ADaM flag."""
     columns: list[Column[str]] = [Column("source_key", String(255), nullable=False)]
@@ -179,7 +183,31 @@ audit_log = Table(
     Column("entity", String(32), nullable=False),
     Column("entity_id", String(64), nullable=False),
     Column("detail", JSON, nullable=False, default=dict),
+    # Filled on insert from entity/detail (audit_patient_of) so that every writer's rows can be read
+    # per patient with an index range scan instead of a scan of the whole log.
+    Column("patient_id", String(64), nullable=True, default=lambda context: audit_patient_of(context)),
+    Index("ix_audit_log_patient_id_id", "patient_id", "id"),
 )
+
+
+def patient_of_audit_row(entity: str | None, entity_id: str | None, detail: Any) -> str | None:
+    """The patient an audit row is about: the patient itself, or the patient named in its detail."""
+    if entity == "patient":
+        return entity_id
+    if isinstance(detail, str):  # a JSON document given as text
+        try:
+            detail = json.loads(detail)
+        except ValueError:
+            return None
+    found = detail.get("patient_id") if isinstance(detail, dict) else None
+    return None if found is None else str(found)
+
+
+def audit_patient_of(context: Any) -> str | None:
+    """Column default of ``audit_log.patient_id``: read from the row's own parameters."""
+    row = context.get_current_parameters()
+    return patient_of_audit_row(row.get("entity"), row.get("entity_id"), row.get("detail"))
+
 
 users = Table(
     "users",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -17,7 +18,7 @@ from remission.web.deps import current_user, engine_of, signer_of
 from remission.web.errors import Unauthorized
 from remission.web.responses import JSONRoute
 from remission.web.security import User
-from remission.web.services import Forbidden
+from remission.web.services import Forbidden, WebError
 
 router = APIRouter(prefix="/api", route_class=JSONRoute)
 UserDep = Annotated[User, Depends(current_user)]
@@ -88,6 +89,49 @@ class AssessmentIn(BaseModel):
 #: The documented body of ``POST /patients/{id}/assessments`` (read as a dict, validated after
 #: the patient is checked, so that a patient of another site answers 404 before a bad body 422).
 ASSESSMENT_SCHEMA: dict[str, Any] = AssessmentIn.model_json_schema()
+
+
+class JSONBody:
+    """The request's JSON object, parsed only when the route asks for it (:meth:`parsed`).
+
+    Routes that take a body read it through :data:`BodyDep`, which depends on the logged-in user,
+    and parse it only after their own checks of role and site: who may do what (401, 403, 404)
+    is answered before what was sent (400 malformed JSON, 422 invalid values), so that an
+    unauthorised caller learns nothing from the validation of its body."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def parsed(self) -> dict[str, Any]:
+        """The body as a JSON object; 400 when it is not JSON, 422 when it is not an object."""
+        try:
+            value = json.loads(self.raw) if self.raw.strip() else None
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise WebError("the request body is not valid JSON", [Problem(None, "body", "", str(exc)[:200])]) from exc
+        if not isinstance(value, dict):
+            kind = "empty" if value is None else type(value).__name__
+            raise InvalidInputError([Problem(None, "body", kind, "expected a JSON object")])
+        return value
+
+
+async def _json_body(request: Request, user: UserDep) -> JSONBody:
+    del user  # a dependency on the user only so that authentication (401) runs first
+    return JSONBody(await request.body())
+
+
+BodyDep = Annotated[JSONBody, Depends(_json_body)]
+
+
+def _documented_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON request body read through :data:`BodyDep`."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError(services._problems_from_validation(exc, data=data)) from exc
 
 
 def _version(if_match: str | None, body_version: int | None) -> int | None:
@@ -174,15 +218,22 @@ def indices(user: UserDep) -> dict[str, Any]:
     }
 
 
-@router.post("/score/{index}", tags=["scoring"], responses=ERRORS)
-def score_rows(index: str, body: ScoreRequest, user: UserDep) -> dict[str, Any]:
-    """Score JSON rows with an index: every input field plus the outputs (as ``remission score``).
+@router.post(
+    "/score/{index}",
+    tags=["scoring"],
+    responses=ERRORS,
+    openapi_extra=_documented_body(ScoreRequest.model_json_schema()),
+)
+def score_rows(index: str, raw: BodyDep) -> dict[str, Any]:
+    """Score JSON rows (a ``ScoreRequest``) with an index: every input field plus the outputs (as
+    ``remission score``).
 
     ``on_error="raise"`` answers 422 listing every bad value; ``"skip"`` scores the valid rows and
     lists the others under ``rejected``.
     """
     from remission.api import score_rows as score_json_rows
 
+    body: ScoreRequest = _validated(ScoreRequest, raw.parsed())
     get_index(index)
     outcome = score_json_rows(index, body.rows, missing=body.missing, explain=body.explain, **body.options)
     if outcome.problems and body.on_error == "raise":
@@ -206,10 +257,15 @@ def list_patients(
     return {"items": items, "total": len(items)}
 
 
-@router.post("/patients", status_code=201, tags=["patients"], responses=ERRORS)
-def create_patient(request: Request, user: UserDep, body: dict[str, Any]) -> dict[str, Any]:
-    """Create a patient (admin; investigators at their own site). Answers it with ``version`` 1."""
-    return services.create_patient(engine_of(request), user, body)
+_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
+
+
+@router.post("/patients", status_code=201, tags=["patients"], responses=ERRORS, openapi_extra=_documented_body(_OBJECT))
+def create_patient(request: Request, user: UserDep, body: BodyDep) -> dict[str, Any]:
+    """Create a patient (admin; investigators at their own site). Answers it with ``version`` 1.
+    A role that writes no site answers 403 before the body is read."""
+    services.check_may_create(user)
+    return services.create_patient(engine_of(request), user, body.parsed())
 
 
 @router.get("/patients/{patient_id}", tags=["patients"], responses=ERRORS)
@@ -221,11 +277,14 @@ def get_patient(request: Request, response: Response, patient_id: str, user: Use
     return record
 
 
-@router.patch("/patients/{patient_id}", tags=["patients"], responses=ERRORS)
+@router.patch("/patients/{patient_id}", tags=["patients"], responses=ERRORS, openapi_extra=_documented_body(_OBJECT))
 def update_patient(
-    request: Request, response: Response, patient_id: str, user: UserDep, body: dict[str, Any], if_match: IfMatch = None
+    request: Request, response: Response, patient_id: str, user: UserDep, raw: BodyDep, if_match: IfMatch = None
 ) -> dict[str, Any]:
-    """Change patient fields; needs the version read (If-Match or ``version``), 409 when stale."""
+    """Change patient fields; needs the version read (If-Match or ``version``), 409 when stale.
+    The patient is checked (404/403) before the body (400/422)."""
+    services.check_writable(engine_of(request), user, patient_id)
+    body = raw.parsed()
     changes = {k: v for k, v in body.items() if k != "version"}
     version = _version(if_match, body.get("version"))
     record = services.update_patient(engine_of(request), user, patient_id, changes, version)
@@ -253,21 +312,17 @@ def patient_audit(request: Request, patient_id: str, user: UserDep) -> dict[str,
     status_code=201,
     tags=["patients"],
     responses=ERRORS,
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": ASSESSMENT_SCHEMA}}}
-    },
+    openapi_extra=_documented_body(ASSESSMENT_SCHEMA),
 )
 def add_assessment(
-    request: Request, patient_id: str, body: dict[str, Any], user: UserDep, if_match: IfMatch = None
+    request: Request, patient_id: str, raw: BodyDep, user: UserDep, if_match: IfMatch = None
 ) -> dict[str, Any]:
     """Store one visit (an ``AssessmentIn``), scored on save with its explanation; ``day`` is
-    derived from ``date`` and the infusion when not given. If-Match/``version`` optional (409
-    when stale). The patient is checked (404/403) before the body (422)."""
+    derived from ``date`` and the infusion when not given (a ``day`` that contradicts the date
+    is refused). If-Match/``version`` optional (409 when stale). The patient is checked
+    (404/403) before the body (400/422)."""
     services.check_writable(engine_of(request), user, patient_id)
-    try:
-        parsed = AssessmentIn.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInputError(services._problems_from_validation(exc, data=body)) from exc
+    parsed: AssessmentIn = _validated(AssessmentIn, raw.parsed())
     return _save_assessment(request, patient_id, parsed, user, if_match)
 
 
@@ -289,34 +344,68 @@ def _save_assessment(
 
 def _add_record_route(kind: str) -> None:
     def add_record(
-        request: Request, patient_id: str, user: UserDep, body: dict[str, Any], if_match: IfMatch = None
+        request: Request, patient_id: str, user: UserDep, raw: BodyDep, if_match: IfMatch = None
     ) -> dict[str, Any]:
+        services.check_writable(engine_of(request), user, patient_id)
+        body = raw.parsed()
         data = {k: v for k, v in body.items() if k != "version"}
         version = _version(if_match, body.get("version"))
         return services.add_record(engine_of(request), user, patient_id, kind, data, version)
 
     add_record.__name__ = f"add_{kind}"
-    add_record.__doc__ = f"Add one record to the patient's {kind}; If-Match/``version`` optional (409 when stale)."
-    router.post(f"/patients/{{patient_id}}/{kind}", status_code=201, tags=["patients"], responses=ERRORS)(add_record)
+    add_record.__doc__ = (
+        f"Add one record to the patient's {kind}; each day field is derived from its date and the "
+        "patient's infusion as imports derive it (a day that contradicts its date is refused, naming "
+        "both); If-Match/``version`` optional (409 when stale). The patient is checked (404/403) "
+        "before the body (400/422)."
+    )
+    router.post(
+        f"/patients/{{patient_id}}/{kind}",
+        status_code=201,
+        tags=["patients"],
+        responses=ERRORS,
+        openapi_extra=_documented_body(_record_schema(kind)),
+    )(add_record)
+
+
+def _record_schema(kind: str) -> dict[str, Any]:
+    """The record model's schema as the route reads it: no ``patient_id`` (the path names it) and
+    day fields optional (derived from their dates)."""
+    from remission.io.importing import DAY_FIELDS
+
+    schema = services.RECORD_KINDS[kind][1].model_json_schema()
+    derived = {"patient_id", *(day for _date, day in DAY_FIELDS.get(kind, ()))}
+    schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k != "patient_id"}
+    schema["required"] = [f for f in schema.get("required", []) if f not in derived]
+    return schema
 
 
 for _kind in ("infusions", "labs", "medications", "adverse_events"):
     _add_record_route(_kind)
 
 
-@router.patch("/patients/{patient_id}/{kind}/{record_id}", tags=["patients"], responses=ERRORS)
+@router.patch(
+    "/patients/{patient_id}/{kind}/{record_id}",
+    tags=["patients"],
+    responses=ERRORS,
+    openapi_extra=_documented_body(_OBJECT),
+)
 def update_record(
     request: Request,
     patient_id: str,
     kind: str,
     record_id: int,
     user: UserDep,
-    body: dict[str, Any],
+    raw: BodyDep,
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Change fields of one record (``kind`` = infusions, assessments, labs, medications,
     adverse_events); needs the patient's version (If-Match or ``version``; 409 when stale). A
-    changed assessment is scored again and its stored scores replaced in the same transaction."""
+    changed date sets its day field (a day sent too must agree with it). A changed assessment is
+    scored again and its stored scores replaced in the same transaction. The patient is checked
+    (404/403) before the body (400/422)."""
+    services.check_writable(engine_of(request), user, patient_id)
+    body = raw.parsed()
     changes = {k: v for k, v in body.items() if k != "version"}
     version = _version(if_match, body.get("version"))
     return services.update_record(engine_of(request), user, patient_id, kind, record_id, changes, version)

@@ -1,9 +1,10 @@
 """Visit-entry forms generated from an index's column specs (the registry is the only source).
 
 bool → checkbox, category → select, int/float → number input with the spec's min/max, text →
-text input. A ticked box is 1; an unticked box is 0 when the form says "unticked items are
-absent" (the default, as on a paper CRF) and missing otherwise, so that derivations from
-measurements still apply and nothing missing is silently scored as absent.
+text input. A ticked box is 1; an unticked box follows the CLI's missing rule (``remission score
+--missing``): missing ("not assessed", the default, as ``--missing empty``) unless the form says
+explicitly that unticked items are absent (0, as ``--missing absent``), so that nothing left
+unticked is silently scored as absent and derivations from measurements still apply.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from remission.indices._base import Column, IndexDefinition
 
 _KEYS = ("patient_id", "day")
+#: What an unticked box means unless the form says otherwise: not assessed (missing), as the CLI.
+UNTICKED_DEFAULT = "missing"
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,10 @@ def items_from_form(definition: IndexDefinition, form: Mapping[str, Any]) -> dic
     >>> items = items_from_form(get_index("sledai2k"), {"rash": "1", "unticked": "absent", "c3_g_l": ""})
     >>> items["rash"], items["arthritis"], items["c3_g_l"]
     ('1', '0', None)
-    >>> items_from_form(get_index("sledai2k"), {"unticked": "missing"})["arthritis"] is None
+    >>> items_from_form(get_index("sledai2k"), {"rash": "1"})["arthritis"] is None  # default: not assessed
     True
     """
-    unticked = "0" if form.get("unticked", "absent") == "absent" else None
+    unticked = "0" if form.get("unticked", UNTICKED_DEFAULT) == "absent" else None
     items: dict[str, Any] = {}
     for f in fields_of(definition):
         raw = form.get(f.code)

@@ -9,7 +9,9 @@ Headers on every response (API, pages, static files, errors):
   to this origin only, and ``frame-ancestors 'none'``. Two documented exceptions: the API
   documentation (``/docs``, ``/redoc``: FastAPI's Swagger UI / ReDoc load from their CDN with an
   inline bootstrap script; they show no records) and the cohort report (``/dashboard/report.html``,
-  a standalone file with an inline stylesheet: inline *styles* allowed, still no script).
+  a standalone file with an inline stylesheet: inline *styles* allowed, still no script; and
+  ``frame-ancestors 'self'`` with ``X-Frame-Options: SAMEORIGIN``, so that the dashboard of this
+  origin can show it in its iframe — only this one route may be framed, and only by this origin).
 * An exception of a route is answered 500 in the error shape and logged as route, exception type
   and stack frames, without its message (see :class:`HardeningMiddleware`).
 * ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``
@@ -69,7 +71,7 @@ _DOCS_CSP = {
     "img-src": "'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
     "worker-src": "'self' blob:",
 }
-_REPORT_CSP = {**_BASE_CSP, "style-src": "'self' 'unsafe-inline'"}
+_REPORT_CSP = {**_BASE_CSP, "style-src": "'self' 'unsafe-inline'", "frame-ancestors": "'self'"}
 
 
 def _policy(directives: dict[str, str]) -> str:
@@ -80,13 +82,15 @@ CSP = _policy(_BASE_CSP)
 CSP_DOCS = _policy(_DOCS_CSP)
 CSP_REPORT = _policy(_REPORT_CSP)
 DOCS_PATHS = ("/docs", "/redoc")
+#: The one route the dashboard frames (same origin only).
+FRAMED_PATHS = ("/dashboard/report.html",)
 
 
 def csp_for(path: str) -> str:
     """The Content-Security-Policy of a request path (see the module docstring)."""
     if path in DOCS_PATHS or path.startswith("/docs/"):
         return CSP_DOCS
-    if path == "/dashboard/report.html":
+    if path in FRAMED_PATHS:
         return CSP_REPORT
     return CSP
 
@@ -96,7 +100,7 @@ def security_headers(path: str, https: bool) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"content-security-policy", csp_for(path).encode()),
         (b"x-content-type-options", b"nosniff"),
-        (b"x-frame-options", b"DENY"),
+        (b"x-frame-options", b"SAMEORIGIN" if path in FRAMED_PATHS else b"DENY"),
         (b"referrer-policy", b"no-referrer"),
         (b"cross-origin-opener-policy", b"same-origin"),
     ]

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from remission.errors import InvalidInputError, Problem, StaleVersionError
 from remission.indices import get_index, registry
-from remission.pipeline import INDEX_FORMS
 from remission.store import schema
 from remission.web import charts, services
 from remission.web.deps import (
@@ -30,7 +29,7 @@ from remission.web.deps import (
     optional_user,
     signer_of,
 )
-from remission.web.forms import fields_of, items_from_form
+from remission.web.forms import UNTICKED_DEFAULT, fields_of, items_from_form
 from remission.web.imports import limit_upload
 from remission.web.security import User, authenticate
 from remission.web.services import Conflict, Forbidden, NotFound
@@ -41,6 +40,7 @@ UserDep = Annotated[User, Depends(current_user)]
 templates = Jinja2Templates(
     env=Environment(loader=PackageLoader("remission.web", "templates"), autoescape=select_autoescape(["html"]))
 )
+templates.env.globals["score_panel"] = services.score_panel
 
 
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -133,6 +133,7 @@ async def logout(request: Request, user: UserDep) -> Response:
 # --------------------------------------------------------------------------------------------
 
 
+@router.get("/patients")
 @router.get("/")
 async def patient_list(request: Request, user: UserDep, site: str = "", disease: str = "") -> Response:
     if not user.can_read_patients():
@@ -152,7 +153,7 @@ def _entry_indices(disease: str) -> list[str]:
     return [
         name
         for name, d in registry().items()
-        if d.layout != "per_patient" and (not INDEX_FORMS.get(name) or set(INDEX_FORMS[name]) & wanted)
+        if d.layout != "per_patient" and (not d.forms or set(d.forms) & wanted)
     ]
 
 
@@ -174,7 +175,18 @@ async def timeline(request: Request, patient_id: str, user: UserDep) -> Response
         entry_indices=_entry_indices(patient["disease"]),
         can_write=user.can_write_site(patient["site_id"]),
         audit=services.audit_entries(engine_of(request), user, patient_id)[:20],
+        bounds=imputation_bounds(patient),
     )
+
+
+def imputation_bounds(patient: dict[str, Any]) -> dict[str, Any] | None:
+    """The patient's drug-free stop day as reported and under the opposite imputation rule, with
+    the partially dated medication records responsible (analysis/bounds.py); None when the two
+    rules agree (nothing is shown)."""
+    from remission.analysis.bounds import drug_free_stop_bounds
+
+    bounds = drug_free_stop_bounds(patient["medications"])
+    return bounds if bounds["records"] else None
 
 
 def _visit_context(request: Request, user: User, patient_id: str, index: str) -> dict[str, Any]:
@@ -191,7 +203,8 @@ def _visit_context(request: Request, user: User, patient_id: str, index: str) ->
 @router.get("/patients/{patient_id}/visit/{index}")
 async def visit_form(request: Request, patient_id: str, index: str, user: UserDep) -> Response:
     context = _visit_context(request, user, patient_id, index)
-    return _render(request, "visit.html", **context, values={}, unticked="absent", today=date.today().isoformat())
+    today = date.today().isoformat()
+    return _render(request, "visit.html", **context, values={}, unticked=UNTICKED_DEFAULT, today=today)
 
 
 def _problems_by_code(problems: Sequence[Problem]) -> dict[str, list[str]]:
@@ -247,7 +260,7 @@ async def visit_save(request: Request, patient_id: str, index: str, user: UserDe
                 409,
                 **context,
                 values=values,
-                unticked=values.get("unticked", "absent"),
+                unticked=values.get("unticked", UNTICKED_DEFAULT),
                 today=values.get("date", ""),
                 problems=conflict.problems,
                 errors={},
@@ -263,7 +276,7 @@ async def visit_save(request: Request, patient_id: str, index: str, user: UserDe
         422,
         **context,
         values=values,
-        unticked=values.get("unticked", "absent"),
+        unticked=values.get("unticked", UNTICKED_DEFAULT),
         today=values.get("date", ""),
         problems=problems,
         errors=_problems_by_code(problems),

@@ -18,12 +18,12 @@ import polars as pl
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Select, Table, bindparam, delete, func, select, update
 
+from remission.analysis.durations import DEFAULT_DRUG_FREE
 from remission.analysis.remission import describe, remission_indices, rule_for_index
 from remission.errors import InvalidInputError, Problem
 from remission.indices import get_index
 from remission.indices._base import IndexDefinition, record_to_frame, validate_record
 from remission.model import AdverseEvent, Assessment, Infusion, LabResult, Medication, Patient
-from remission.pipeline import INDEX_FORMS
 from remission.store import schema
 from remission.store.repository import upsert
 from remission.web.security import User
@@ -151,9 +151,7 @@ _SCORES = (
 def _records_of_patient(kind: str) -> Select[Any]:
     table = RECORD_KINDS[kind][0]
     return (
-        select(table)
-        .where(table.c.patient_id == bindparam("patient_id"))
-        .order_by(table.c[_ORDER[kind]], table.c.id)
+        select(table).where(table.c.patient_id == bindparam("patient_id")).order_by(table.c[_ORDER[kind]], table.c.id)
     )
 
 
@@ -202,8 +200,9 @@ def patient_record(engine: Engine, user: User, patient_id: str) -> dict[str, Any
             )
     for a in patient["assessments"]:
         a["scores"] = by_assessment.get(a["id"], [])
-    patient["status"] = derive_status(patient["disease"], _record_facts(patient))
-    patient["periods"] = remission_periods(patient)
+    facts = _record_facts(patient)
+    patient["status"] = derive_status(patient["disease"], facts)
+    patient["periods"] = remission_periods(patient, facts.drug_free_periods)
     return patient
 
 
@@ -216,8 +215,10 @@ def patient_record(engine: Engine, user: User, patient_id: str) -> dict[str, Any
 class _Facts:
     last_day: int | None = None
     latest: dict[str, tuple[int, Any]] = field(default_factory=dict)  # index → (day, values) of its latest score
-    drug_free: bool | None = None
+    drug_free: bool | None = None  # None: the medication history does not reach the infusion
     drug_free_day: int | None = None
+    treatment_free_days: int | None = None
+    drug_free_periods: list[tuple[int, int]] = field(default_factory=list)  # read only by the timeline
 
 
 def remission_rules() -> dict[str, tuple[tuple[str, str], ...]]:
@@ -280,12 +281,15 @@ def _latest_scores() -> Select[Any]:
 def _record_facts(patient: Mapping[str, Any]) -> _Facts:
     """The status facts of one patient read by :func:`patient_record`, from the rows it holds
     (what :func:`_status_facts` queries for many patients; tests check both agree)."""
-    from remission.analysis.treatment import stop_days_of
-
     facts = _Facts()
     for row in (*patient["assessments"], *patient["labs"]):
         _note_day(facts, row["day"])
-    _note_drug_free(facts, stop_days_of((m["drug"], m["start_day"], m["stop_day"]) for m in patient["medications"]))
+    if facts.last_day is not None:
+        days = _change_days(patient, facts.last_day)
+        medications = _medication_frame(patient["patient_id"], patient["medications"])
+        rows = _derive_drug_free([(patient["patient_id"], d) for d in days], medications)
+        _set_drug_free(facts, rows[-1])  # the last of the days is the follow-up day
+        facts.drug_free_periods = _free_runs([(r[1], r[3]) for r in rows], facts.last_day)
     for assessment in sorted(patient["assessments"], key=lambda a: (a["day"], a["id"])):
         for score in assessment["scores"]:
             _note_score(facts, score["index"], assessment["day"], score["values"])
@@ -303,42 +307,91 @@ def _note_score(facts: _Facts, index_name: str, day: int, values: Any) -> None:
         facts.latest[index_name] = (day, values or {})
 
 
-def _note_drug_free(facts: _Facts, stop: Mapping[str, Any]) -> None:
-    facts.drug_free = bool(stop["drug_free_stopped"])
-    day = stop["drug_free_stop_day"]
-    facts.drug_free_day = None if day is None else int(day) + 1
+def _medication_frame(patient_id: str, medications: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """One patient's courses as the report's medication table (an empty start stays empty)."""
+    return pl.DataFrame(
+        [(patient_id, m["drug"], m["start_day"], m["stop_day"]) for m in medications],
+        schema=_MEDICATION_SCHEMA,
+        orient="row",
+    )
 
 
-#: Up to this many patients, drug-free status is derived patient by patient (scalar form).
-SCALAR_PATIENTS = 200
+_MEDICATION_SCHEMA = {"patient_id": pl.String, "drug": pl.String, "start_day": pl.Int64, "stop_day": pl.Int64}
+#: The report's drug-free rule (docs/decisions/sap.md): the web shows no other.
+DRUG_FREE_RULE = DEFAULT_DRUG_FREE
+
+
+def _derive_drug_free(days: Sequence[tuple[str, int]], medications: pl.DataFrame) -> list[tuple[Any, ...]]:
+    """(patient_id, day, treatment_free_days, drug_free) on each (patient, day) by the report's
+    rule, the one function :func:`remission.analysis.durations.derive_drug_free` (≥ 30 days since
+    the last dose of a glucocorticoid, immunosuppressant, biologic or antimalarial; empty = unknown,
+    no medication history reaching the infusion; an empty start counts as taken)."""
+    from remission.analysis.durations import derive_drug_free
+
+    visits = pl.DataFrame(list(days), schema={"patient_id": pl.String, "day": pl.Int64}, orient="row")
+    derived = derive_drug_free(visits, medications, DRUG_FREE_RULE)
+    return derived.select("patient_id", "day", "treatment_free_days", "drug_free").rows()
+
+
+def _set_drug_free(facts: _Facts, row: tuple[Any, ...]) -> None:
+    """Drug-free on the follow-up day, since the day the treatment-free period reached its
+    minimum (empty when no counted course was ever stopped), and the days since the last dose."""
+    _pid, day, free_days, flag = row
+    facts.drug_free = None if flag is None else bool(flag)
+    facts.treatment_free_days = free_days
+    facts.drug_free_day = day - free_days + DRUG_FREE_RULE.min_free_days if flag and free_days is not None else None
 
 
 def _drug_free_facts(connection: Connection, patient_ids: Sequence[str], facts: dict[str, _Facts]) -> None:
-    """Drug-free status by the report's rule (:func:`remission.analysis.treatment.summarise_stop_days`:
-    every glucocorticoid, immunosuppressant, biologic and antimalarial course stopped;
-    conditioning and CRS treatment do not count)."""
-    from remission.analysis.treatment import stop_days_of, summarise_stop_days
-
+    """Drug-free status of many patients on their follow-up days, from one query of their
+    courses and one call of the report's rule (:func:`_derive_drug_free`)."""
     m = schema.medications
     courses_of = select(m.c.patient_id, m.c.drug, m.c.start_day, m.c.stop_day)
     rows = connection.execute(
         courses_of.where(m.c.patient_id.in_(bindparam("ids", expanding=True))), {"ids": list(patient_ids)}
     ).all()
-    if len(patient_ids) <= SCALAR_PATIENTS:  # a timeline, a page: no table's fixed cost (≈ 5 ms)
-        courses: dict[str, list[tuple[str, int | None, int | None]]] = {pid: [] for pid in patient_ids}
-        for r in rows:
-            courses[r.patient_id].append((r.drug, r.start_day, r.stop_day))
-        stops: list[dict[str, Any]] = [{"patient_id": pid, **stop_days_of(c)} for pid, c in courses.items()]
-    else:
-        medications = pl.DataFrame(
-            [tuple(r) for r in rows],
-            schema={"patient_id": pl.String, "drug": pl.String, "start_day": pl.Int64, "stop_day": pl.Int64},
-            orient="row",
-        )
-        patients = pl.DataFrame({"patient_id": list(patient_ids)}, schema={"patient_id": pl.String})
-        stops = summarise_stop_days(medications, patients).to_dicts()
-    for stop in stops:
-        _note_drug_free(facts[str(stop["patient_id"])], stop)
+    medications = pl.DataFrame([tuple(r) for r in rows], schema=_MEDICATION_SCHEMA, orient="row")
+    days = [(pid, f.last_day) for pid, f in facts.items() if f.last_day is not None]
+    if days:
+        for row in _derive_drug_free(days, medications):
+            _set_drug_free(facts[row[0]], row)
+
+
+def _change_days(patient: Mapping[str, Any], last_day: int) -> list[int]:
+    """The days on which the drug-free flag can change, from day 0 (or the first record before
+    it) to ``last_day`` (always the last): a course's start, the day after its stop and its stop
+    + the minimum treatment-free period. Between two of them the flag stays the same, so the
+    report's rule evaluated on these days gives the drug-free periods exactly."""
+    records = (*patient["assessments"], *patient["labs"])
+    first = min([0, last_day, *(r["day"] for r in records if r["day"] is not None)])
+    days = {first, last_day}
+    for m in patient["medications"]:
+        starts = () if m["start_day"] is None else (m["start_day"],)
+        stops = () if m["stop_day"] is None else (m["stop_day"] + 1, m["stop_day"] + DRUG_FREE_RULE.min_free_days)
+        days.update(d for d in (*starts, *stops) if first < d < last_day)
+    return sorted(days)
+
+
+def _free_runs(flags: Sequence[tuple[int, int | None]], last_day: int) -> list[tuple[int, int]]:
+    """Day intervals where the flag is 1, each flag holding until the next change day."""
+    periods: list[tuple[int, int]] = []
+    for (day, flag), following in zip(flags, [*(d for d, _ in flags[1:]), last_day + 1], strict=True):
+        if flag != 1:
+            continue
+        if periods and periods[-1][1] == day - 1:
+            periods[-1] = (periods[-1][0], following - 1)
+        else:
+            periods.append((day, following - 1))
+    return periods
+
+
+def drug_free_periods(patient: Mapping[str, Any], last_day: int) -> list[tuple[int, int]]:
+    """The day intervals, up to ``last_day``, in which the patient is drug-free by the report's
+    rule (:func:`_derive_drug_free` on the days the flag can change); none when unknown."""
+    days = _change_days(patient, last_day)
+    medications = _medication_frame(patient["patient_id"], patient["medications"])
+    rows = _derive_drug_free([(patient["patient_id"], d) for d in days], medications)
+    return _free_runs([(r[1], r[3]) for r in rows], last_day)
 
 
 def _remission_of(
@@ -355,7 +408,8 @@ def _remission_of(
 def derive_status(disease: str, facts: Any) -> dict[str, Any]:
     """The list page's status of one patient: follow-up day, remission (by the most specific
     stored rule of its disease, with the latest value in words: TIS and its response category,
-    EUSTAR-AI and whether it is below 2.5), and drug-free (since which day)."""
+    EUSTAR-AI and whether it is below 2.5), and drug-free on the follow-up day (since which day;
+    None = unknown, no medication history; the days since the last maintenance dose)."""
     remission = _remission_of(disease, facts.latest)
     return {
         "follow_up_day": facts.last_day,
@@ -365,13 +419,17 @@ def derive_status(disease: str, facts: Any) -> dict[str, Any]:
         "remission_detail": None if remission is None else remission[3],
         "drug_free": facts.drug_free,
         "drug_free_from_day": facts.drug_free_day if facts.drug_free else None,
+        "treatment_free_days": facts.treatment_free_days,
     }
 
 
-def remission_periods(patient: Mapping[str, Any]) -> dict[str, list[tuple[int, int]]]:
+def remission_periods(
+    patient: Mapping[str, Any], drug_free: Sequence[tuple[int, int]] | None = None
+) -> dict[str, list[tuple[int, int]]]:
     """Day intervals of remission (consecutive assessments meeting the disease's rule) and the
-    drug-free period (from the first day without any maintenance drug to the last follow-up day)."""
-    periods: dict[str, list[tuple[int, int]]] = {"remission": [], "drug_free": []}
+    drug-free periods (``drug_free`` when already derived, else :func:`drug_free_periods` up to
+    the last follow-up day)."""
+    periods: dict[str, list[tuple[int, int]]] = {"remission": [], "drug_free": list(drug_free or [])}
     for index_name, _label in remission_rules().get(patient["disease"], ()):
         rule = rule_for_index(index_name)
         if rule is None:
@@ -396,11 +454,9 @@ def remission_periods(patient: Mapping[str, Any]) -> dict[str, list[tuple[int, i
         if start is not None:
             periods["remission"].append((start, previous if previous is not None else start))
         break
-    status = patient.get("status") or {}
-    last = status.get("follow_up_day")
-    if status.get("drug_free") and last is not None:
-        begin = status.get("drug_free_from_day")
-        periods["drug_free"].append((begin if begin is not None else min(0, last), last))
+    last = (patient.get("status") or {}).get("follow_up_day")
+    if drug_free is None and last is not None:
+        periods["drug_free"] = drug_free_periods(patient, last)
     return periods
 
 
@@ -495,6 +551,13 @@ def _changed_days(connection: Connection, kind: str, patient_id: str, changes: M
         f: _day_of(_as_date(changes[d]), infusion, changes.get(f), d, f)  # type: ignore[arg-type]
         for d, f in pairs
     }
+
+
+def check_may_create(user: User) -> None:
+    """Forbidden (403) for a role that writes no site (monitor, statistician): the API checks it
+    before it reads the body of a new patient (whose site the body names)."""
+    if user.role not in ("admin", "investigator"):
+        raise Forbidden(f"role {user.role} cannot create patients")
 
 
 def check_writable(engine: Engine, user: User, patient_id: str) -> None:
@@ -874,6 +937,33 @@ def score_one(
     )
 
 
+@dataclass(frozen=True)
+class ScorePanel:
+    """A score as a panel shows it, in three separate parts: the values (every output but the
+    explanation and the missing list), the explanation (what contributed, one part per item)
+    and the inputs that were missing (not assessed); never one under another's label."""
+
+    values: tuple[tuple[str, Any], ...]
+    explanation: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
+def score_panel(values: Mapping[str, Any], explain: str | None) -> ScorePanel:
+    """Split a stored or live score into its :class:`ScorePanel` parts.
+
+    >>> panel = score_panel({"sledai2k": 16, "sledai2k_missing": "rash; fever"}, "seizure=8; psychosis=8")
+    >>> panel.values, panel.explanation, panel.missing
+    ((('sledai2k', 16),), ('seizure=8', 'psychosis=8'), ('rash', 'fever'))
+    """
+
+    def parts(text: Any) -> tuple[str, ...]:
+        return tuple(p.strip() for p in str(text or "").split(";") if p.strip())
+
+    missing = tuple(m for k, v in values.items() if k.endswith("_missing") for m in parts(v))
+    shown = tuple((k, v) for k, v in values.items() if not k.endswith(("_missing", "_explain")))
+    return ScorePanel(shown, parts(explain), missing)
+
+
 def _typed_items(definition: IndexDefinition, items: Mapping[str, Any], patient_id: str, day: int) -> dict[str, Any]:
     """Items as the spec types them (bool → 0/1, numbers as numbers), for storage."""
     keys = {"patient_id": patient_id, "day": day} if definition.layout != "wide" else {}
@@ -909,7 +999,7 @@ def save_assessment(
         day = _day_of(when, _infusion_date(connection, patient_id), day, "date", "day")
         result = score_one(definition, clean, patient_id=patient_id, day=day)
         clean = _typed_items(definition, clean, patient_id, day)
-        forms = INDEX_FORMS.get(index) or (index,)
+        forms = definition.forms or (index,)
         try:
             record = Assessment(
                 patient_id=patient_id,
@@ -977,9 +1067,6 @@ def audit_entries(engine: Engine, user: User, patient_id: str) -> list[dict[str,
     """The audit records about one patient (its own and those of its records), newest first."""
     with engine.connect() as connection:
         patient_row(connection, user, patient_id)
-        rows = connection.execute(select(schema.audit_log).order_by(schema.audit_log.c.id.desc()))
-        return [
-            _row(r)
-            for r in rows
-            if (r.entity == "patient" and r.entity_id == patient_id) or (r.detail or {}).get("patient_id") == patient_id
-        ]
+        log = schema.audit_log
+        rows = connection.execute(select(log).where(log.c.patient_id == patient_id).order_by(log.c.id.desc()))
+        return [_row(r) for r in rows]
