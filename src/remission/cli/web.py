@@ -20,12 +20,18 @@ def serve(
         int, typer.Option("--workers", min=1, help="Server processes (uvicorn workers) sharing the port.")
     ] = 1,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level (info, warning, error).")] = "info",
+    with_worker: Annotated[
+        bool,
+        typer.Option("--with-worker", help="Also start one `remission worker` (runs imports, rescores, reports)."),
+    ] = False,
 ) -> None:
     """Start the web application and REST API (uvicorn); API docs at /docs, schema at /openapi.json.
 
     With ``--workers N`` uvicorn starts N processes that each build the app from
     ``$REMISSION_DB_URL`` (set here from ``--db``) and share the port; the token key comes from
-    ``$REMISSION_SECRET_KEY`` or the key file, which all of them read."""
+    ``$REMISSION_SECRET_KEY`` or the key file, which all of them read. Imports, rescoring and
+    report builds started from the web run as jobs in ``remission worker`` processes;
+    ``--with-worker`` starts one beside the server and stops it with the server (the demo)."""
     import os
 
     import uvicorn
@@ -38,14 +44,21 @@ def serve(
     except InvalidInputError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(EXIT_INVALID) from err
-    if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
-        return
-    if db:
-        os.environ["REMISSION_DB_URL"] = db
-    uvicorn.run(
-        "remission.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
-    )
+    from remission.cli.jobs import start_worker_process, stop_worker_process
+
+    job_worker = start_worker_process(db) if with_worker else None
+    try:
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port, log_level=log_level)
+            return
+        if db:
+            os.environ["REMISSION_DB_URL"] = db
+        uvicorn.run(
+            "remission.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        )
+    finally:
+        if job_worker is not None:
+            stop_worker_process(job_worker)
 
 
 @user_app.command("add")

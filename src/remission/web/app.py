@@ -24,7 +24,7 @@ def create_app(engine: Engine | str | None = None, *, secret_key: str | bytes | 
     The database must be initialised (``remission init``). The token signing key is
     ``secret_key``, else ``$REMISSION_SECRET_KEY``, else a key file created next to the SQLite
     database (see :func:`remission.web.security.resolve_secret`)."""
-    from remission.web import api, pages, queries
+    from remission.web import api, jobs, pages, queries
     from remission.web.imports import ImportJobs
 
     eng = engine if isinstance(engine, Engine) else connect(engine)
@@ -36,7 +36,7 @@ def create_app(engine: Engine | str | None = None, *, secret_key: str | bytes | 
         'Every error answers {"error": {"code", "message", "problems": [{row, column, value, reason}]}}.',
     )
     app.state.engine = eng
-    app.state.import_jobs = ImportJobs()
+    app.state.import_jobs = ImportJobs(eng.url.render_as_string(hide_password=False))  # the job queue
     app.state.signer = TokenSigner(resolve_secret(eng.url.render_as_string(hide_password=False), secret_key))
     app.state.login_throttle = LoginThrottle.from_env()
     install_error_handlers(app)
@@ -44,5 +44,6 @@ def create_app(engine: Engine | str | None = None, *, secret_key: str | bytes | 
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(queries.router)
+    app.include_router(jobs.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
