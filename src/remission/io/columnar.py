@@ -111,6 +111,24 @@ class ItemsField:
 
 Rule = TextField | NumberField | DateField | FlagField | ItemsField
 _ID = TextField(min_length=1, max_length=64, pattern=_PATIENT_ID)
+_FLAG = TextField(required=False, choices=("D", "M", "Y"))
+_TEXT = TextField(required=False)
+#: The source identity (empty: the natural key) and, per date, the collected text and its ADaM flag.
+_PROVENANCE_MEDICATIONS: dict[str, Rule] = {
+    "source_key": TextField(required=False, min_length=1),
+    "start_dtc": _TEXT,
+    "start_date_flag": _FLAG,
+    "stop_dtc": _TEXT,
+    "stop_date_flag": _FLAG,
+}
+_PROVENANCE_AES: dict[str, Rule] = {
+    "source_key": TextField(required=False, min_length=1),
+    "onset_dtc": _TEXT,
+    "onset_date_flag": _FLAG,
+    "onset_time": TextField(required=False, pattern=r"^\d{2}:\d{2}(:\d{2})?$"),
+    "resolution_dtc": _TEXT,
+    "resolution_date_flag": _FLAG,
+}
 
 #: The fields a staged frame gives per table and what the domain model accepts for each (see
 #: :mod:`remission.model`). Lengths of the store's columns are added from the schema.
@@ -155,6 +173,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "frequency": TextField(),
         "start_date": DateField(required=False),
         "stop_date": DateField(required=False),
+        **_PROVENANCE_MEDICATIONS,
     },
     "adverse_events": {
         "patient_id": _ID,
@@ -164,6 +183,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "onset_date": DateField(),
         "resolution_date": DateField(required=False),
         "serious": FlagField(),
+        **_PROVENANCE_AES,
     },
 }
 #: Fields the models fill when a record leaves them out, as stored (patients are written as dicts).
@@ -171,16 +191,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "infusions": {"synthetic": False},
     "assessments": {"synthetic": False},
     "labs": {"synthetic": False},
-    "medications": {
-        "synthetic": False,
-        **dict.fromkeys(("start_dtc", "start_date_flag", "stop_dtc", "stop_date_flag")),
-    },
-    "adverse_events": {
-        "organism": "",
-        "treatment": "",
-        "synthetic": False,
-        **dict.fromkeys(("onset_dtc", "onset_date_flag", "onset_time", "resolution_dtc", "resolution_date_flag")),
-    },
+    "medications": {"synthetic": False},
+    "adverse_events": {"organism": "", "treatment": "", "synthetic": False},
 }
 
 
@@ -361,6 +373,7 @@ def split(connection: Connection, batch: importing.ImportBatch) -> Columnar:
     slow |= _undated(frames, day0, batch.references)
     slow |= _duplicated(frames)
     slow |= _unreferenced(connection, batch, frames)
+    slow |= _with_natural_rows(connection, frames)
     by_frame = {id(c.staged): c for c in checked}
     out = Columnar()
 
@@ -414,9 +427,9 @@ def _natural_identity(table: str, out: pl.DataFrame) -> list[pl.Expr]:
     if table not in NATURAL_IDENTITY:
         return []
     text, when = NATURAL_IDENTITY[table]
-    day = pl.col(when).dt.strftime("%Y-%m-%d")
+    day = pl.col(when).dt.strftime("%Y-%m-%d").fill_null("")  # as natural_source_key writes None
     key = pl.concat_str([pl.lit("natural:"), pl.col("patient_id"), pl.lit("|"), pl.col(text), pl.lit("|"), day])
-    return [key.alias("source_key")]
+    return [pl.coalesce(pl.col("source_key"), key).alias("source_key")]
 
 
 def _items_json(items: pl.Series) -> pl.Series:
@@ -577,6 +590,26 @@ def _unreferenced(connection: Connection, batch: importing.ImportBatch, frames: 
             wanted.update(frame[KEY].unique().to_list())
     known = staged_patients | _stored_keys(connection, schema.patients.c.patient_id, wanted - staged_patients)
     out |= wanted - known
+    return out
+
+
+def _with_natural_rows(connection: Connection, frames: Mapping[str, pl.DataFrame]) -> set[str]:
+    """Patients with stored medications or AEs keyed by their natural key (imported before their
+    source's identity was kept): the per-record path gives those rows their identity
+    (:func:`remission.io.importing._adopt_natural_rows`) instead of doubling them."""
+    out: set[str] = set()
+    for name in importing.NATURAL_FIELDS:
+        frame = frames.get(name)
+        if frame is None:
+            continue
+        table = schema.metadata.tables[name]
+        for chunk in importing._chunks(sorted(frame[KEY].unique().to_list())):
+            query = (
+                select(table.c.patient_id)
+                .distinct()
+                .where(table.c.patient_id.in_(chunk), table.c.source_key.startswith("natural:"))
+            )
+            out.update(pid for (pid,) in connection.execute(query))
     return out
 
 

@@ -319,9 +319,7 @@ def registry_tables(engine: Engine) -> dict[str, pl.DataFrame]:
             else:
                 table = schema.metadata.tables[name]
                 frame_schema = {c: _polars_type(table, c) for c in exported_columns(name, table.columns.keys())}
-            frame = pl.DataFrame(
-                [{c: r.get(c) for c in frame_schema} for r in rows], schema=frame_schema, orient="row"
-            )
+            frame = pl.DataFrame([{c: r.get(c) for c in frame_schema} for r in rows], schema=frame_schema, orient="row")
             out[name] = frame.sort(list(SORT[name]))
     return out
 

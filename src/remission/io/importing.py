@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Engine, String, Table, select
+from sqlalchemy import Connection, Engine, String, Table, bindparam, select
 
 from remission.errors import InvalidInputError, Problem
 from remission.model import (
@@ -646,12 +646,57 @@ def _write_rows(
         for row in inserts:
             row["version"] = 1
             row["updated_at"] = now
+    if table.name in NATURAL_FIELDS:
+        inserts, adopted = _adopt_natural_rows(connection, table, inserts, audit)
+        counts["updated"] += adopted
     upsert(connection, table, inserts)
     upsert(connection, table, updates)
     if audit:
         connection.execute(schema.audit_log.insert(), audit)
     counts["inserted"] += len(inserts)
     counts["updated"] += len(updates)
+
+
+#: The natural identity of a record whose source gave none (:func:`remission.model.records.natural_source_key`).
+NATURAL_FIELDS = {
+    "medications": ("patient_id", "drug", "start_date"),
+    "adverse_events": ("patient_id", "term", "onset_date"),
+}
+
+
+def _adopt_natural_rows(
+    connection: Connection, table: Table, inserts: list[dict[str, Any]], audit: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """Give a stored row keyed by its natural key (imported before its source's identity was kept,
+    migration 0006) the source identity of the new record that is the same record: it is updated
+    (and audited) instead of doubled. Returns the rows still to insert and how many were adopted."""
+    from remission.model.records import natural_source_key
+
+    wanted = {
+        natural_source_key(*(row.get(f) for f in NATURAL_FIELDS[table.name])): i
+        for i, row in enumerate(inserts)
+        if not str(row.get("source_key", "")).startswith("natural:")
+    }
+    if not wanted:
+        return inserts, 0
+    found: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(wanted)):
+        for r in connection.execute(select(table).where(table.c.source_key.in_(chunk))):
+            found[wanted[r.source_key]] = dict(r._mapping)
+    if not found:
+        return inserts, 0
+    update = table.update().where(table.c.id == bindparam("old_id"))
+    for i, old in found.items():
+        row = inserts[i]
+        connection.execute(
+            update.values({k: bindparam(f"new_{k}") for k in row}),
+            {"old_id": old["id"], **{f"new_{k}": v for k, v in row.items()}},
+        )
+        detail = {"fields": _changed_fields(row, old)}
+        audit.append(
+            {"actor": ACTOR, "action": "update", "entity": table.name, "entity_id": str(old["id"]), "detail": detail}
+        )
+    return [row for i, row in enumerate(inserts) if i not in found], len(found)
 
 
 def _write_scores(

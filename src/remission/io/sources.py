@@ -86,15 +86,20 @@ def batch_from_redcap(
     if progress is not None:
         progress("read")
     batch.source_rows = {f"{name}:{form}": t.height for form, t in tidy.tables.items()}
+    project = rmap.project or records.stem
     frames = map_frames(tidy.tables, rmap, record_id=tidy.record_id)
     if frames is not None:
-        sites = _stage_redcap_frames(batch, frames, name)
+        sites = _stage_redcap_frames(batch, frames, name, project)
     else:
+        skipped: list[tuple[str, Problem]] | None = [] if on_error == "skip" else None
         try:
-            mapped = map_records(tidy.tables, rmap, record_id=tidy.record_id, with_origin=True)
+            mapped = map_records(tidy.tables, rmap, record_id=tidy.record_id, with_origin=True, skipped=skipped)
         except InvalidInputError as err:
             raise InvalidInputError(_problems_of(err, name)) from err
-        sites = _stage_redcap_records(batch, mapped, name)
+        for rtype, p in skipped or []:
+            where = f"row {p.row} of {p.column.split('.')[0]}"
+            batch.exclude(_REDCAP_TABLE[rtype], name, where, f"{p.column}: {p.value}: {p.reason}")
+        sites = _stage_redcap_records(batch, mapped, name, project)
     for site in sorted(sites):
         batch.add("sites", {"site_id": site}, name, "site")
         batch.placeholder_sites.add(site)
@@ -111,23 +116,89 @@ _REDCAP_TABLES = (
     ("medication", "medications"),
     ("adverse_event", "adverse_events"),
 )
+_REDCAP_TABLE = dict(_REDCAP_TABLES)
 
 
-def _stage_redcap_records(batch: ImportBatch, mapped: Mapping[str, list[dict[str, Any]]], name: str) -> set[str]:
+def redcap_source_key(project: str, origin: Mapping[str, Any]) -> str:
+    """``redcap:<project>/<record>/<event>/<instrument>/<instance>``: the REDCap identity of a record.
+
+    ``project`` is the mapping's ``project:`` (else the records file's stem); event and instance
+    are empty where the project has none; a second block mapping the same instrument to the same
+    record type adds ``#2`` (:func:`remission.io.mapping.block_parts`).
+
+    >>> redcap_source_key("trial", {"record": "P-1", "event": None, "instrument": "meds", "instance": 3})
+    'redcap:trial/P-1//meds/3'
+    >>> redcap_source_key("trial", {"record": "P-1", "event": "d0_arm_1", "instrument": "ae", "instance": 1,
+    ...                             "part": 1})
+    'redcap:trial/P-1/d0_arm_1/ae/1#2'
+    """
+    parts = (origin.get("record"), origin.get("event"), origin.get("instrument"), origin.get("instance"))
+    key = f"redcap:{project}/" + "/".join("" if p is None else str(p) for p in parts)
+    return key + (f"#{origin['part'] + 1}" if origin.get("part") else "")
+
+
+def _stage_redcap_records(
+    batch: ImportBatch, mapped: Mapping[str, list[dict[str, Any]]], name: str, project: str
+) -> set[str]:
     """Stage mapped record dicts one by one; return the site ids of the patients."""
     sites: set[str] = set()
+    day0: dict[str, dt.date] = {}
+    for inf in mapped["infusion"]:
+        pid, when = inf.get("patient_id"), inf.get("date")
+        if isinstance(pid, str) and isinstance(when, dt.date) and (pid not in day0 or when < day0[pid]):
+            day0[pid] = when
     for rtype, table in _REDCAP_TABLES:
         for rec in mapped[rtype]:
             origin = rec.pop("_origin")
             where = f"row {origin['row']} of {origin['instrument']} (record {origin['record']})"
             data = _redcap_record(table, rec, origin)
+            if table in ("medications", "adverse_events"):
+                data["source_key"] = redcap_source_key(project, origin)
+                data.update(_redcap_dates(table, data, day0.get(str(data.get("patient_id")))))
             if table == "patients" and isinstance(data.get("site_id"), str):
                 sites.add(data["site_id"])
             batch.add(table, data, name, where)
     return sites
 
 
-def _stage_redcap_frames(batch: ImportBatch, frames: Mapping[str, list[pl.DataFrame]], name: str) -> set[str]:
+#: Per table: (date field, collected-text field, flag field, imputation side) (docs/decisions/imputation.md).
+_REDCAP_DATES: dict[str, tuple[tuple[str, str, str, Side], ...]] = {
+    "medications": (
+        ("start_date", "start_dtc", "start_date_flag", "first"),
+        ("stop_date", "stop_dtc", "stop_date_flag", "last"),
+    ),
+    "adverse_events": (
+        ("onset_date", "onset_dtc", "onset_date_flag", "first"),
+        ("resolution_date", "resolution_dtc", "resolution_date_flag", "last"),
+    ),
+}
+
+
+def _redcap_dates(table: str, data: Mapping[str, Any], day0: dt.date | None) -> dict[str, Any]:
+    """The analysis dates of a medication or AE with their collected text and ADaM flag.
+
+    A date field holds a date (a ``date_ymd`` field) or ISO 8601 text (a text field, partial
+    dates included, already checked readable by the mapping): imputed by
+    :func:`~remission.io.dates.impute_date` (medication start earliest, end latest; AE onset the
+    first day but not before day 0 when the period contains it, AE end the latest).
+    """
+    out: dict[str, Any] = {}
+    for date_field, dtc, flag, side in _REDCAP_DATES[table]:
+        value = data.get(date_field)
+        if isinstance(value, dt.date):
+            out.update({dtc: value.isoformat(), flag: None})
+            continue
+        not_before = day0 if date_field == "onset_date" else None
+        imputed = impute_date(value, side, not_before=not_before)
+        out.update({date_field: imputed.date, dtc: value or None, flag: imputed.flag})
+        if date_field == "onset_date":
+            out["onset_time"] = imputed.time
+    return out
+
+
+def _stage_redcap_frames(
+    batch: ImportBatch, frames: Mapping[str, list[pl.DataFrame]], name: str, project: str
+) -> set[str]:
     """Stage mapped frames (:func:`~remission.io.mapping.map_frames`) as :func:`_stage_redcap_records`
     stages the same records; return the site ids of the patients."""
     import polars as pl
@@ -138,15 +209,17 @@ def _stage_redcap_frames(batch: ImportBatch, frames: Mapping[str, list[pl.DataFr
     )
     for rtype, table in _REDCAP_TABLES:
         for frame in frames[rtype]:
-            staged = frame.with_columns(*_redcap_columns(table)).drop("__event", "__instance")
+            staged = frame.with_columns(*_redcap_columns(table, project)).drop("__event", "__instance", "__part")
             if table == "patients":
                 sites.update(s for s in staged["site_id"].drop_nulls().unique() if isinstance(s, str))
             batch.add_frame(table, staged, name, where)  # the words only for rows that need them
     return sites
 
 
-def _redcap_columns(table: str) -> list[pl.Expr]:
-    """:func:`_redcap_record` column-wise (``x or y``: a null or empty ``x`` gives ``y``)."""
+def _redcap_columns(table: str, project: str) -> list[pl.Expr]:
+    """:func:`_redcap_record` column-wise (``x or y``: a null or empty ``x`` gives ``y``), with the
+    source key and collected dates of :func:`_stage_redcap_records` (the frames' dates are dates:
+    text dates take the per-record path)."""
     import polars as pl
 
     def either(*columns: pl.Expr) -> pl.Expr:
@@ -162,15 +235,48 @@ def _redcap_columns(table: str) -> list[pl.Expr]:
             either(pl.col("form"), pl.col("__instrument")).alias("form"),
             either(pl.col("visit"), pl.col("__event")).alias("visit"),
         ]
+    extra: list[pl.Expr] = []
+    if table in _REDCAP_DATES:
+        extra.append(_redcap_key_column(project))
+        for date_field, dtc, flag, _side in _REDCAP_DATES[table]:
+            extra += [pl.col(date_field).dt.strftime("%Y-%m-%d").alias(dtc), pl.lit(None, pl.String).alias(flag)]
     if table == "medications":
         return [
             either(pl.col("unit")).alias("unit"),
             either(pl.col("route")).alias("route"),
             pl.lit("").alias("frequency"),
+            *extra,
         ]
     if table == "adverse_events":
-        return [pl.col("serious").fill_null(False).alias("serious")]
+        return [
+            pl.col("serious").fill_null(False).alias("serious"),
+            pl.lit(None, pl.String).alias("onset_time"),
+            *extra,
+        ]
     return []
+
+
+def _redcap_key_column(project: str) -> pl.Expr:
+    """:func:`redcap_source_key` column-wise."""
+    import polars as pl
+
+    def part(name: str) -> pl.Expr:
+        return pl.col(name).cast(pl.String).fill_null("")
+
+    key = pl.concat_str(
+        [
+            pl.lit(f"redcap:{project}/"),
+            part("__record"),
+            pl.lit("/"),
+            part("__event"),
+            pl.lit("/"),
+            part("__instrument"),
+            pl.lit("/"),
+            part("__instance"),
+        ]
+    )
+    second = key + pl.lit("#") + (pl.col("__part") + 1).cast(pl.String)
+    return pl.when(pl.col("__part") > 0).then(second).otherwise(key).alias("source_key")
 
 
 def _redcap_record(table: str, rec: dict[str, Any], origin: Mapping[str, Any]) -> dict[str, Any]:
