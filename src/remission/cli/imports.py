@@ -101,6 +101,8 @@ def _print_report(report: ImportReport) -> None:
         typer.echo(f"excluded {n} {name} row(s): {reason}")
     for name, reason in sorted(report.not_imported.items()):
         typer.echo(f"not imported: {name}: {reason}")
+    for name, kept, collapsed in report.merges:
+        typer.echo(f"merged {name}: {collapsed} into {kept} (same natural key; the source has no record identity)")
     if report.skipped:
         typer.echo(f"{len(report.skipped)} problem(s), records skipped:", err=True)
         for problem in report.skipped:

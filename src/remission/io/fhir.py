@@ -13,7 +13,8 @@ flattened from its JSON:
 * **Choice types** are read under every variant (``effective[x]``, ``value[x]``, ``onset[x]``,
   ``medication[x]``, ``performed[x]``).
 * **Dates** keep their text (``*_text``, any precision, with zone) and gain a ``date`` column only
-  when the text is complete to the day (no imputation of partial dates).
+  when the text is complete to the day (partial dates are imputed by the importer,
+  :func:`remission.io.sources.batch_from_fhir`, per derivation). ``version_id`` is ``meta.versionId``.
 * Resources with status ``entered-in-error`` are dropped (counted in ``skipped``).
 
 Tables: ``patients``, ``observations`` (one row per value; blood-pressure ``component[]`` give one
@@ -100,6 +101,8 @@ TABLES: dict[str, tuple[str, ...]] = {
         "dose",
         "dose_unit",
         "route",
+        "asserted_text",
+        "version_id",
         "source",
     ),
     "conditions": (
@@ -125,6 +128,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "seriousness",
         "severity",
         "outcome",
+        "version_id",
         "source",
     ),
     "procedures": (
@@ -138,6 +142,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "start_date",
         "end_text",
         "end_date",
+        "version_id",
         "source",
     ),
     "research_subjects": ("resource_id", "patient_id", "study", "status", "source"),
@@ -296,6 +301,8 @@ class _Walker:
             dose=dose,
             dose_unit=unit,
             route=route,
+            asserted_text=res.get("dateAsserted"),
+            version_id=_version(res),
         )
 
     def _medicationstatement(self, res: Json) -> None:
@@ -341,6 +348,7 @@ class _Walker:
             seriousness=_code_text(res.get("seriousness")),
             severity=_code_text(res.get("severity")),
             outcome=_code_text(res.get("outcome")),
+            version_id=_version(res),
         )
 
     def _procedure(self, res: Json) -> None:
@@ -358,6 +366,7 @@ class _Walker:
             start_date=_date(start),
             end_text=end,
             end_date=_date(end),
+            version_id=_version(res),
         )
 
     def _researchsubject(self, res: Json) -> None:
@@ -369,6 +378,12 @@ class _Walker:
             study=(study or {}).get("id") or fallback,
             status=res.get("status"),
         )
+
+
+def _version(res: Json) -> str | None:
+    """``meta.versionId``: which version of the resource this is (its identity is type + id)."""
+    version = (res.get("meta") or {}).get("versionId")
+    return None if version is None else str(version)
 
 
 def _has_value(res: Json) -> bool:

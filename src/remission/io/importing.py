@@ -143,6 +143,8 @@ class Staged:
     where: str
     #: Source rows the record stands for (a QS assessment: its items' rows; a site read off DM: 0).
     rows: int = 1
+    #: The source dataset its rows are counted in (FHIR: the resource type), where not ``file``.
+    dataset: str = ""
 
 
 @dataclass
@@ -213,9 +215,9 @@ class ImportBatch:
     #: by the column-wise path where they have no problem (:mod:`remission.io.columnar`).
     frames: list[StagedFrame] = field(default_factory=list)
 
-    def add(self, table: str, data: dict[str, Any], file: str, where: str, rows: int = 1) -> None:
-        """Stage one record dict for ``table``, standing for ``rows`` rows of ``file``."""
-        self.records.append(Staged(table, data, file, where, rows))
+    def add(self, table: str, data: dict[str, Any], file: str, where: str, rows: int = 1, dataset: str = "") -> None:
+        """Stage one record dict for ``table``, standing for ``rows`` rows of ``file`` (or of ``dataset``)."""
+        self.records.append(Staged(table, data, file, where, rows, dataset))
 
     def add_frame(self, table: str, frame: pl.DataFrame, file: str, where: pl.Expr | None = None) -> None:
         """Stage the rows of ``frame`` (see :class:`StagedFrame`) after the records staged so far."""
@@ -263,6 +265,9 @@ class ImportReport:
     #: Per source file: rows whose record has a problem (left out with ``on_error="skip"``).
     rejected_rows: Counter[str] = field(default_factory=Counter)
     reconciled: bool = True
+    #: Every collapse of two source rows into one record (same natural key, a source without its
+    #: own record identity): (table, the row kept, the row collapsed into it), never silent.
+    merges: list[tuple[str, str, str]] = field(default_factory=list)
 
     def reconciliation(self) -> list[dict[str, Any]]:
         """Per source file: rows read = stored + excluded (with a reason) + rejected.
@@ -493,6 +498,8 @@ class _Planned:
     bad_patients: set[str]
     #: Records with a problem (not written): their rows are the import's rejected rows.
     rejected: list[Staged] = field(default_factory=list)
+    #: Every collapse of two records of one natural key: (table, kept record, collapsed record).
+    merges: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) -> _Planned:
@@ -500,6 +507,7 @@ def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) ->
     merged: Counter[str] = Counter()
     bad_patients: set[str] = set()
     rejected: list[Staged] = []
+    merges: list[tuple[str, str, str]] = []
     for rec, row in validated:
         if not row:
             rejected.append(rec)
@@ -512,6 +520,7 @@ def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) ->
             rows[rec.table][key] = (rec, row)
             continue
         merged[rec.table] += 1
+        merges.append((rec.table, f"{seen[0].file}, {seen[0].where}", f"{rec.file}, {rec.where}"))
         if _rows_equal(seen[1], row):
             continue
         if batch.duplicates == "merge":
@@ -524,7 +533,7 @@ def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) ->
                 "",
                 f"same natural key as {seen[0].file}, {seen[0].where} with different values",
             )
-    return _Planned(rows, merged, bad_patients, rejected)
+    return _Planned(rows, merged, bad_patients, rejected, merges)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -762,7 +771,7 @@ def _count_rows(report: ImportReport, batch: ImportBatch, planned: _Planned, col
     """Source rows stored and rejected, per file (the reconciliation of :meth:`ImportReport.reconciliation`)."""
     rejected = {id(rec) for rec in planned.rejected}
     for rec in batch.records:
-        dataset = batch.datasets.get(rec.table, rec.file)
+        dataset = rec.dataset or batch.datasets.get(rec.table, rec.file)
         (report.rejected_rows if id(rec) in rejected else report.stored_rows)[dataset] += rec.rows
     if columnar is not None:
         report.stored_rows.update(columnar.kept_rows)
@@ -857,6 +866,7 @@ def write_batch(
         if batch.problems and on_error == "raise":
             raise InvalidInputError(list(batch.problems))
         report.skipped = list(batch.problems)
+        report.merges = list(planned.merges)
         _count_rows(report, batch, planned, columnar)
         for i, name in enumerate(TABLES, start=4):
             counts: Counter[str] = Counter()
@@ -888,6 +898,7 @@ def write_batch(
                         "excluded": len(batch.excluded),
                         "skipped": len(report.skipped),
                         "reconciliation": report.reconciliation(),
+                        "merges": [list(m) for m in report.merges],
                     },
                 }
             ],

@@ -705,14 +705,76 @@ _FHIR_SEVERITY = {"mild": 1, "moderate": 2, "severe": 3}
 FHIR_SITE = "fhir"
 
 
+#: FHIR table → the resource type its rows are read from (the reconciliation counts per resource type).
+FHIR_RESOURCE_TYPES = {
+    "patients": "Patient",
+    "observations": "Observation",
+    "conditions": "Condition",
+    "adverse_events": "AdverseEvent",
+    "procedures": "Procedure",
+    "research_subjects": "ResearchSubject",
+}
+#: Words naming a CAR-T product in a Procedure's code or a MedicationAdministration's medication
+#: (display or text, case-insensitive, whole words): the anti-CD19 products of the autoimmune
+#: CAR-T studies (KYV-101, MB-CART19.1) and the licensed ones by INN and brand name. Codes are not
+#: listed: CAR-T products have no code common to the code systems FHIR servers use.
+CAR_T_PRODUCTS = re.compile(
+    r"\b(tisagenlecleucel|kymriah|axicabtagene|yescarta|lisocabtagene|breyanzi|brexucabtagene|tecartus"
+    r"|idecabtagene|abecma|ciltacabtagene|carvykti|obecabtagene|aucatzyl|kyv-101|mb-cart19\.1"
+    r"|cd19[- ]car[- ]?t|car[- ]?t[- ]cells?|car-t|chimeric antigen receptor)\b",
+    re.IGNORECASE,
+)
+#: A dose unit in cells per kg: ``cells/kg``, ``10^6 cells/kg``, UCUM ``10*6/kg``, ``10*6.{cells}/kg``.
+_FHIR_CELLS_PER_KG = re.compile(r"^(?:10[\^*](\d+)\s*\.?\s*)?(\{?cells?\}?)?\s*/\s*kg$", re.IGNORECASE)
+_FHIR_DATETIME = re.compile(
+    r"^(\d{4}(?:-\d{2}(?:-\d{2})?)?)(?:T(\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?)?$"
+)
+#: MedicationStatement status that says the drug is no longer taken: dateAsserted bounds its end.
+_FHIR_STOPPED = frozenset({"completed", "stopped", "not-taken"})
+
+
+def fhir_dtc(text: str | None) -> str | None:
+    """The ISO 8601 date (and local time) of a FHIR date/dateTime: the zone and fractions cut off.
+
+    FHIR writes partial dates as ISO 8601 does (``2015``, ``2015-02``) and a time only with a zone;
+    the local date and time are what was recorded (as the ``date`` column of :mod:`remission.io.fhir`).
+
+    >>> [fhir_dtc(t) for t in ("2015-02", "2015-01-15T14:30:00+01:00", "2015-01-15T14:30:00.123Z", None)]
+    ['2015-02', '2015-01-15T14:30:00', '2015-01-15T14:30:00', None]
+    """
+    if text is None:
+        return None
+    match = _FHIR_DATETIME.match(text.strip())
+    if match is None:
+        return text
+    return match[1] + (f"T{match[2]}" if match[2] else "")
+
+
+def fhir_cells_per_kg(dose: float | None, unit: str | None) -> float | None:
+    """A CAR-T dose in cells per kg, or None when its unit is not one.
+
+    >>> fhir_cells_per_kg(1.0, "10*6/kg"), fhir_cells_per_kg(5e5, "cells/kg"), fhir_cells_per_kg(2, "mg")
+    (1000000.0, 500000.0, None)
+    """
+    match = _FHIR_CELLS_PER_KG.match((unit or "").strip())
+    if dose is None or match is None or not (match[1] or match[2]):
+        return None
+    return float(dose) * 10 ** int(match[1] or 0)
+
+
 def batch_from_fhir(path: str | Path) -> ImportBatch:
     """Stage the records of a FHIR R4 file or folder of ``*.json``.
 
     Patient → patient (site ``fhir``; disease from a Condition with a SNOMED code of SLE, IIM or
     SSc, else ``other``; birth year only); Observation with a numeric value → lab (LOINC mapped to
     analyte codes, else ``loinc_<code>``); MedicationStatement/Request/Administration → medication;
-    AdverseEvent (actuality ``actual``) → adverse event (severity mild/moderate/severe → grade 1–3).
-    Day 0 of a patient without an infusion is the earliest date among its imported records.
+    a Procedure or MedicationAdministration naming a CAR-T product (:data:`CAR_T_PRODUCTS`) →
+    infusion (day 0); AdverseEvent (actuality ``actual``) → adverse event (severity
+    mild/moderate/severe → grade 1–3). Medications and AEs keep their identity
+    (``fhir:<resourceType>/<id>``) and partial dates are imputed per derivation
+    (docs/decisions/imputation.md). Day 0 of a patient without a CAR-T infusion is the earliest
+    date among its imported records. Rows are reconciled per resource type; resource types without
+    a registry record type are listed with their counts.
     """
     from remission.io.fhir import load_fhir
 
@@ -721,21 +783,49 @@ def batch_from_fhir(path: str | Path) -> ImportBatch:
     files = sorted(p.glob("*.json")) if p.is_dir() else [p]
     ctx = _FhirContext(ImportBatch("fhir", duplicates="merge", digest=file_digest(files)))
     batch = ctx.batch
-    batch.datasets = {"patients": "patients", "labs": "observations", "medications": "medications"}
-    batch.datasets["adverse_events"] = "adverse_events"
     for name, frame in loaded.tables.items():
-        batch.source_rows[name] = frame.height
-    for name in ("procedures", "research_subjects"):
-        batch.not_imported[name] = "no registry record type"
-    batch.not_imported["conditions"] = "used only to find the indication (SNOMED SLE/IIM/SSc)"
+        if name == "medications":
+            for kind, count in Counter(frame["resource_type"].to_list()).items():
+                batch.source_rows[str(kind)] = count
+        elif frame.height:
+            batch.source_rows[FHIR_RESOURCE_TYPES[name]] = frame.height
+    if loaded.tables["research_subjects"].height:
+        batch.not_imported["ResearchSubject"] = "no registry record type"
+    if loaded.tables["conditions"].height:
+        batch.not_imported["Condition"] = "used only to find the indication (SNOMED SLE/IIM/SSc)"
     for kind, count in sorted(loaded.skipped.items()):
-        batch.not_imported[f"{kind} ({count})"] = "resource type without a registry table, or entered-in-error"
+        batch.source_rows[kind] = count
+        why = "status entered-in-error: not a record" if "entered-in-error" in kind else "no registry record type"
+        batch.not_imported[kind] = why
     ctx.patients(loaded.tables["patients"], loaded.tables["conditions"])
+    ctx.infusions(loaded.tables["procedures"], loaded.tables["medications"])
     ctx.observations(loaded.tables["observations"])
     ctx.medications(loaded.tables["medications"])
     ctx.adverse_events(loaded.tables["adverse_events"])
     batch.references.update(ctx.firsts)
+    batch.references.update(ctx.day0)
     return batch
+
+
+def _fhir_where(kind: str, r: Mapping[str, Any]) -> str:
+    version = r.get("version_id")
+    return f"{kind}/{r.get('resource_id')}" + (f"/_history/{version}" if version else "")
+
+
+def _fhir_key(kind: str, r: Mapping[str, Any]) -> str | None:
+    """``fhir:<resourceType>/<id>``: the identity of a resource (its versions are one record)."""
+    return f"fhir:{kind}/{r['resource_id']}" if r.get("resource_id") else None
+
+
+def _latest_first(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows with the latest version of a resource first: of two versions in one import, the
+    latest is stored and the other counted as merged into it."""
+
+    def version(r: Mapping[str, Any]) -> int:
+        v = str(r.get("version_id") or "")
+        return -int(v) if v.isdigit() else 0
+
+    return sorted(frame.iter_rows(named=True), key=version)
 
 
 class _FhirContext:
@@ -743,23 +833,40 @@ class _FhirContext:
         self.batch = batch
         self.known: set[str] = set()
         self.firsts: dict[str, dt.date] = {}
+        #: Day 0 from CAR-T infusions (Procedure, MedicationAdministration), stored or not.
+        self.day0: dict[str, dt.date] = {}
 
     def seen(self, pid: str, when: dt.date) -> None:
         if pid not in self.firsts or when < self.firsts[pid]:
             self.firsts[pid] = when
 
+    def exclude(self, table: str, kind: str, where: str, reason: str) -> None:
+        self.batch.exclude(table, kind, where, reason)  # counted in the resource type's row
+
+    def known_patient(self, table: str, r: Mapping[str, Any], kind: str) -> bool:
+        if r.get("patient_id") in self.known:
+            return True
+        where = f"{_fhir_where(kind, r)} (patient {r.get('patient_id')})"
+        self.exclude(table, kind, where, "its patient is not in the import")
+        return False
+
     def usable(self, table: str, r: Mapping[str, Any], kind: str, when: dt.date | None, text: str | None) -> bool:
-        where = f"{kind}/{r.get('resource_id')}"
-        if r.get("patient_id") not in self.known:
-            self.batch.exclude(
-                table, r["source"], f"{where} (patient {r.get('patient_id')})", "its patient is not in the import"
-            )
+        if not self.known_patient(table, r, kind):
             return False
         if when is None:
-            self.batch.exclude(table, r["source"], where, "no date" if not text else "partial date: not imputed")
+            self.exclude(table, kind, _fhir_where(kind, r), "no date" if not text else "partial date: not imputed")
             return False
         self.seen(r["patient_id"], when)
         return True
+
+    def imputed(self, table: str, r: Mapping[str, Any], kind: str, field: str, text: str | None, side: Side,
+                not_before: dt.date | None = None) -> Imputed | None:  # fmt: skip
+        """The analysis date of a FHIR date (io/dates.py), None (excluded with the reason) if unreadable."""
+        try:
+            return impute_date(fhir_dtc(text), side, not_before=not_before)
+        except ValueError as err:
+            self.exclude(table, kind, _fhir_where(kind, r), f"{field}: {text}: {err}")
+            return None
 
     def patients(self, patients: pl.DataFrame, conditions: pl.DataFrame) -> None:
         disease: dict[str, str] = {}
@@ -773,9 +880,7 @@ class _FhirContext:
         for r in patients.iter_rows(named=True):
             pid = r["patient_id"]
             if not pid:
-                self.batch.exclude(
-                    "patients", r["source"], "Patient (no id)", "a Patient without an id cannot be referred to"
-                )
+                self.exclude("patients", "Patient", "Patient (no id)", "a Patient without an id cannot be referred to")
                 continue
             self.known.add(pid)
             birth = r.get("birth_date_text")
@@ -791,16 +896,53 @@ class _FhirContext:
                 },
                 r["source"],
                 f"Patient/{pid}",
+                dataset="Patient",
             )
         if self.known:
             site = {"site_id": FHIR_SITE, "name": "FHIR import (no site in the source)"}
             self.batch.add("sites", site, "-", "site", rows=0)  # read off no row of its own
             self.batch.placeholder_sites.add(FHIR_SITE)
 
+    def infusions(self, procedures: pl.DataFrame, medications: pl.DataFrame) -> None:
+        """CAR-T infusions: Procedures naming a product (the others have no registry record type)
+        and MedicationAdministrations of one (the others are medications)."""
+        import polars as pl
+
+        administrations = medications.filter(pl.col("resource_type") == "MedicationAdministration")
+        for kind, frame in (("Procedure", procedures), ("MedicationAdministration", administrations)):
+            for r in _latest_first(frame):
+                product = next((t for t in (r.get("display"), r.get("code")) if t and CAR_T_PRODUCTS.search(t)), None)
+                if product is None:
+                    if kind == "Procedure":
+                        self.exclude(
+                            "infusions", kind, _fhir_where(kind, r), "not a CAR-T infusion: no registry record type"
+                        )
+                    continue
+                self._infusion(kind, r, product)
+
+    def _infusion(self, kind: str, r: Mapping[str, Any], product: str) -> None:
+        where = _fhir_where(kind, r)
+        if not self.known_patient("infusions", r, kind):
+            return
+        when = r.get("start_date")
+        if when is None:
+            why = "no date" if not r.get("start_text") else "partial date: day 0 is not imputed"
+            self.exclude("infusions", kind, where, f"CAR-T infusion ({product}): {why}")
+            return
+        pid = r["patient_id"]
+        self.day0[pid] = min(when, self.day0.get(pid, when))
+        cells = fhir_cells_per_kg(r.get("dose"), r.get("dose_unit"))
+        if cells is None:
+            why = f"CAR-T infusion ({product}) on {when}: no dose in cells per kg, which the registry's infusion needs"
+            self.exclude("infusions", kind, where, why + "; its date is the patient's day 0")
+            return
+        infusion = {"patient_id": pid, "date": when, "product": product, "cells_per_kg": cells, "conditioning": ""}
+        self.batch.add("infusions", infusion, r["source"], where, dataset=kind)
+
     def observations(self, observations: pl.DataFrame) -> None:
         for r in observations.iter_rows(named=True):
             if r.get("value") is None:
-                self.batch.exclude("labs", r["source"], f"Observation/{r.get('resource_id')}", "not a numeric value")
+                self.exclude("labs", "Observation", _fhir_where("Observation", r), "not a numeric value")
                 continue
             if not self.usable("labs", r, "Observation", r.get("date"), r.get("effective_text")):
                 continue
@@ -815,18 +957,31 @@ class _FhirContext:
                     "unit": r.get("unit") or "",
                 },
                 r["source"],
-                f"Observation/{r.get('resource_id')}",
+                _fhir_where("Observation", r),
+                dataset="Observation",
             )
 
     def medications(self, medications: pl.DataFrame) -> None:
-        for r in medications.iter_rows(named=True):
+        """MedicationStatement (effective[x]), MedicationRequest (authoredOn), MedicationAdministration
+        (effective[x]): start imputed to the earliest, end to the latest day; a MedicationStatement
+        without an end whose status says the drug is no longer taken ends by its ``dateAsserted``."""
+        for r in _latest_first(medications):
             kind = r.get("resource_type") or "Medication"
-            where = f"{kind}/{r.get('resource_id')}"
-            if r.get("end_text") and r.get("end_date") is None:
-                self.batch.exclude("medications", r["source"], where, "partial end date: not imputed")
+            if kind == "MedicationAdministration" and any(
+                t and CAR_T_PRODUCTS.search(t) for t in (r.get("display"), r.get("code"))
+            ):
+                continue  # an infusion (infusions())
+            if not self.known_patient("medications", r, kind):
                 continue
-            if not self.usable("medications", r, kind, r.get("start_date"), r.get("start_text")):
+            end_text = r.get("end_text")
+            if end_text is None and kind == "MedicationStatement" and r.get("status") in _FHIR_STOPPED:
+                end_text = r.get("asserted_text")
+            start = self.imputed("medications", r, kind, "start", r.get("start_text"), "first")
+            stop = self.imputed("medications", r, kind, "end", end_text, "last")
+            if start is None or stop is None:
                 continue
+            if start.date is not None:
+                self.seen(r["patient_id"], start.date)
             self.batch.add(
                 "medications",
                 {
@@ -836,27 +991,40 @@ class _FhirContext:
                     "unit": r.get("dose_unit") or "",
                     "route": (r.get("route") or "").lower(),
                     "frequency": "",
-                    "start_date": r["start_date"],
-                    "stop_date": r.get("end_date"),
+                    "start_date": start.date,
+                    "stop_date": stop.date,
+                    "source_key": _fhir_key(kind, r),
+                    "start_dtc": fhir_dtc(r.get("start_text")),
+                    "start_date_flag": start.flag,
+                    "stop_dtc": fhir_dtc(end_text),
+                    "stop_date_flag": stop.flag,
                 },
                 r["source"],
-                where,
+                _fhir_where(kind, r),
+                dataset=kind,
             )
 
     def adverse_events(self, events: pl.DataFrame) -> None:
-        for r in events.iter_rows(named=True):
-            where = f"AdverseEvent/{r.get('resource_id')}"
+        kind = "AdverseEvent"
+        for r in _latest_first(events):
+            where = _fhir_where(kind, r)
             grade = _FHIR_SEVERITY.get((r.get("severity") or "").lower())
             if (r.get("actuality") or "actual") != "actual":
-                self.batch.exclude(
-                    "adverse_events", r["source"], where, "actuality is not 'actual': not an event that happened"
-                )
+                self.exclude("adverse_events", kind, where, "actuality is not 'actual': not an event that happened")
                 continue
             if grade is None:
-                self.batch.exclude("adverse_events", r["source"], where, "no severity: no grade")
+                self.exclude("adverse_events", kind, where, "no severity: no grade")
                 continue
-            if not self.usable("adverse_events", r, "AdverseEvent", r.get("date"), r.get("date_text")):
+            if not self.known_patient("adverse_events", r, kind):
                 continue
+            if not r.get("date_text"):
+                self.exclude("adverse_events", kind, where, "no date")
+                continue
+            day0 = self.day0.get(r["patient_id"])
+            onset = self.imputed("adverse_events", r, kind, "date", r.get("date_text"), "first", not_before=day0)
+            if onset is None or onset.date is None:
+                continue
+            self.seen(r["patient_id"], onset.date)
             term = r.get("display") or r.get("code") or ""
             self.batch.add(
                 "adverse_events",
@@ -865,11 +1033,16 @@ class _FhirContext:
                     "term": term,
                     "category": ae_category(term),
                     "grade": grade,
-                    "onset_date": r["date"],
+                    "onset_date": onset.date,
                     "serious": (r.get("seriousness") or "").lower() == "serious",
+                    "source_key": _fhir_key(kind, r),
+                    "onset_dtc": fhir_dtc(r.get("date_text")),
+                    "onset_date_flag": onset.flag,
+                    "onset_time": onset.time,
                 },
                 r["source"],
                 where,
+                dataset=kind,
             )
 
 
