@@ -179,7 +179,7 @@ def test_an_unreadable_date_is_listed_as_excluded_in_skip_mode(engine: Engine, t
     report = write_batch(engine, batch(folder, on_error="skip"), on_error="skip")
     (excluded,) = [e for e in report.excluded if e[0] == "medications"]
     _table, file, where, reason = excluded
-    assert (file, where) == ("records.csv", "row 1 of medications")
+    assert (file, where) == ("records.csv:medications", "row 1 of medications")
     assert reason.startswith("medications.med_start: 2019-13-45: record SLE-01:")
     meds = rows(engine, "medications")
     assert f"redcap:{PROJECT}/SLE-01//medications/1" not in meds
@@ -215,3 +215,58 @@ def test_a_database_imported_before_identity_adopts_its_rows(tmp_path: Path) -> 
 
 def _dtc(table: str) -> tuple[str, ...]:
     return ("start_dtc", "stop_dtc") if table == "medications" else ("onset_dtc", "resolution_dtc")
+
+
+def test_the_example_project_reconciles_per_instrument(engine: Engine) -> None:
+    from tests.io.test_reconciliation import assert_reconciled
+
+    report = write_batch(engine, batch())
+    assert_reconciled(report)
+    got = {r["file"]: (r["read"], r["stored"], r["excluded"]) for r in report.reconciliation()}
+    # records.csv: 5 medications and 4 adverse_events instances, each one record (hand count)
+    assert got["records.csv:medications"][:2] == got["records.csv:medications"][:1] * 2
+    assert got["records.csv:adverse_events"][0] == got["records.csv:adverse_events"][1]
+    assert_reconciled(write_batch(engine, batch()))
+
+
+REPEATING = """
+project: redcapr-repeating-instruments
+records:
+  patient:
+    instrument: demographics
+    fields:
+      patient_id: {field: record_id}
+      site_id: {value: REDCAPR}
+      disease: {value: other}
+      sex: {field: sex, recode: {"0": female, "1": male}}
+  infusion:
+    instrument: demographics
+    fields: {patient_id: {field: record_id}, date: {field: date_enrolled}, cells_per_kg: {value: 1000000}}
+  lab:
+    instrument: bp
+    fields: {patient_id: {field: record_id}, date: {field: date_bp}}
+    analytes:
+      - {analyte: sbp, field: bp_systolic, unit: mmHg}
+      - {analyte: dbp, field: bp_diastolic, unit: mmHg}
+"""
+
+
+def test_a_real_repeating_project_reconciles_and_never_merges_silently(
+    engine: Engine, data: Path, tmp_path: Path
+) -> None:
+    """redcapr/repeating-instruments: record 1 has three bp instances on one day (110/100, 111/101,
+    112/102). Labs are keyed by patient + date + analyte, so instances 2 and 3 cannot be stored
+    beside instance 1: strict mode refuses the import naming both rows, skip mode rejects and counts them."""
+    from tests.io.test_reconciliation import assert_reconciled
+
+    folder = data / "redcapr" / "repeating-instruments"
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(REPEATING, encoding="utf-8")
+    args = (folder / "data.csv", folder / "dictionary.csv", mapping)
+    with pytest.raises(InvalidInputError, match=r"same natural key as data\.csv, row 1 of bp .*with different values"):
+        write_batch(engine, batch_from_redcap(*args))
+    report = write_batch(engine, batch_from_redcap(*args, on_error="skip"), on_error="skip")
+    assert_reconciled(report)
+    got = {r["file"]: (r["read"], r["stored"], r["excluded"], r["rejected"]) for r in report.reconciliation()}
+    assert got["data.csv:bp"] == (4, 2, 0, 2)  # record 1: instances 2, 3 rejected; 1 and record 2's stored
+    assert got["data.csv:demographics"][:2] == (got["data.csv:demographics"][0],) * 2

@@ -203,6 +203,9 @@ class Columnar:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     #: Per source file: rows kept on the column-wise path (the others became per-record records).
     kept_rows: Counter[str] = field(default_factory=Counter)
+    #: (dataset, row) of the kept rows of frames whose rows name their source row
+    #: (:attr:`~remission.io.importing.StagedFrame.row_ids`), counted per source row instead.
+    kept_row_ids: list[pl.DataFrame] = field(default_factory=list)
 
     def rows(self, table: str) -> int:
         frame = self.frames.get(table)
@@ -378,8 +381,12 @@ def split(connection: Connection, batch: importing.ImportBatch) -> Columnar:
     out = Columnar()
 
     def keep(staged: importing.StagedFrame) -> pl.DataFrame:
-        moved = _slow_rows(by_frame[id(staged)], slow)
-        out.kept_rows[staged.file] += staged.frame.height - moved.height
+        mine = _slow_mask(by_frame[id(staged)], slow)
+        moved = staged.frame.filter(mine)
+        if staged.row_ids:
+            out.kept_row_ids.append(staged.row_id_frame(staged.frame.filter(~mine)))
+        else:
+            out.kept_rows[staged.file] += staged.frame.height - moved.height
         return moved
 
     batch.materialise(keep=keep)
@@ -632,10 +639,10 @@ def _stored_keys(connection: Connection, column: Any, wanted: Iterable[str]) -> 
     return found
 
 
-def _slow_rows(c: _Checked, slow: set[str]) -> pl.DataFrame:
+def _slow_mask(c: _Checked, slow: set[str]) -> pl.Series:
     """Rows of a frame for the per-record path: those of a patient in ``slow``, or with no patient id."""
     mine = ~c.ok | c.keys.is_null() | c.keys.is_in(list(slow))
-    return c.staged.frame.filter(mine.fill_null(True))
+    return mine.fill_null(True)
 
 
 # ---------------------------------------------------------------------------------------------

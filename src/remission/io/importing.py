@@ -145,6 +145,9 @@ class Staged:
     rows: int = 1
     #: The source dataset its rows are counted in (FHIR: the resource type), where not ``file``.
     dataset: str = ""
+    #: (dataset, row) of the one source row the record comes from, where several records come from
+    #: one row (a REDCap instance: its lab analytes): the row counts once, stored if any is stored.
+    row_id: tuple[str, int] | None = None
 
 
 @dataclass
@@ -162,6 +165,9 @@ class StagedFrame:
     file: str
     position: int
     where: pl.Expr | None = None
+    #: Whether the rows name their source row (``__instrument``, ``__row``: row ``__row`` of dataset
+    #: ``<file>:<__instrument>``), counted once however many records it gives (:attr:`Staged.row_id`).
+    row_ids: bool = False
 
     def records(self, rows: pl.DataFrame) -> list[Staged]:
         """``rows`` (of ``frame``) as staged records."""
@@ -170,8 +176,17 @@ class StagedFrame:
         out = []
         for data in rows.to_dicts():
             where = str(data["__where"])
-            out.append(Staged(self.table, {k: v for k, v in data.items() if not k.startswith("__")}, self.file, where))
+            row_id = (f"{self.file}:{data['__instrument']}", int(data["__row"])) if self.row_ids else None
+            fields = {k: v for k, v in data.items() if not k.startswith("__")}
+            out.append(Staged(self.table, fields, self.file, where, row_id=row_id))
         return out
+
+    def row_id_frame(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """The (dataset, row) of ``rows`` (of ``frame``), as :attr:`Staged.row_id` names them."""
+        import polars as pl
+
+        dataset = pl.concat_str([pl.lit(f"{self.file}:"), pl.col("__instrument")]).alias("dataset")
+        return rows.select(dataset, pl.col("__row").cast(pl.Int64).alias("row"))
 
 
 @dataclass
@@ -208,20 +223,31 @@ class ImportBatch:
     #: Source dataset of a record table where the source counts its rows per dataset rather than
     #: per file (FHIR: ``labs`` come from ``observations``); else a record's dataset is its file.
     datasets: dict[str, str] = field(default_factory=dict)
-    #: Whether the source's rows map onto records so that :meth:`ImportReport.reconciliation`
-    #: holds (not yet for REDCap, where one instance gives several records of several tables).
+    #: Whether the source's rows map onto records so that :meth:`ImportReport.reconciliation` holds.
     reconciled: bool = True
     #: Records staged column-wise (large imports): the same records as ``add`` would stage, written
     #: by the column-wise path where they have no problem (:mod:`remission.io.columnar`).
     frames: list[StagedFrame] = field(default_factory=list)
 
-    def add(self, table: str, data: dict[str, Any], file: str, where: str, rows: int = 1, dataset: str = "") -> None:
-        """Stage one record dict for ``table``, standing for ``rows`` rows of ``file`` (or of ``dataset``)."""
-        self.records.append(Staged(table, data, file, where, rows, dataset))
+    def add(
+        self,
+        table: str,
+        data: dict[str, Any],
+        file: str,
+        where: str,
+        rows: int = 1,
+        dataset: str = "",
+        row_id: tuple[str, int] | None = None,
+    ) -> None:
+        """Stage one record dict for ``table``, standing for ``rows`` rows of ``file`` (or of
+        ``dataset``), or for the source row ``row_id`` (see :attr:`Staged.row_id`)."""
+        self.records.append(Staged(table, data, file, where, rows, dataset, row_id))
 
-    def add_frame(self, table: str, frame: pl.DataFrame, file: str, where: pl.Expr | None = None) -> None:
+    def add_frame(
+        self, table: str, frame: pl.DataFrame, file: str, where: pl.Expr | None = None, row_ids: bool = False
+    ) -> None:
         """Stage the rows of ``frame`` (see :class:`StagedFrame`) after the records staged so far."""
-        self.frames.append(StagedFrame(table, frame, file, len(self.records), where))
+        self.frames.append(StagedFrame(table, frame, file, len(self.records), where, row_ids))
 
     def materialise(self, keep: Callable[[StagedFrame], pl.DataFrame] | None = None) -> None:
         """Turn the staged frames into records, each at its place among ``records``.
@@ -519,12 +545,12 @@ def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) ->
         if seen is None:
             rows[rec.table][key] = (rec, row)
             continue
-        merged[rec.table] += 1
-        merges.append((rec.table, f"{seen[0].file}, {seen[0].where}", f"{rec.file}, {rec.where}"))
-        if _rows_equal(seen[1], row):
-            continue
-        if batch.duplicates == "merge":
-            rows[rec.table][key] = (seen[0], _merge(rec.table, seen[1], row))
+        same = _rows_equal(seen[1], row)
+        if same or batch.duplicates == "merge":
+            merged[rec.table] += 1
+            merges.append((rec.table, f"{seen[0].file}, {seen[0].where}", f"{rec.file}, {rec.where}"))
+            if not same:
+                rows[rec.table][key] = (seen[0], _merge(rec.table, seen[1], row))
         else:
             batch.problem(
                 rec.file,
@@ -533,6 +559,7 @@ def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) ->
                 "",
                 f"same natural key as {seen[0].file}, {seen[0].where} with different values",
             )
+            rejected.append(rec)  # not written: its row is rejected, not stored
     return _Planned(rows, merged, bad_patients, rejected, merges)
 
 
@@ -770,11 +797,36 @@ def _write_scores(
 def _count_rows(report: ImportReport, batch: ImportBatch, planned: _Planned, columnar: Any) -> None:
     """Source rows stored and rejected, per file (the reconciliation of :meth:`ImportReport.reconciliation`)."""
     rejected = {id(rec) for rec in planned.rejected}
+    by_row: dict[tuple[str, int], bool] = {}
     for rec in batch.records:
+        if rec.row_id is not None:
+            by_row[rec.row_id] = by_row.get(rec.row_id, False) or id(rec) not in rejected
+            continue
         dataset = rec.dataset or batch.datasets.get(rec.table, rec.file)
         (report.rejected_rows if id(rec) in rejected else report.stored_rows)[dataset] += rec.rows
     if columnar is not None:
         report.stored_rows.update(columnar.kept_rows)
+    kept = columnar.kept_row_ids if columnar is not None else []
+    if by_row or kept:
+        _count_source_rows(report, by_row, kept)
+
+
+def _count_source_rows(
+    report: ImportReport, by_row: Mapping[tuple[str, int], bool], kept: Sequence[pl.DataFrame]
+) -> None:
+    """Rows that give several records: stored once if any record is stored, else rejected."""
+    import polars as pl
+
+    ids = {"dataset": pl.String, "row": pl.Int64}
+    slow = pl.DataFrame(
+        {"dataset": [k[0] for k in by_row], "row": [k[1] for k in by_row], "stored": list(by_row.values())},
+        schema={**ids, "stored": pl.Boolean},
+    )
+    stored = pl.concat([*kept, slow.filter("stored").drop("stored")], how="vertical").unique()
+    lost = slow.filter(~pl.col("stored")).drop("stored").join(stored, on=["dataset", "row"], how="anti").unique()
+    for counter, frame in ((report.stored_rows, stored), (report.rejected_rows, lost)):
+        for dataset, n in frame.group_by("dataset").len().iter_rows():
+            counter[dataset] += n
 
 
 def require_current_schema(engine: Engine) -> None:

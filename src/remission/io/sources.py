@@ -78,7 +78,7 @@ def batch_from_redcap(
         tidy = tidy_redcap(records, dd, events, on_error="null" if on_error == "skip" else "raise")
     except InvalidInputError as err:
         raise InvalidInputError(_problems_of(err, name)) from err
-    batch = ImportBatch("redcap", digest=file_digest(inputs), reconciled=False)
+    batch = ImportBatch("redcap", digest=file_digest(inputs))
     for p in tidy.problems:
         batch.problems.append(
             ImportProblem(p.row, p.column, p.value, f"{p.reason} (read as empty)", file=name, where=f"row {p.row}")
@@ -88,20 +88,24 @@ def batch_from_redcap(
     batch.source_rows = {f"{name}:{form}": t.height for form, t in tidy.tables.items()}
     project = rmap.project or records.stem
     frames = map_frames(tidy.tables, rmap, record_id=tidy.record_id)
+    skipped: list[tuple[str, Problem]] = []
     if frames is not None:
         sites = _stage_redcap_frames(batch, frames, name, project)
     else:
-        skipped: list[tuple[str, Problem]] | None = [] if on_error == "skip" else None
         try:
-            mapped = map_records(tidy.tables, rmap, record_id=tidy.record_id, with_origin=True, skipped=skipped)
+            mapped = map_records(
+                tidy.tables,
+                rmap,
+                record_id=tidy.record_id,
+                with_origin=True,
+                skipped=skipped if on_error == "skip" else None,
+            )
         except InvalidInputError as err:
             raise InvalidInputError(_problems_of(err, name)) from err
-        for rtype, p in skipped or []:
-            where = f"row {p.row} of {p.column.split('.')[0]}"
-            batch.exclude(_REDCAP_TABLE[rtype], name, where, f"{p.column}: {p.value}: {p.reason}")
         sites = _stage_redcap_records(batch, mapped, name, project)
+    _exclude_unmapped_rows(batch, tidy.tables, rmap, name, skipped)
     for site in sorted(sites):
-        batch.add("sites", {"site_id": site}, name, "site")
+        batch.add("sites", {"site_id": site}, name, "site", rows=0)  # read off the patients' rows
         batch.placeholder_sites.add(site)
     if progress is not None:
         progress("mapped")
@@ -117,6 +121,51 @@ _REDCAP_TABLES = (
     ("adverse_event", "adverse_events"),
 )
 _REDCAP_TABLE = dict(_REDCAP_TABLES)
+
+
+def _exclude_unmapped_rows(
+    batch: ImportBatch,
+    tables: Mapping[str, pl.DataFrame],
+    rmap: Any,
+    name: str,
+    skipped: list[tuple[str, Problem]],
+) -> None:
+    """Account for the instrument rows that give no record (the reconciliation per instrument): an
+    instrument the mapping does not read is not imported; a row of a mapped one without a record
+    is excluded with the reason (the problem it had in skip mode, else no value the mapping reads).
+    A skip-mode problem of a row that gave a record of another block is listed, not counted."""
+    import polars as pl
+
+    tables_of = {b.instrument: _REDCAP_TABLE[b.record_type] for b in reversed(rmap.blocks)}
+    reasons = {
+        (f"{name}:{p.column.split('.')[0]}", p.row): (_REDCAP_TABLE[rtype], f"{p.column}: {p.value}: {p.reason}")
+        for rtype, p in skipped
+    }
+    covered = _covered_rows(batch)
+    for form, table in tables.items():
+        dataset = f"{name}:{form}"
+        if form not in tables_of:
+            if table.height:
+                batch.not_imported[dataset] = "instrument not in the mapping"
+            continue
+        every = pl.Series(range(1, table.height + 1), dtype=pl.Int64)
+        for row in every.filter(~every.is_in(covered.get(dataset, pl.Series([], dtype=pl.Int64)))).to_list():
+            rtype, why = reasons.pop((dataset, row), (tables_of[form], "no value that the mapping reads"))
+            batch.exclude(rtype, dataset, f"row {row} of {form}", why)
+    for (dataset, row), (rtype, why) in reasons.items():
+        batch.exclude(rtype, name, f"row {row} of {dataset.split(':', 1)[1]}", why)
+
+
+def _covered_rows(batch: ImportBatch) -> dict[str, pl.Series]:
+    """Per dataset (``<file>:<instrument>``), the rows that gave at least one staged record."""
+    import polars as pl
+
+    parts = [staged.row_id_frame(staged.frame) for staged in batch.frames if staged.row_ids]
+    ids = [r.row_id for r in batch.records if r.row_id is not None]
+    parts.append(pl.DataFrame({"dataset": [i[0] for i in ids], "row": [i[1] for i in ids]},
+                              schema={"dataset": pl.String, "row": pl.Int64}))  # fmt: skip
+    rows = pl.concat(parts, how="vertical").unique()
+    return {str(key[0]): part["row"] for key, part in rows.partition_by("dataset", as_dict=True).items()}
 
 
 def redcap_source_key(project: str, origin: Mapping[str, Any]) -> str:
@@ -157,7 +206,7 @@ def _stage_redcap_records(
                 data.update(_redcap_dates(table, data, day0.get(str(data.get("patient_id")))))
             if table == "patients" and isinstance(data.get("site_id"), str):
                 sites.add(data["site_id"])
-            batch.add(table, data, name, where)
+            batch.add(table, data, name, where, row_id=(f"{name}:{origin['instrument']}", origin["row"]))
     return sites
 
 
@@ -212,7 +261,7 @@ def _stage_redcap_frames(
             staged = frame.with_columns(*_redcap_columns(table, project)).drop("__event", "__instance", "__part")
             if table == "patients":
                 sites.update(s for s in staged["site_id"].drop_nulls().unique() if isinstance(s, str))
-            batch.add_frame(table, staged, name, where)  # the words only for rows that need them
+            batch.add_frame(table, staged, name, where, row_ids=True)  # the words only for rows that need them
     return sites
 
 
