@@ -251,22 +251,50 @@ records:
 """
 
 
-def test_a_real_repeating_project_reconciles_and_never_merges_silently(
+def test_a_real_repeating_project_stores_every_instance_and_reconciles(
     engine: Engine, data: Path, tmp_path: Path
 ) -> None:
     """redcapr/repeating-instruments: record 1 has three bp instances on one day (110/100, 111/101,
-    112/102). Labs are keyed by patient + date + analyte, so instances 2 and 3 cannot be stored
-    beside instance 1: strict mode refuses the import naming both rows, skip mode rejects and counts them."""
+    112/102): three instances, six lab values, none merged into another; a re-import changes nothing."""
     from tests.io.test_reconciliation import assert_reconciled
 
     folder = data / "redcapr" / "repeating-instruments"
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text(REPEATING, encoding="utf-8")
     args = (folder / "data.csv", folder / "dictionary.csv", mapping)
-    with pytest.raises(InvalidInputError, match=r"same natural key as data\.csv, row 1 of bp .*with different values"):
-        write_batch(engine, batch_from_redcap(*args))
-    report = write_batch(engine, batch_from_redcap(*args, on_error="skip"), on_error="skip")
+    report = write_batch(engine, batch_from_redcap(*args))
     assert_reconciled(report)
     got = {r["file"]: (r["read"], r["stored"], r["excluded"], r["rejected"]) for r in report.reconciliation()}
-    assert got["data.csv:bp"] == (4, 2, 0, 2)  # record 1: instances 2, 3 rejected; 1 and record 2's stored
-    assert got["data.csv:demographics"][:2] == (got["data.csv:demographics"][0],) * 2
+    assert got == {"data.csv:demographics": (2, 2, 0, 0), "data.csv:bp": (4, 4, 0, 0)}
+    labs = rows(engine, "labs")
+    day = {k: v["value"] for k, v in labs.items() if v["patient_id"] == "1" and v["analyte"] == "sbp"}
+    project = "redcapr-repeating-instruments"
+    assert day == {f"redcap:{project}/1//bp/{i}/sbp": 109.0 + i for i in (1, 2, 3)}
+    assert report.counts["labs"]["merged"] == 0 and len(labs) == 8
+    again = write_batch(engine, batch_from_redcap(*args))
+    assert_reconciled(again)
+    assert again.counts["labs"]["inserted"] == again.counts["labs"]["updated"] == 0
+
+
+def test_stored_labs_upgrade_in_place_and_their_reimport_adopts_them(tmp_path: Path) -> None:
+    """0008_identity: a lab stored before gets its natural key; the next REDCap import gives it its
+    REDCap identity (same id, audited) instead of a second row."""
+    from remission.store.db import downgrade
+
+    engine = connect(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine)
+    write_batch(engine, batch())
+    before = rows(engine, "labs")
+    downgrade(engine, "0007_unknown_start")
+    with engine.connect() as c:
+        assert "source_key" not in {col[1] for col in c.execute(text("PRAGMA table_info(labs)"))}
+    migrate(engine)
+    upgraded = rows(engine, "labs")
+    lab = next(v for v in upgraded.values() if v["analyte"] == "crp")
+    assert lab["source_key"] == f"natural:{lab['patient_id']}|crp|{lab['date'].isoformat()}"
+    report = write_batch(engine, batch())
+    after = rows(engine, "labs")
+    assert set(after) == set(before) and report.counts["labs"]["inserted"] == 0
+    assert report.counts["labs"]["updated"] == len(before)
+    assert sorted(v["id"] for v in after.values()) == sorted(v["id"] for v in before.values())
+    engine.dispose()

@@ -41,13 +41,9 @@ def load_params_file(path: Path) -> ParameterSet:
     try:
         data = yaml.safe_load(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise InvalidInputError(
-            [Problem(None, "params", str(path), f"cannot read: {err}")]
-        ) from None
+        raise InvalidInputError([Problem(None, "params", str(path), f"cannot read: {err}")]) from None
     if not isinstance(data, dict):
-        raise InvalidInputError(
-            [Problem(None, "params", str(path), "expected a YAML/JSON mapping")]
-        )
+        raise InvalidInputError([Problem(None, "params", str(path), "expected a YAML/JSON mapping")])
     data.setdefault("base", "autoimmune")
     return parse_parameter_set(data, default_name=path.stem)
 
@@ -56,15 +52,9 @@ def simulate(
     patients: Annotated[int, typer.Option("--patients", help="Number of virtual patients (≥ 1).")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
     days: Annotated[int, typer.Option("--days", help="Horizon in days after infusion.")] = 730,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed (reproducible cohort).")
-    ] = None,
-    dose_per_kg: Annotated[
-        float, typer.Option("--dose-per-kg", help="CAR-T dose, cells/kg.")
-    ] = 1e6,
-    params: Annotated[
-        Path | None, typer.Option("--params", help="Parameter file (YAML/JSON).")
-    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (reproducible cohort).")] = None,
+    dose_per_kg: Annotated[float, typer.Option("--dose-per-kg", help="CAR-T dose, cells/kg.")] = 1e6,
+    params: Annotated[Path | None, typer.Option("--params", help="Parameter file (YAML/JSON).")] = None,
 ) -> None:
     """Simulate a virtual cohort after one CD19 CAR-T infusion.
 
@@ -82,9 +72,7 @@ def simulate(
         if days < 1:
             problems.append(Problem(None, "days", str(days), "must be an integer ≥ 1"))
         if not dose_per_kg > 0 or dose_per_kg == float("inf"):
-            problems.append(
-                Problem(None, "dose-per-kg", f"{dose_per_kg:g}", "must be a finite number > 0")
-            )
+            problems.append(Problem(None, "dose-per-kg", f"{dose_per_kg:g}", "must be a finite number > 0"))
         if problems:
             raise InvalidInputError(problems)
         parameter_set = load_params_file(params) if params is not None else "autoimmune"
@@ -103,9 +91,7 @@ def simulate(
     )
 
 
-def _run_with_progress(
-    patients: int, days: int, seed: int | None, dose: float, parameter_set: Any
-) -> CohortResult:
+def _run_with_progress(patients: int, days: int, seed: int | None, dose: float, parameter_set: Any) -> CohortResult:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -164,9 +150,7 @@ def write_summary_csv(result: CohortResult, path: Path) -> None:
 
     from remission.kinetics.cohort import summarize_cohort
 
-    frame = pl.DataFrame(summarize_cohort(result)).with_columns(
-        pl.col(pl.Float64).fill_nan(None).round(6)
-    )
+    frame = pl.DataFrame(summarize_cohort(result)).with_columns(pl.col(pl.Float64).fill_nan(None).round(6))
     _atomic_csv(frame, path)
 
 
@@ -191,9 +175,7 @@ def plot_cohort_curves(result: CohortResult, path: Path) -> None:
         curves = result.curves[key]
         if curves.shape[0]:
             lo, med, hi = np.quantile(curves, [0.05, 0.5, 0.95], axis=0)
-            ax.fill_between(
-                days, np.maximum(lo, 1e-3), np.maximum(hi, 1e-3), alpha=0.3, label="90 % band"
-            )
+            ax.fill_between(days, np.maximum(lo, 1e-3), np.maximum(hi, 1e-3), alpha=0.3, label="90 % band")
             ax.plot(days, np.maximum(med, 1e-3), label="median")
         ax.set_yscale("log")
         ax.set_ylim(1e-3, None)
@@ -226,9 +208,7 @@ def read_series(path: Path) -> tuple[Any, dict[str, Any]]:
             rows = list(csv.DictReader(fh))
             header = list(rows[0].keys()) if rows else []
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise InvalidInputError(
-            [Problem(None, "input", str(path), f"cannot read: {err}")]
-        ) from None
+        raise InvalidInputError([Problem(None, "input", str(path), f"cannot read: {err}")]) from None
     problems: list[Problem] = []
     if "day" not in header:
         problems.append(Problem(None, "day", "", "required column is missing"))
@@ -245,24 +225,15 @@ def read_series(path: Path) -> tuple[Any, dict[str, Any]]:
     if problems:
         raise InvalidInputError(problems)
     if "patient_id" in header and len({r["patient_id"] for r in rows}) > 1:
-        raise InvalidInputError(
-            [Problem(None, "patient_id", "", "the series must hold one patient only")]
-        )
-    days = [
-        _parse_cell(i, row, "day", problems, required=True) for i, row in enumerate(rows, start=1)
-    ]
-    values = {
-        c: [_parse_cell(i, row, c, problems) for i, row in enumerate(rows, start=1)]
-        for c in present
-    }
+        raise InvalidInputError([Problem(None, "patient_id", "", "the series must hold one patient only")])
+    days = [_parse_cell(i, row, "day", problems, required=True) for i, row in enumerate(rows, start=1)]
+    values = {c: [_parse_cell(i, row, c, problems) for i, row in enumerate(rows, start=1)] for c in present}
     if problems:
         raise InvalidInputError(sorted(problems, key=lambda p: p.row or 0))
     return np.array(days), {SERIES_COLUMNS[c]: np.array(v) for c, v in values.items()}
 
 
-def _parse_cell(
-    i: int, row: dict[str, str], column: str, problems: list[Any], *, required: bool = False
-) -> float:
+def _parse_cell(i: int, row: dict[str, str], column: str, problems: list[Any], *, required: bool = False) -> float:
     """One numeric cell: ``day`` (required, finite) or a level (empty = NaN, ≥ 0)."""
     import math
 
@@ -278,17 +249,13 @@ def _parse_cell(
     if required and not math.isfinite(value):
         problems.append(Problem(i, column, cell, "expected a number of days relative to infusion"))
     elif not required and not (math.isfinite(value) and value >= 0):
-        problems.append(
-            Problem(i, column, cell, "expected a number ≥ 0 (cells/µL; 0 = below detection)")
-        )
+        problems.append(Problem(i, column, cell, "expected a number ≥ 0 (cells/µL; 0 = below detection)"))
         value = math.nan
     return value
 
 
 def fit(
-    input: Annotated[
-        Path, typer.Option("--input", help="Series CSV: day, car_t_cells_ul and/or cd19_cells_ul.")
-    ],
+    input: Annotated[Path, typer.Option("--input", help="Series CSV: day, car_t_cells_ul and/or cd19_cells_ul.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
 ) -> None:
     """Fit one patient's CAR-T and/or B-cell series by maximum likelihood (log scale).
@@ -307,9 +274,7 @@ def fit(
         days, observed = read_series(input)
         model: Any = CarTBCellModel() if "cd19" in observed else SteinCarTModel()
         n_obs = sum(int(np.isfinite(v).sum()) for v in observed.values())
-        n_free = sum(
-            len(model.default_free[k]) + 1 for k, v in observed.items() if np.isfinite(v).any()
-        )
+        n_free = sum(len(model.default_free[k]) + 1 for k, v in observed.items() if np.isfinite(v).any())
         if n_obs <= n_free:
             raise InvalidInputError(
                 [
@@ -351,16 +316,12 @@ def plot_fit(model: Any, days: Any, observed: dict[str, Any], path: Path) -> Non
 
     grid = np.linspace(min(0.0, float(days.min())), float(days.max()) * 1.05 + 1, 400)
     pred = model.predict(grid)
-    fig, axes = plt.subplots(
-        1, len(observed), figsize=(5.5 * len(observed), 4), squeeze=False, constrained_layout=True
-    )
+    fig, axes = plt.subplots(1, len(observed), figsize=(5.5 * len(observed), 4), squeeze=False, constrained_layout=True)
     for ax, (name, y) in zip(axes[0], observed.items(), strict=True):
         lloq = model.default_lloq.get(name, 1.0)
         seen = np.isfinite(y)
         ax.plot(grid, np.maximum(pred[name][0], lloq / 10), label="fitted")
-        ax.scatter(
-            days[seen & (y > 0)], y[seen & (y > 0)], color="k", s=18, label="observed", zorder=3
-        )
+        ax.scatter(days[seen & (y > 0)], y[seen & (y > 0)], color="k", s=18, label="observed", zorder=3)
         cens = seen & (y == 0)
         if cens.any():
             ax.scatter(

@@ -224,8 +224,26 @@ class IndexDefinition:
 
 #: Identifier columns a table of any index may carry through to its output without a warning.
 PASS_THROUGH: frozenset[str] = frozenset(
-    {"patient_id", "day", "date", "visit", "visit_id", "visit_date", "site", "site_id", "subject_id", "usubjid",
-     "record_id", "id", "case", "arm", "group", "cohort", "disease", "baseline"}
+    {
+        "patient_id",
+        "day",
+        "date",
+        "visit",
+        "visit_id",
+        "visit_date",
+        "site",
+        "site_id",
+        "subject_id",
+        "usubjid",
+        "record_id",
+        "id",
+        "case",
+        "arm",
+        "group",
+        "cohort",
+        "disease",
+        "baseline",
+    }
 )
 
 

@@ -163,6 +163,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "unit": TextField(),
         "lln": NumberField("Float64", required=False),
         "uln": NumberField("Float64", required=False),
+        "source_key": TextField(required=False, min_length=1),
     },
     "medications": {
         "patient_id": _ID,
@@ -425,7 +426,11 @@ def _stored(table: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 #: Fields of the natural key that is the identity of a record whose source gives none
 #: (:func:`remission.model.records.natural_source_key`, which the per-record path applies).
-NATURAL_IDENTITY = {"medications": ("drug", "start_date"), "adverse_events": ("term", "onset_date")}
+NATURAL_IDENTITY = {
+    "labs": ("analyte", "date"),
+    "medications": ("drug", "start_date"),
+    "adverse_events": ("term", "onset_date"),
+}
 
 
 def _natural_identity(table: str, out: pl.DataFrame) -> list[pl.Expr]:
@@ -601,7 +606,7 @@ def _unreferenced(connection: Connection, batch: importing.ImportBatch, frames: 
 
 
 def _with_natural_rows(connection: Connection, frames: Mapping[str, pl.DataFrame]) -> set[str]:
-    """Patients with stored medications or AEs keyed by their natural key (imported before their
+    """Patients with stored labs, medications or AEs keyed by their natural key (imported before their
     source's identity was kept): the per-record path gives those rows their identity
     (:func:`remission.io.importing._adopt_natural_rows`) instead of doubling them."""
     out: set[str] = set()

@@ -695,6 +695,7 @@ def _write_rows(
 
 #: The natural identity of a record whose source gave none (:func:`remission.model.records.natural_source_key`).
 NATURAL_FIELDS = {
+    "labs": ("patient_id", "analyte", "date"),
     "medications": ("patient_id", "drug", "start_date"),
     "adverse_events": ("patient_id", "term", "onset_date"),
 }

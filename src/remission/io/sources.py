@@ -204,6 +204,8 @@ def _stage_redcap_records(
             if table in ("medications", "adverse_events"):
                 data["source_key"] = redcap_source_key(project, origin)
                 data.update(_redcap_dates(table, data, day0.get(str(data.get("patient_id")))))
+            elif table == "labs":  # one instance gives one value per analyte
+                data["source_key"] = f"{redcap_source_key(project, origin)}/{data.get('analyte')}"
             if table == "patients" and isinstance(data.get("site_id"), str):
                 sites.add(data["site_id"])
             batch.add(table, data, name, where, row_id=(f"{name}:{origin['instrument']}", origin["row"]))
@@ -284,6 +286,8 @@ def _redcap_columns(table: str, project: str) -> list[pl.Expr]:
             either(pl.col("form"), pl.col("__instrument")).alias("form"),
             either(pl.col("visit"), pl.col("__event")).alias("visit"),
         ]
+    if table == "labs":
+        return [pl.concat_str([_redcap_key_column(project), pl.lit("/"), pl.col("analyte")]).alias("source_key")]
     extra: list[pl.Expr] = []
     if table in _REDCAP_DATES:
         extra.append(_redcap_key_column(project))
@@ -1175,6 +1179,7 @@ _REGISTRY_COLUMNS: dict[str, dict[str, str]] = {
         "lln": "float",
         "uln": "float",
         "synthetic": "bool",
+        "source_key": "text?",  # issue 17: the source identity travels with the record
     },
     "medications": {
         "patient_id": "str",

@@ -253,9 +253,7 @@ def patient_audit(request: Request, patient_id: str, user: UserDep) -> dict[str,
     status_code=201,
     tags=["patients"],
     responses=ERRORS,
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": ASSESSMENT_SCHEMA}}}
-    },
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ASSESSMENT_SCHEMA}}}},
 )
 def add_assessment(
     request: Request, patient_id: str, body: dict[str, Any], user: UserDep, if_match: IfMatch = None

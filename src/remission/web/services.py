@@ -151,9 +151,7 @@ _SCORES = (
 def _records_of_patient(kind: str) -> Select[Any]:
     table = RECORD_KINDS[kind][0]
     return (
-        select(table)
-        .where(table.c.patient_id == bindparam("patient_id"))
-        .order_by(table.c[_ORDER[kind]], table.c.id)
+        select(table).where(table.c.patient_id == bindparam("patient_id")).order_by(table.c[_ORDER[kind]], table.c.id)
     )
 
 
