@@ -162,8 +162,8 @@ def _covered_rows(batch: ImportBatch) -> dict[str, pl.Series]:
 
     parts = [staged.row_id_frame(staged.frame) for staged in batch.frames if staged.row_ids]
     ids = [r.row_id for r in batch.records if r.row_id is not None]
-    parts.append(pl.DataFrame({"dataset": [i[0] for i in ids], "row": [i[1] for i in ids]},
-                              schema={"dataset": pl.String, "row": pl.Int64}))  # fmt: skip
+    schema = {"dataset": pl.String, "row": pl.Int64}
+    parts.append(pl.DataFrame({"dataset": [i[0] for i in ids], "row": [i[1] for i in ids]}, schema=schema))
     rows = pl.concat(parts, how="vertical").unique()
     return {str(key[0]): part["row"] for key, part in rows.partition_by("dataset", as_dict=True).items()}
 
@@ -912,8 +912,16 @@ class _FhirContext:
         self.seen(r["patient_id"], when)
         return True
 
-    def imputed(self, table: str, r: Mapping[str, Any], kind: str, field: str, text: str | None, side: Side,
-                not_before: dt.date | None = None) -> Imputed | None:  # fmt: skip
+    def imputed(
+        self,
+        table: str,
+        r: Mapping[str, Any],
+        kind: str,
+        field: str,
+        text: str | None,
+        side: Side,
+        not_before: dt.date | None = None,
+    ) -> Imputed | None:
         """The analysis date of a FHIR date (io/dates.py), None (excluded with the reason) if unreadable."""
         try:
             return impute_date(fhir_dtc(text), side, not_before=not_before)

@@ -32,8 +32,8 @@ def upgrade() -> None:
     with op.batch_alter_table("labs") as batch:
         batch.add_column(sa.Column("source_key", sa.String(length=255), nullable=True))
     bind = op.get_bind()
-    t = sa.table("labs", sa.column("id"), sa.column("patient_id"), sa.column("analyte"), sa.column("date"),
-                 sa.column("source_key"))  # fmt: skip
+    columns = ("id", "patient_id", "analyte", "date", "source_key")
+    t = sa.table("labs", *(sa.column(c) for c in columns))
     rows = bind.execute(sa.select(t.c.id, t.c.patient_id, t.c.analyte, t.c.date)).all()
     if rows:
         bind.execute(
