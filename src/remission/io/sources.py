@@ -975,9 +975,8 @@ class _FhirContext:
                 product = next((t for t in (r.get("display"), r.get("code")) if t and CAR_T_PRODUCTS.search(t)), None)
                 if product is None:
                     if kind == "Procedure":
-                        self.exclude(
-                            "infusions", kind, _fhir_where(kind, r), "not a CAR-T infusion: no registry record type"
-                        )
+                        why = "not a CAR-T infusion: no registry record type"
+                        self.exclude("procedures", kind, _fhir_where(kind, r), why)
                     continue
                 self._infusion(kind, r, product)
 
