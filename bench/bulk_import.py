@@ -33,8 +33,13 @@ from remission.store.repository import upsert
 
 ROOT = Path(os.environ.get("REMISSION_BENCH_DIR", "out/bench"))
 PATIENTS = 1000
-ANALYTES = (("c3_g_l", "g/L", 0.9, 1.8), ("c4_g_l", "g/L", 0.1, 0.4), ("anti_dsdna_iu_ml", "IU/mL", None, 10.0),
-            ("platelets_10e9_l", "10^9/L", 150.0, 400.0), ("wbc_10e9_l", "10^9/L", 4.0, 10.0))
+ANALYTES = (
+    ("c3_g_l", "g/L", 0.9, 1.8),
+    ("c4_g_l", "g/L", 0.1, 0.4),
+    ("anti_dsdna_iu_ml", "IU/mL", None, 10.0),
+    ("platelets_10e9_l", "10^9/L", 150.0, 400.0),
+    ("wbc_10e9_l", "10^9/L", 4.0, 10.0),
+)
 START = date(2020, 1, 1)
 
 
@@ -56,6 +61,10 @@ def lab_rows(n: int) -> pl.DataFrame:
             "lln": pl.Series([pick[2][j] for j in a], dtype=pl.Float64),
             "uln": pl.Series([pick[3][j] for j in a], dtype=pl.Float64),
         }
+    ).with_columns(  # the natural identity of a lab (issue 17: labs.source_key)
+        pl.concat_str(
+            [pl.lit("natural:"), "patient_id", pl.lit("|"), "analyte", pl.lit("|"), pl.col("date").cast(pl.Utf8)]
+        ).alias("source_key")
     )
 
 
@@ -80,10 +89,23 @@ def fresh(engine: Engine) -> None:
     migrate(engine)
     with engine.begin() as connection:
         upsert(connection, schema.sites, [{"site_id": "S1", "name": "bench", "country": "", "synthetic": True}])
-        upsert(connection, schema.patients, [
-            {"patient_id": f"P{p:05d}", "site_id": "S1", "disease": "SLE", "sex": "female", "birth_year": 1990,
-             "diagnosis_year": 2010, "prior_treatments": [], "synthetic": True} for p in range(PATIENTS)
-        ])
+        upsert(
+            connection,
+            schema.patients,
+            [
+                {
+                    "patient_id": f"P{p:05d}",
+                    "site_id": "S1",
+                    "disease": "SLE",
+                    "sex": "female",
+                    "birth_year": 1990,
+                    "diagnosis_year": 2010,
+                    "prior_treatments": [],
+                    "synthetic": True,
+                }
+                for p in range(PATIENTS)
+            ],
+        )
 
 
 def timed_bulk(engine: Engine, table: Any, rows: pl.DataFrame) -> tuple[int, float]:
@@ -96,8 +118,10 @@ def timed_bulk(engine: Engine, table: Any, rows: pl.DataFrame) -> tuple[int, flo
 def run(name: str, url: str, n: int) -> None:
     engine = connect(url)
     fresh(engine)
-    for label, table, rows in (("labs", schema.labs, lab_rows(n)), ("assessments", schema.assessments,
-                                                                      assessment_rows(n))):
+    for label, table, rows in (
+        ("labs", schema.labs, lab_rows(n)),
+        ("assessments", schema.assessments, assessment_rows(n)),
+    ):
         count, seconds = timed_bulk(engine, table, rows)
         print(f"{name:>10} {'bulk_insert ' + label:>24} {count:>10,} {seconds:>9.2f} {count / seconds:>11,.0f}")
     engine.dispose()

@@ -114,7 +114,7 @@ def frames_as_records(frames: dict[str, list[pl.DataFrame]]) -> dict[str, list[d
         out[rtype] = []
         for frame in parts:
             for row in frame.to_dicts():
-                origin = {k: row.pop(f"__{k}") for k in ("instrument", "row", "record", "event", "instance")}
+                origin = {k: row.pop(f"__{k}") for k in ("instrument", "row", "record", "event", "instance", "part")}
                 out[rtype].append({**row, "_origin": origin})
     return out
 

@@ -140,10 +140,12 @@ def test_sdtm_unknown_disease_refused(data: Path) -> None:
 def test_fhir_synthea_counts(engine: Engine, data: Path) -> None:
     # README: 3 bundles, one patient each; observations 119 rows of which 10 are coded (not numeric)
     report = write_batch(engine, batch_from_fhir(data / "fhir-r4-synthea-smart"))
-    assert report.source_rows["patients"] == 3
+    assert report.source_rows["Patient"] == 3
     db = counts(engine)
     assert (db["patients"], db["labs"], db["medications"]) == (3, 119 - 10, 5)
-    assert report.source_rows["observations"] == 119
+    assert report.source_rows["Observation"] == 119
+    assert report.source_rows["Encounter"] == 18  # listed by resource type and count, not imported
+    assert report.not_imported["Encounter"] == "no registry record type"
     with engine.connect() as c:
         assert set(c.execute(select(schema.patients.c.disease)).scalars()) == {"other"}
         assert c.execute(select(func.min(schema.labs.c.day))).scalar_one() == 0  # first record = day 0
@@ -155,7 +157,8 @@ def test_fhir_hl7_examples_every_resource_accounted(engine: Engine, data: Path) 
     excluded_patients = sum(1 for t, *_ in report.excluded if t == "patients")
     assert (report.stored("patients"), report.counts["patients"]["merged"], excluded_patients) == (3, 2, 3)
     # 8 medications refer to patient pat1, which no file holds
-    assert sum(1 for t, *_ in report.excluded if t == "medications") == report.source_rows["medications"] == 8
+    medications = report.source_rows["MedicationStatement"] + report.source_rows["MedicationAdministration"]
+    assert sum(1 for t, *_ in report.excluded if t == "medications") == medications == 8
     assert counts(engine)["adverse_events"] == 1  # AdverseEvent-example, severity mild
 
 

@@ -80,3 +80,20 @@ def test_reconciliation_is_kept_with_the_import_event_and_listed(tmp_path: Path,
         detail = c.execute(select(schema.audit_log.c.detail).where(schema.audit_log.c.action == "import")).scalar_one()
     cm = next(r for r in detail["reconciliation"] if r["file"] == "cm.xpt")
     assert (cm["read"], cm["stored"], cm["excluded"], cm["rejected"]) == (7510, 7510, 0, 0)
+
+
+def test_a_natural_key_collapse_of_plain_csv_is_listed_with_both_rows(engine: Engine, tmp_path: Path) -> None:
+    """A source without record identity (a registry CSV) keeps the natural-key collapse, never silently."""
+    from remission.io.sources import batch_from_redcap
+
+    example = Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
+    write_batch(engine, batch_from_redcap(*(example / n for n in ("records.csv", "dictionary.csv", "mapping.yaml"))))
+    export_registry(engine, tmp_path / "export")
+    labs = tmp_path / "export" / "labs.csv"
+    lines = labs.read_text(encoding="utf-8").splitlines(keepends=True)
+    labs.write_text("".join([*lines, lines[1]]), encoding="utf-8")  # data row 1 again, as the last row
+    report = write_batch(engine, batch_from_registry(tmp_path / "export"))
+    assert report.counts["labs"]["merged"] == 1
+    (merge,) = [m for m in report.merges if m[0] == "labs"]
+    assert merge == ("labs", "labs.csv, row 1", f"labs.csv, row {len(lines)}")
+    assert_reconciled(report)

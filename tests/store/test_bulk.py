@@ -54,6 +54,7 @@ def lab_rows(n_days: int = 20) -> list[dict[str, object]]:
             "lln": lln,
             "uln": uln,
             "synthetic": d % 2 == 0,
+            "source_key": f"natural:P{p}|{analyte}|{start + timedelta(days=d)}",  # the identity of a lab
         }
         for p in range(3)
         for d in range(n_days)
@@ -167,7 +168,7 @@ def test_a_stored_natural_key_fails_the_whole_bulk_transaction(engine: Engine) -
 
 def test_an_unknown_patient_fails_and_writes_nothing(engine: Engine) -> None:
     sites_and_patients(engine)
-    rows = [*lab_rows(2), {**lab_rows(1)[0], "patient_id": "NOT-THERE"}]
+    rows = [*lab_rows(2), {**lab_rows(1)[0], "patient_id": "NOT-THERE", "source_key": "natural:NOT-THERE|crp"}]
     with pytest.raises(Exception, match=r"(?i)foreign key|violates"), engine.begin() as connection:
         bulk_insert(connection, schema.labs, rows)
     assert count(engine, "labs") == 0

@@ -164,9 +164,7 @@ def summarise_icans(
     >>> summarise_icans(icans).rows()
     [('a', 5, 1, 1, None), ('b', None, 0, None, None)]
     """
-    return _summarise_episode(
-        icans, medications, "icans_grade", "icans", params, with_tocilizumab=False
-    )
+    return _summarise_episode(icans, medications, "icans_grade", "icans", params, with_tocilizumab=False)
 
 
 # ------------------------------------------------------------------------------------------
@@ -212,11 +210,7 @@ def derive_infection_grade(infections: pl.DataFrame) -> pl.DataFrame:
 
     def bound(fill: bool) -> pl.Expr:
         terms = [
-            pl.when(
-                pl.col(c).cast(pl.Boolean).fill_null(fill)
-                if c in infections.columns
-                else pl.lit(False)
-            )
+            pl.when(pl.col(c).cast(pl.Boolean).fill_null(fill) if c in infections.columns else pl.lit(False))
             .then(g)
             .otherwise(1)
             for c, g in features
@@ -224,11 +218,7 @@ def derive_infection_grade(infections: pl.DataFrame) -> pl.DataFrame:
         return pl.max_horizontal(terms)
 
     derived = pl.when(bound(False) == bound(True)).then(bound(False)).cast(pl.Int64)
-    given = (
-        pl.col("ctcae_grade").cast(pl.Int64)
-        if "ctcae_grade" in infections.columns
-        else pl.lit(None, pl.Int64)
-    )
+    given = pl.col("ctcae_grade").cast(pl.Int64) if "ctcae_grade" in infections.columns else pl.lit(None, pl.Int64)
     return infections.with_columns(pl.coalesce(given, derived).alias("ctcae_grade"))
 
 
@@ -244,14 +234,8 @@ def summarise_infections(infections: pl.DataFrame) -> pl.DataFrame:
     ('a', 2, 3, 1, 1, 12, 'E. coli; SARS-CoV-2')
     """
     table = derive_infection_grade(infections)
-    hosp = (
-        pl.col("hospitalised").cast(pl.Boolean)
-        if "hospitalised" in table.columns
-        else pl.lit(None, pl.Boolean)
-    )
-    organism = (
-        pl.col("organism").cast(pl.Utf8) if "organism" in table.columns else pl.lit(None, pl.Utf8)
-    )
+    hosp = pl.col("hospitalised").cast(pl.Boolean) if "hospitalised" in table.columns else pl.lit(None, pl.Boolean)
+    organism = pl.col("organism").cast(pl.Utf8) if "organism" in table.columns else pl.lit(None, pl.Utf8)
     return table.group_by(PID, maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("infections_n"),
         pl.col("ctcae_grade").max().alias("infections_max_grade"),
@@ -315,10 +299,7 @@ def summarise_igg(igg: pl.DataFrame, params: SafetyParameters = DEFAULT) -> pl.D
         pl.when(pl.col("_post")).then(pl.col("_low")).cast(pl.Int8).alias("hypogammaglobulinemia"),
         new.cast(pl.Int8).alias("new_hypogammaglobulinemia"),
         pl.when(new).then(pl.col("_low_day")).alias("new_hypogammaglobulinemia_day"),
-        pl.when(pl.col("_post"))
-        .then(pl.col("_very_low"))
-        .cast(pl.Int8)
-        .alias("severe_hypogammaglobulinemia"),
+        pl.when(pl.col("_post")).then(pl.col("_very_low")).cast(pl.Int8).alias("severe_hypogammaglobulinemia"),
     )
     return (
         igg.select(PID)
@@ -355,9 +336,7 @@ def summarise_b_cells(cd19: pl.DataFrame, params: SafetyParameters = DEFAULT) ->
     ('a', 7, 112, 105, 0, 112)
     """
     thr = params.b_cell_aplasia_cells_ul
-    known = cd19.filter(pl.col("cd19_cells_ul").is_not_null() & (pl.col("day") > 0)).sort(
-        PID, "day"
-    )
+    known = cd19.filter(pl.col("cd19_cells_ul").is_not_null() & (pl.col("day") > 0)).sort(PID, "day")
     start = pl.col("day").filter(pl.col("cd19_cells_ul") < thr).min()
     marked = known.with_columns(start.over(PID).alias("_start"))
     out = marked.group_by(PID, maintain_order=True).agg(
@@ -369,9 +348,7 @@ def summarise_b_cells(cd19: pl.DataFrame, params: SafetyParameters = DEFAULT) ->
         pl.col("day").max().alias("b_cell_last_day"),
     )
     out = out.with_columns(
-        (pl.col("b_cell_reconstitution_day") - pl.col("b_cell_aplasia_start_day")).alias(
-            "b_cell_aplasia_days"
-        ),
+        (pl.col("b_cell_reconstitution_day") - pl.col("b_cell_aplasia_start_day")).alias("b_cell_aplasia_days"),
         pl.when(pl.col("b_cell_aplasia_start_day").is_not_null())
         .then(pl.col("b_cell_reconstitution_day").is_null())
         .otherwise(False)
@@ -416,11 +393,9 @@ def summarise_car_t(car_t: pl.DataFrame, params: SafetyParameters = DEFAULT) -> 
     window = known.filter(pl.col("day").is_between(0, params.car_t_auc_last_day))
     auc = (
         window.with_columns(
-            (
-                (level + level.shift(1).over(PID))
-                / 2
-                * (pl.col("day") - pl.col("day").shift(1).over(PID))
-            ).alias("_piece")
+            ((level + level.shift(1).over(PID)) / 2 * (pl.col("day") - pl.col("day").shift(1).over(PID))).alias(
+                "_piece"
+            )
         )
         .group_by(PID)
         .agg(pl.when(pl.len() > 0).then(pl.col("_piece").sum()).alias("car_t_auc_0_28"))
@@ -428,10 +403,7 @@ def summarise_car_t(car_t: pl.DataFrame, params: SafetyParameters = DEFAULT) -> 
     out = known.group_by(PID, maintain_order=True).agg(
         pl.col("day").filter(level == level.max()).min().alias("car_t_peak_day"),
         level.max().alias("car_t_peak_cells_ul"),
-        pl.col("day")
-        .filter(level > params.car_t_detection_limit)
-        .max()
-        .alias("car_t_last_detectable_day"),
+        pl.col("day").filter(level > params.car_t_detection_limit).max().alias("car_t_last_detectable_day"),
     )
     return (
         car_t.select(PID)

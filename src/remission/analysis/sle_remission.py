@@ -50,17 +50,13 @@ OUTPUTS = (
 def _typed(visits: pl.DataFrame) -> pl.DataFrame:
     missing = [c for c in REQUIRED if c not in visits.columns]
     if missing:
-        raise InvalidInputError(
-            [Problem(None, c, "", "required column is missing from the visits") for c in missing]
-        )
+        raise InvalidInputError([Problem(None, c, "", "required column is missing from the visits") for c in missing])
     problems: list[Problem] = []
     for column in ("doris_remission", "drug_free_remission"):
         values = visits[column].cast(pl.Utf8).str.strip_chars()
         bad = values.is_not_null() & (values != "") & ~values.is_in([*TRUE, *FALSE])
         for row in bad.arg_true().to_list():
-            problems.append(
-                Problem(row + 1, column, str(visits[column][row]), "expected 0, 1 or empty")
-            )
+            problems.append(Problem(row + 1, column, str(visits[column][row]), "expected 0, 1 or empty"))
     day = visits["day"].cast(pl.Int64, strict=False)
     for row in (day.is_null() & visits["day"].is_not_null()).arg_true().to_list():
         problems.append(Problem(row + 1, "day", str(visits["day"][row]), "expected a whole number"))
@@ -132,9 +128,7 @@ def derive_sle_remission(
     [None]
     """
     if sustained_days < 0:
-        raise InvalidInputError(
-            [Problem(None, "sustained_days", str(sustained_days), "must be ≥ 0")]
-        )
+        raise InvalidInputError([Problem(None, "sustained_days", str(sustained_days), "must be ≥ 0")])
     typed = _typed(visits)
     patients = typed.select("patient_id").unique()
     frame = typed.filter(pl.col("day") > after_day).sort("patient_id", "day")

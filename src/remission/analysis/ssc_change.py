@@ -49,17 +49,14 @@ def _checked(visits: pl.DataFrame, measures: Sequence[str]) -> pl.DataFrame:
     needed = ["patient_id", "day", *measures]
     absent = [c for c in needed if c not in visits.columns]
     if absent:
-        raise InvalidInputError(
-            [Problem(None, c, "", "required column is missing from the table") for c in absent]
-        )
+        raise InvalidInputError([Problem(None, c, "", "required column is missing from the table") for c in absent])
     problems: list[Problem] = []
     casts = {}
     for code in ("day", *measures):
         cast = visits[code].cast(pl.Float64, strict=False)
         bad = (cast.is_null() & visits[code].is_not_null()) | ~cast.is_finite().fill_null(True)
         problems += [
-            Problem(i + 1, code, str(visits[code][i]), "not a finite number")
-            for i in bad.arg_true().to_list()
+            Problem(i + 1, code, str(visits[code][i]), "not a finite number") for i in bad.arg_true().to_list()
         ]
         casts[code] = cast
     if problems:
@@ -77,9 +74,7 @@ def _checked(visits: pl.DataFrame, measures: Sequence[str]) -> pl.DataFrame:
     )
 
 
-def derive_change_from_baseline(
-    visits: pl.DataFrame, measures: Sequence[str] = DEFAULT_MEASURES
-) -> pl.DataFrame:
+def derive_change_from_baseline(visits: pl.DataFrame, measures: Sequence[str] = DEFAULT_MEASURES) -> pl.DataFrame:
     """Add ``<m>_baseline``, ``<m>_change`` and ``<m>_pct_change`` for each measure.
 
     Parameters
@@ -161,9 +156,7 @@ def derive_mrss_improvement(
         visits = derive_change_from_baseline(visits, ["mrss"])
     frame = _checked(visits, ["mrss"])
     based = with_baseline(
-        frame.select(
-            ROW, "patient_id", pl.col("__day").alias("day"), pl.col("__baseline").alias("baseline")
-        ),
+        frame.select(ROW, "patient_id", pl.col("__day").alias("day"), pl.col("__baseline").alias("baseline")),
         [],
     )
     drop = -pl.col("mrss_change")
@@ -216,9 +209,7 @@ def assign_visit_months(
     """
     bad = [m for m in months if not isinstance(m, int) or m < 1]
     if bad:
-        raise InvalidInputError(
-            [Problem(None, "months", str(m), "expected a whole month ≥ 1") for m in bad]
-        )
+        raise InvalidInputError([Problem(None, "months", str(m), "expected a whole month ≥ 1") for m in bad])
     frame = _checked(visits, [])
     picked = assign_windows(frame.with_columns(pl.col("__day").cast(pl.Int64).alias("day")), months, windows)
     return picked.with_columns((pl.col("day") - pl.col("target_day")).alias("day_offset")).drop(
@@ -305,12 +296,8 @@ def summarise_change_by_month(
             *stats,
         )
         .with_columns(
-            _median_iqr_text(
-                pl.col("change_median"), pl.col("change_q1"), pl.col("change_q3")
-            ).alias("change_text")
+            _median_iqr_text(pl.col("change_median"), pl.col("change_q1"), pl.col("change_q3")).alias("change_text")
         )
     )
     order = {m: i for i, m in enumerate(measures)}
-    return summary.sort(
-        [cohort, "month", pl.col("measure").replace_strict(order, return_dtype=pl.Int64)]
-    )
+    return summary.sort([cohort, "month", pl.col("measure").replace_strict(order, return_dtype=pl.Int64)])

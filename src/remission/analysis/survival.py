@@ -207,9 +207,7 @@ def last_efficacy_day(visits: pl.DataFrame, flag: str) -> pl.DataFrame:
     )
 
 
-def derive_remission_duration(
-    visits: pl.DataFrame, flag: str, deaths: pl.DataFrame | None = None
-) -> pl.DataFrame:
+def derive_remission_duration(visits: pl.DataFrame, flag: str, deaths: pl.DataFrame | None = None) -> pl.DataFrame:
     """Duration of remission (relapse-free survival from first remission), per patient who was
     ever in remission.
 

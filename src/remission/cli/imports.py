@@ -101,6 +101,11 @@ def _print_report(report: ImportReport) -> None:
         typer.echo(f"excluded {n} {name} row(s): {reason}")
     for name, reason in sorted(report.not_imported.items()):
         typer.echo(f"not imported: {name}: {reason}")
+    from remission.store.schema import NATURAL_KEYS
+
+    for name, kept, collapsed in report.merges:
+        key = "+".join(NATURAL_KEYS.get(name, ("key",)))
+        typer.echo(f"merged {name}: {collapsed} into {kept} (the same {key})")
     if report.skipped:
         typer.echo(f"{len(report.skipped)} problem(s), records skipped:", err=True)
         for problem in report.skipped:

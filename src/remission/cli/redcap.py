@@ -23,9 +23,7 @@ def register(app: typer.Typer) -> None:
         records: Annotated[Path, typer.Option("--records", help="Records CSV export (raw).")],
         dictionary: Annotated[Path, typer.Option("--dictionary", help="Data dictionary CSV.")],
         out: Annotated[Path, typer.Option("--out", help="Output folder.")],
-        events: Annotated[
-            Path | None, typer.Option("--events", help="Events CSV (longitudinal projects).")
-        ] = None,
+        events: Annotated[Path | None, typer.Option("--events", help="Events CSV (longitudinal projects).")] = None,
     ) -> None:
         from remission.cli.main import fail
         from remission.errors import InvalidInputError

@@ -11,9 +11,7 @@ import typer
 def register(app: typer.Typer) -> None:
     """Add the ``regimen`` and ``eligibility`` commands to ``app``."""
 
-    @app.command(
-        help="Print the conditioning and CAR-T schedule (day −5 … 0) with doses for one patient."
-    )
+    @app.command(help="Print the conditioning and CAR-T schedule (day −5 … 0) with doses for one patient.")
     def regimen(
         height_cm: Annotated[float, typer.Option("--height-cm", help="Height in cm (50–250).")],
         weight_kg: Annotated[float, typer.Option("--weight-kg", help="Weight in kg (2–300).")],
@@ -35,9 +33,7 @@ def register(app: typer.Typer) -> None:
 
         try:
             chosen = load_protocol(protocol)
-            result = compute_regimen(
-                height_cm, weight_kg, formula.strip().lower() if formula else None, chosen
-            )
+            result = compute_regimen(height_cm, weight_kg, formula.strip().lower() if formula else None, chosen)
         except InvalidInputError as err:
             fail(str(err))
             return
@@ -56,9 +52,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command(help="Evaluate protocol eligibility: one row per patient, a reason per criterion.")
     def eligibility(
-        input: Annotated[
-            Path, typer.Option("--input", help="CSV with one row per patient (protocol facts).")
-        ],
+        input: Annotated[Path, typer.Option("--input", help="CSV with one row per patient (protocol facts).")],
         output: Annotated[Path, typer.Option("--output", help="Output CSV.")],
         protocol: Annotated[
             Path | None,

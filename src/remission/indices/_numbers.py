@@ -58,6 +58,4 @@ def signed_text(value: float) -> str:
 
 def signed_text_expr(expr: pl.Expr) -> pl.Expr:
     """The vectorised twin of :func:`signed_text`."""
-    return pl.concat_str(
-        [pl.when(expr >= 0).then(pl.lit("+")).otherwise(pl.lit("")), num_text_expr(expr)]
-    )
+    return pl.concat_str([pl.when(expr >= 0).then(pl.lit("+")).otherwise(pl.lit("")), num_text_expr(expr)])

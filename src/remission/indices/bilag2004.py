@@ -97,8 +97,7 @@ DOMAIN_TABLE: tuple[Domain, ...] = (
 )
 DOMAINS: tuple[str, ...] = tuple(d.code for d in DOMAIN_TABLE)
 DOMAIN_COLUMNS: tuple[Column, ...] = tuple(
-    Column(d.code, "category", f"BILAG-2004 {d.name} grade", choices=GRADES, case="upper")
-    for d in DOMAIN_TABLE
+    Column(d.code, "category", f"BILAG-2004 {d.name} grade", choices=GRADES, case="upper") for d in DOMAIN_TABLE
 )
 
 #: Form items 1–77 and 95 (scored 0–4/ND), names of the BILAG-2004 form (revision 1 Sep 2009).
@@ -193,15 +192,9 @@ def item_code(number: int) -> str:
 #: Haematological measurements (form items 90–94) and yes/no items (96, 97).
 HAEM_COLUMNS: tuple[Column, ...] = (
     Column("bilag_hb_g_dl", "float", "haemoglobin (item 90), due to SLE", "g/dL", 0, 30),
-    Column(
-        "bilag_wcc_10e9_l", "float", "white cell count (item 91), due to SLE", "10^9/L", 0, 1000
-    ),
-    Column(
-        "bilag_neutrophils_10e9_l", "float", "neutrophils (item 92), due to SLE", "10^9/L", 0, 1000
-    ),
-    Column(
-        "bilag_lymphocytes_10e9_l", "float", "lymphocytes (item 93), due to SLE", "10^9/L", 0, 1000
-    ),
+    Column("bilag_wcc_10e9_l", "float", "white cell count (item 91), due to SLE", "10^9/L", 0, 1000),
+    Column("bilag_neutrophils_10e9_l", "float", "neutrophils (item 92), due to SLE", "10^9/L", 0, 1000),
+    Column("bilag_lymphocytes_10e9_l", "float", "lymphocytes (item 93), due to SLE", "10^9/L", 0, 1000),
     Column("bilag_platelets_10e9_l", "float", "platelets (item 94), due to SLE", "10^9/L", 0, 5000),
     Column("bilag_haemolysis", "bool", "evidence of active haemolysis (item 96)"),
     Column("bilag_coombs", "bool", "direct Coombs test positive, isolated (item 97)"),
@@ -399,9 +392,7 @@ _R, _G, _O, _H = (
 )
 
 
-def _standard(
-    domain: str, a: tuple[int, ...], b: tuple[int, ...], c: tuple[int, ...] = ()
-) -> tuple[Rule, ...]:
+def _standard(domain: str, a: tuple[int, ...], b: tuple[int, ...], c: tuple[int, ...] = ()) -> tuple[Rule, ...]:
     """The common pattern: A = an A item active; B = an A item improving or a B item active;
     C = a B item improving or a C item scored 1–4."""
     rules = [
@@ -690,20 +681,14 @@ def _condition(cond: Condition, values: Mapping[str, Any]) -> bool | None:
     return _kleene_count(hits, unknown, cond.at_least, high)
 
 
-def _reached(
-    domain: str, values: Mapping[str, Any], rules: tuple[Rule, ...]
-) -> dict[str, bool | None]:
+def _reached(domain: str, values: Mapping[str, Any], rules: tuple[Rule, ...]) -> dict[str, bool | None]:
     entered = values[domain]
     if entered is not None:
         return {g: GRADES.index(entered) <= GRADES.index(g) for g in ("A", "B", "C")}
     if domain not in {r.domain for r in rules}:
         return dict.fromkeys(("A", "B", "C"))
     return {
-        g: any3(
-            all3(_condition(c, values) for c in r.conditions)
-            for r in rules
-            if r.domain == domain and r.grade == g
-        )
+        g: any3(all3(_condition(c, values) for c in r.conditions) for r in rules if r.domain == domain and r.grade == g)
         for g in ("A", "B", "C")
     }
 
@@ -718,9 +703,7 @@ def _grade_of(reached: Mapping[str, bool | None]) -> str | None:
     return "D"
 
 
-def score_visit(
-    visit: Mapping[str, Any], *, missing: MissingRule = "empty", **options: Any
-) -> ScalarResult:
+def score_visit(visit: Mapping[str, Any], *, missing: MissingRule = "empty", **options: Any) -> ScalarResult:
     """BILAG-2004 numeric score and A/B counts of one assessment, with computed domain grades.
 
     Parameters
@@ -841,9 +824,7 @@ def _kleene_count_expr(hits: pl.Expr, unknown: pl.Expr, at_least: int, at_most: 
 
 
 def _criterion_expr(criterion: Criterion) -> pl.Expr:
-    return pl.any_horizontal(
-        [pl.all_horizontal([_condition_expr(c) for c in alt]) for alt in criterion.alternatives]
-    )
+    return pl.any_horizontal([pl.all_horizontal([_condition_expr(c) for c in alt]) for alt in criterion.alternatives])
 
 
 def _measure_condition_expr(cond: Condition) -> pl.Expr:
@@ -885,9 +866,7 @@ def _condition_expr(cond: Condition) -> pl.Expr:
         col = pl.col(cond.measure)
         return col if cond.limit is None else col < cond.limit
     states = [_state_expr(i) for i in cond.items]
-    hits = pl.sum_horizontal(
-        [s.is_in(list(cond.states)).fill_null(False).cast(pl.Int32) for s in states]
-    )
+    hits = pl.sum_horizontal([s.is_in(list(cond.states)).fill_null(False).cast(pl.Int32) for s in states])
     unknown = pl.sum_horizontal([s.is_null().cast(pl.Int32) for s in states])
     high = cond.at_most if cond.at_most is not None else len(states)
     return _kleene_count_expr(hits, unknown, cond.at_least, high)
@@ -906,9 +885,7 @@ def _reached_exprs(domain: str, rules: tuple[Rule, ...]) -> dict[str, pl.Expr]:
         if not own and any(r.domain == domain for r in rules):
             computed = pl.lit(False)
         at_or_above = list(GRADES[: GRADES.index(g) + 1])
-        reached[g] = (
-            pl.when(entered.is_not_null()).then(entered.is_in(at_or_above)).otherwise(computed)
-        )
+        reached[g] = pl.when(entered.is_not_null()).then(entered.is_in(at_or_above)).otherwise(computed)
     return reached
 
 
@@ -935,29 +912,21 @@ def _met_expr(domain: Domain) -> pl.Expr:
     """Vectorised :func:`_met`."""
     if domain.code != _REN:
         return pl.lit("")
-    names = join_labels(
-        [pl.when(_criterion_expr(c)).then(pl.lit(c.name)) for c in RENAL_CRITERIA], ", "
-    )
+    names = join_labels([pl.when(_criterion_expr(c)).then(pl.lit(c.name)) for c in RENAL_CRITERIA], ", ")
     return pl.when(names != "").then(pl.format("; criteria {}", names)).otherwise(pl.lit(""))
 
 
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Vectorised BILAG-2004 over a validated wide table (one row per assessment)."""
     rules = _rules(ctx.options)
-    scratch = visits.with_columns(
-        [_grade_expr(_reached_exprs(d, rules)).alias(f"__g_{d}") for d in DOMAINS]
-    )
+    scratch = visits.with_columns([_grade_expr(_reached_exprs(d, rules)).alias(f"__g_{d}") for d in DOMAINS])
     grades = [pl.col(f"__g_{d}") for d in DOMAINS]
     numeric = [g.replace_strict(NUMERIC, return_dtype=pl.Int32, default=None) for g in grades]
     known = pl.all_horizontal([g.is_not_null() for g in grades])
     outputs = [
         pl.when(known).then(pl.sum_horizontal(numeric)).alias("bilag2004_numeric"),
-        pl.when(known)
-        .then(pl.sum_horizontal([(g == "A").cast(pl.Int32) for g in grades]))
-        .alias("bilag2004_a_count"),
-        pl.when(known)
-        .then(pl.sum_horizontal([(g == "B").cast(pl.Int32) for g in grades]))
-        .alias("bilag2004_b_count"),
+        pl.when(known).then(pl.sum_horizontal([(g == "A").cast(pl.Int32) for g in grades])).alias("bilag2004_a_count"),
+        pl.when(known).then(pl.sum_horizontal([(g == "B").cast(pl.Int32) for g in grades])).alias("bilag2004_b_count"),
     ]
     if ctx.explain:
         labels = []
@@ -983,10 +952,7 @@ INDEX = IndexDefinition(
     name="bilag2004",
     forms=("sle",),
     title="BILAG-2004 index — domain grades and numeric score",
-    source=(
-        "Isenberg DA, et al. Rheumatology 2005;44:902–6; "
-        "Yee CS, et al. Rheumatology 2010;49:1665–9."
-    ),
+    source=("Isenberg DA, et al. Rheumatology 2005;44:902–6; Yee CS, et al. Rheumatology 2010;49:1665–9."),
     doi="10.1093/rheumatology/keh624",
     columns=COLUMNS,
     outputs=OUTPUTS,

@@ -89,9 +89,7 @@ TERMS: tuple[Term, ...] = (
 #: Step 1 (Khanna 2016): new SSc-attributable organ involvement since baseline.
 EVENTS: tuple[Event, ...] = (
     Event("renal_crisis", "scleroderma renal crisis"),
-    Event(
-        "fvc_decline_ild", "FVC fall ≥ 15 % (relative), confirmed, ILD on HRCT, FVC < 80 % pred."
-    ),
+    Event("fvc_decline_ild", "FVC fall ≥ 15 % (relative), confirmed, ILD on HRCT, FVC < 80 % pred."),
     Event("lv_failure", "new left-ventricular failure (LVEF ≤ 45 %) needing treatment"),
     Event("pah", "new pulmonary arterial hypertension on right-heart catheterisation, treated"),
 )
@@ -179,10 +177,7 @@ def score_visit(
         parts = sorted((term.coefficient * low, term.coefficient * high))
         lp_low, lp_high = lp_low + parts[0], lp_high + parts[1]
         if low == high:
-            labels.append(
-                f"Δ{term.code}={num_text(round_to(low))} "
-                f"({signed_text(round_to(term.coefficient * low))})"
-            )
+            labels.append(f"Δ{term.code}={num_text(round_to(low))} ({signed_text(round_to(term.coefficient * low))})")
             explanation_list.append(Contribution(f"Δ{term.code}", term.coefficient * low))
         else:
             labels.append(f"Δ{term.code} missing")
@@ -232,12 +227,7 @@ def _cumulated_events(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     exprs = []
     for code in EVENT_CODES:
         value = pl.col(code).fill_null(False) if ctx.missing == "absent" else pl.col(code)
-        seen = (
-            (value.fill_null(False) & pl.col("is_followup"))
-            .cast(pl.Int32)
-            .cum_sum()
-            .over("patient_id")
-        )
+        seen = (value.fill_null(False) & pl.col("is_followup")).cast(pl.Int32).cum_sum().over("patient_id")
         exprs.append(pl.when(seen > 0).then(True).otherwise(value).alias(f"__ev_{code}"))
         exprs.append((seen > 0).and_(~value.fill_null(False)).alias(f"__carried_{code}"))
     return ordered.with_columns(exprs).sort(ROW)
@@ -327,10 +317,7 @@ def _explain_exprs(
         .otherwise(join_labels([*labels, lp_label]))
     )
     missing = join_labels(
-        [
-            pl.when(ev.is_null()).then(pl.lit(code))
-            for ev, code in zip(events, EVENT_CODES, strict=True)
-        ]
+        [pl.when(ev.is_null()).then(pl.lit(code)) for ev, code in zip(events, EVENT_CODES, strict=True)]
         + [pl.when(~k).then(pl.lit(t.code)) for k, t in zip(_known_exprs(), TERMS, strict=True)]
     )
     return [explain.alias("criss_explain"), pl.when(follow).then(missing).alias("criss_missing")]

@@ -186,11 +186,7 @@ def score_visit(visit: Mapping[str, Any], *, grading: str = "astct-2019") -> Sca
     parts: list[Contribution] = []
     if low > 0:
         if fever:
-            parts.append(
-                Contribution(
-                    "fever", g.fever_grade, f"temperature_c={float(values['temperature_c'])}"
-                )
-            )
+            parts.append(Contribution("fever", g.fever_grade, f"temperature_c={float(values['temperature_c'])}"))
         if hyp and g.hypotension[hyp]:
             parts.append(Contribution("hypotension", g.hypotension[hyp], hyp))
         if oxy and g.oxygen[oxy]:
@@ -213,23 +209,15 @@ def score_visit(visit: Mapping[str, Any], *, grading: str = "astct-2019") -> Sca
 def _level(code: str, table: Mapping[str, int], fill: str) -> pl.Expr:
     expr = pl.lit(0)
     for name, points in table.items():
-        expr = (
-            pl.when(pl.col(code).fill_null(pl.lit(fill)) == name)
-            .then(pl.lit(points))
-            .otherwise(expr)
-        )
+        expr = pl.when(pl.col(code).fill_null(pl.lit(fill)) == name).then(pl.lit(points)).otherwise(expr)
     return expr
 
 
-def _grade_expr(
-    fever: pl.Expr, anti: pl.Expr, hyp: pl.Expr, oxy: pl.Expr, g: CrsGrading
-) -> pl.Expr:
+def _grade_expr(fever: pl.Expr, anti: pl.Expr, hyp: pl.Expr, oxy: pl.Expr, g: CrsGrading) -> pl.Expr:
     organ = (hyp > 0) | (oxy > 0)
     present = fever | (anti & organ)
     return (
-        pl.when(present)
-        .then(pl.max_horizontal(pl.when(fever).then(g.fever_grade).otherwise(0), hyp, oxy))
-        .otherwise(0)
+        pl.when(present).then(pl.max_horizontal(pl.when(fever).then(g.fever_grade).otherwise(0), hyp, oxy)).otherwise(0)
     )
 
 

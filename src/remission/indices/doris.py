@@ -120,9 +120,7 @@ CRITERIA: tuple[Criterion, ...] = (
         "no raised anti-dsDNA",
         (COMPLETE,),
     ),
-    Criterion(
-        "prednisone_mg_day", "==", 0, "prednisone>0", "no glucocorticoid", (COMPLETE, DRUG_FREE)
-    ),
+    Criterion("prednisone_mg_day", "==", 0, "prednisone>0", "no glucocorticoid", (COMPLETE, DRUG_FREE)),
     Criterion(
         "immunosuppressant",
         "absent",
@@ -212,11 +210,7 @@ def _holds(criterion: Criterion, value: Any, options: Mapping[str, Any]) -> Any:
 
 
 def _needed_codes(options: Mapping[str, Any]) -> tuple[str, ...]:
-    drugs = [
-        c.code
-        for c in DRUG_COLUMNS
-        if c.code != "antimalarial" or not options["allow_antimalarial"]
-    ]
+    drugs = [c.code for c in DRUG_COLUMNS if c.code != "antimalarial" or not options["allow_antimalarial"]]
     return (*CLINICAL_CODES, *SEROLOGY, *drugs)
 
 
@@ -233,9 +227,7 @@ def _clinical_value(present: Mapping[str, bool | None]) -> int | None:
     return None if any(present[c] is None for c in CLINICAL_CODES) else 0
 
 
-def score_visit(
-    visit: Mapping[str, Any], *, missing: MissingRule = "empty", **options: Any
-) -> ScalarResult:
+def score_visit(visit: Mapping[str, Any], *, missing: MissingRule = "empty", **options: Any) -> ScalarResult:
     """DORIS remission, complete and drug-free remission of one visit, with the criteria not met.
 
     Parameters
@@ -296,9 +288,7 @@ def score_visit(
             COMPLETE: flag(result[COMPLETE]),
             DRUG_FREE: flag(result[DRUG_FREE]),
             "doris_failed": "; ".join(
-                _failed_label(CRITERIA[i], opts)
-                for i in failed
-                if REMISSION in CRITERIA[i].definitions
+                _failed_label(CRITERIA[i], opts) for i in failed if REMISSION in CRITERIA[i].definitions
             ),
             "doris_explain": "; ".join(groups),
             "doris_missing": "; ".join(missing_codes),
@@ -348,25 +338,17 @@ def _explain_expr(checks: list[tuple[Criterion, pl.Expr]], opts: Mapping[str, An
 def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Vectorised DORIS over a validated wide table (one row per assessment)."""
     opts = _settings(ctx.options)
-    scratch = visits.with_columns(present_columns(visits, ctx)).with_columns(
-        _clinical_expr().alias("__clinical")
-    )
+    scratch = visits.with_columns(present_columns(visits, ctx)).with_columns(_clinical_expr().alias("__clinical"))
     checks = [(c, _holds(c, _value_expr(c.code), opts)) for c in CRITERIA if _active(c, opts)]
     remission = pl.all_horizontal([h for c, h in checks if REMISSION in c.definitions])
     complete = pl.all_horizontal([remission, *[h for c, h in checks if COMPLETE in c.definitions]])
-    drug_free = pl.all_horizontal(
-        [remission, *[h for c, h in checks if DRUG_FREE in c.definitions]]
-    )
+    drug_free = pl.all_horizontal([remission, *[h for c, h in checks if DRUG_FREE in c.definitions]])
     outputs = [
         as_flag(remission).alias(REMISSION),
         as_flag(complete).alias(COMPLETE),
         as_flag(drug_free).alias(DRUG_FREE),
         join_labels(
-            [
-                pl.when(~h).then(pl.lit(_failed_label(c, opts)))
-                for c, h in checks
-                if REMISSION in c.definitions
-            ]
+            [pl.when(~h).then(pl.lit(_failed_label(c, opts))) for c, h in checks if REMISSION in c.definitions]
         ).alias("doris_failed"),
     ]
     if ctx.explain:

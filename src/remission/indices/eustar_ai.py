@@ -101,9 +101,7 @@ def _crp_mg_l(values: Mapping[str, Any]) -> tuple[float | None, str | None]:
     if values.get("crp_mg_l") is not None:
         return float(values["crp_mg_l"]), None
     if values.get("crp_mg_dl") is not None:
-        return float(
-            values["crp_mg_dl"]
-        ) * CRP_MG_DL_TO_MG_L, f"crp_mg_dl={_num(values['crp_mg_dl'])}"
+        return float(values["crp_mg_dl"]) * CRP_MG_DL_TO_MG_L, f"crp_mg_dl={_num(values['crp_mg_dl'])}"
     return None, None
 
 
@@ -204,9 +202,7 @@ def check_crp_units(typed: pl.DataFrame) -> list[Problem]:
             _num(dl),
             f"disagrees with crp_mg_l = {_num(ml)} (mg/dL × 10); give one unit",
         )
-        for row, ml, dl in zip(
-            bad[ROW].to_list(), bad["crp_mg_l"].to_list(), bad["crp_mg_dl"].to_list(), strict=True
-        )
+        for row, ml, dl in zip(bad[ROW].to_list(), bad["crp_mg_l"].to_list(), bad["crp_mg_dl"].to_list(), strict=True)
     ]
 
 
@@ -257,9 +253,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     known = pl.sum_horizontal([h.fill_null(False).cast(pl.Float64) * i.weight for i, h in hits])
     unknown = pl.sum_horizontal([h.is_null().cast(pl.Float64) * i.weight for i, h in hits])
     any_missing = pl.any_horizontal([h.is_null() for _, h in hits])
-    active = (
-        pl.when(known >= ACTIVE_FROM).then(True).when(known + unknown < ACTIVE_FROM).then(False)
-    )
+    active = pl.when(known >= ACTIVE_FROM).then(True).when(known + unknown < ACTIVE_FROM).then(False)
     outputs = [
         pl.when(~any_missing).then(known).alias("eustar_ai"),
         as_flag(active).alias("eustar_ai_active"),

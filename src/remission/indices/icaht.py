@@ -88,9 +88,7 @@ EHA_EBMT_2023 = IcahtGrading(
 )
 GRADINGS: dict[str, IcahtGrading] = {g.name: g for g in (EHA_EBMT_2023,)}
 
-COLUMNS: tuple[Column, ...] = (
-    Column("anc_10e9_l", "float", "absolute neutrophil count", "10^9/L", 0, 100),
-)
+COLUMNS: tuple[Column, ...] = (Column("anc_10e9_l", "float", "absolute neutrophil count", "10^9/L", 0, 100),)
 #: Output columns besides ``patient_id`` (which compute returns first).
 OUTPUTS = (
     "icaht_early_grade",
@@ -161,9 +159,7 @@ def daily_series(days_anc: Iterable[tuple[int, float]], last_day: int = 30) -> l
     return series
 
 
-def score_patient(
-    rows: Iterable[Mapping[str, Any]], *, grading: str = "eha-ebmt-2023"
-) -> ScalarResult:
+def score_patient(rows: Iterable[Mapping[str, Any]], *, grading: str = "eha-ebmt-2023") -> ScalarResult:
     """Grade early and late ICAHT for one patient's ANC series (scalar form).
 
     Parameters
@@ -219,9 +215,7 @@ def _early_scalar(points: list[tuple[int, float]], g: IcahtGrading) -> dict[str,
         severe = [unknown if a is None else a <= g.severe_anc for a in series]
         profound = [unknown if a is None else a <= g.profound_anc for a in series]
         span, plain = _longest_joined(severe, g.recovery_days), _longest_plain(profound)
-        results.append(
-            (max(_band(span, g.severe_bands), _band(plain, g.profound_bands)), span, plain)
-        )
+        results.append((max(_band(span, g.severe_bands), _band(plain, g.profound_bands)), span, plain))
     (lg, ls, lp), (hg, hs, hp) = results
     return {
         "icaht_early_grade": lg if lg == hg else None,
@@ -269,9 +263,7 @@ def _explain_text(values: dict[str, Any], g: IcahtGrading) -> str:
 def _runs(grid: pl.DataFrame, flag: str, recovery_days: int) -> pl.DataFrame:
     """Per patient: longest plain run and longest joined span of ``flag`` (grid sorted by day)."""
     pid = "patient_id"
-    seg = grid.with_columns(
-        (pl.col(flag) != pl.col(flag).shift(1)).fill_null(True).cum_sum().over(pid).alias("_seg")
-    )
+    seg = grid.with_columns((pl.col(flag) != pl.col(flag).shift(1)).fill_null(True).cum_sum().over(pid).alias("_seg"))
     segments = (
         seg.group_by(pid, "_seg", maintain_order=True)
         .agg(
@@ -281,9 +273,7 @@ def _runs(grid: pl.DataFrame, flag: str, recovery_days: int) -> pl.DataFrame:
             pl.col("day").max().alias("_last"),
         )
         .sort(pid, "_seg")
-        .with_columns(
-            (~pl.col("_v") & (pl.col("_len") >= recovery_days)).cum_sum().over(pid).alias("_grp")
-        )
+        .with_columns((~pl.col("_v") & (pl.col("_len") >= recovery_days)).cum_sum().over(pid).alias("_grp"))
     )
     true_segments = segments.filter(pl.col("_v"))
     plain = true_segments.group_by(pid).agg(pl.col("_len").max().alias("plain"))
@@ -306,9 +296,7 @@ def _band_expr(days: pl.Expr, bands: tuple[tuple[int, int | None, int], ...]) ->
 
 def _early(meas: pl.DataFrame, patients: pl.DataFrame, g: IcahtGrading) -> pl.DataFrame:
     pid = "patient_id"
-    daily = (
-        meas.group_by(pid, "day").agg(pl.col("anc_10e9_l").min()).sort("day")
-    )  # sorted by day: asof needs it
+    daily = meas.group_by(pid, "day").agg(pl.col("anc_10e9_l").min()).sort("day")  # sorted by day: asof needs it
     ends = (
         meas.group_by(pid)
         .agg(
@@ -334,12 +322,8 @@ def _early(meas: pl.DataFrame, patients: pl.DataFrame, g: IcahtGrading) -> pl.Da
             (anc <= g.severe_anc).fill_null(unknown).alias("_severe"),
             (anc <= g.profound_anc).fill_null(unknown).alias("_profound"),
         )
-        severe = _runs(flags, "_severe", g.recovery_days).select(
-            pid, pl.col("span").alias(f"span_{tag}")
-        )
-        profound = _runs(flags, "_profound", g.recovery_days).select(
-            pid, pl.col("plain").alias(f"plain_{tag}")
-        )
+        severe = _runs(flags, "_severe", g.recovery_days).select(pid, pl.col("span").alias(f"span_{tag}"))
+        profound = _runs(flags, "_profound", g.recovery_days).select(pid, pl.col("plain").alias(f"plain_{tag}"))
         out = out.join(severe, on=pid, how="left").join(profound, on=pid, how="left")
     out = out.with_columns(pl.col(r"^(span|plain)_(lo|hi)$").fill_null(0))
     grade = {
@@ -352,12 +336,8 @@ def _early(meas: pl.DataFrame, patients: pl.DataFrame, g: IcahtGrading) -> pl.Da
     return out.select(
         pid,
         pl.when(grade["lo"] == grade["hi"]).then(grade["lo"]).alias("icaht_early_grade"),
-        pl.when(pl.col("span_lo") == pl.col("span_hi"))
-        .then(pl.col("span_lo"))
-        .alias("icaht_early_days_anc_le_0_5"),
-        pl.when(pl.col("plain_lo") == pl.col("plain_hi"))
-        .then(pl.col("plain_lo"))
-        .alias("icaht_early_days_anc_le_0_1"),
+        pl.when(pl.col("span_lo") == pl.col("span_hi")).then(pl.col("span_lo")).alias("icaht_early_days_anc_le_0_5"),
+        pl.when(pl.col("plain_lo") == pl.col("plain_hi")).then(pl.col("plain_lo")).alias("icaht_early_days_anc_le_0_1"),
     )
 
 
@@ -373,12 +353,7 @@ def _late(meas: pl.DataFrame, g: IcahtGrading) -> pl.DataFrame:
             pl.col("anc_10e9_l").min().alias("_nadir"),
             (pl.col("anc_10e9_l") <= g.late_threshold).sum().alias("_n_low"),
         )
-        .with_columns(
-            pl.when(pl.col("_n_low") >= g.late_min_count)
-            .then(grade)
-            .otherwise(0)
-            .alias("icaht_late_grade")
-        )
+        .with_columns(pl.when(pl.col("_n_low") >= g.late_min_count).then(grade).otherwise(0).alias("icaht_late_grade"))
     )
 
 
@@ -386,9 +361,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Vectorised early and late ICAHT: one row per patient, in order of first appearance."""
     g = GRADINGS[ctx.options.get("grading") or "eha-ebmt-2023"]
     patients = visits.select("patient_id").unique(maintain_order=True)
-    meas = visits.filter(pl.col("anc_10e9_l").is_not_null()).select(
-        "patient_id", "day", "anc_10e9_l"
-    )
+    meas = visits.filter(pl.col("anc_10e9_l").is_not_null()).select("patient_id", "day", "anc_10e9_l")
     out = patients.join(_early(meas, patients, g), on="patient_id", how="left").join(
         _late(meas, g), on="patient_id", how="left"
     )

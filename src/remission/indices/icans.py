@@ -67,9 +67,7 @@ ICE_ITEMS: tuple[IceItem, ...] = (
     IceItem("ice_attention", "ability to count backwards from 100 by 10", 1),
 )
 ICE_CODES = tuple(i.code for i in ICE_ITEMS)
-ICE_COLUMNS: tuple[Column, ...] = tuple(
-    Column(i.code, "int", i.task, "points", 0, i.maximum) for i in ICE_ITEMS
-)
+ICE_COLUMNS: tuple[Column, ...] = tuple(Column(i.code, "int", i.task, "points", 0, i.maximum) for i in ICE_ITEMS)
 ICE_OUTPUTS = ("ice_score", "ice_explain", "ice_missing")
 
 
@@ -103,10 +101,7 @@ def compute_ice(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     complete = pl.all_horizontal([pl.col(c).is_not_null() for c in ICE_CODES])
     outputs = [pl.when(complete).then(_ice_sum()).alias("ice_score")]
     if ctx.explain:
-        labels = [
-            pl.when(pl.col(c).is_not_null()).then(pl.format(f"{c}={{}}", pl.col(c)))
-            for c in ICE_CODES
-        ]
+        labels = [pl.when(pl.col(c).is_not_null()).then(pl.format(f"{c}={{}}", pl.col(c))) for c in ICE_CODES]
         outputs += [
             join_labels(labels).alias("ice_explain"),
             missing_labels(ICE_CODES).alias("ice_missing"),
@@ -193,9 +188,7 @@ OUTPUTS = ("icans_grade", "icans_explain", "icans_missing")
 OPTIONS = (Option("grading", "choice", "astct-2019", "ICANS grading system", tuple(GRADINGS)),)
 
 
-def _contributions(
-    values: Mapping[str, Any], g: IcansGrading
-) -> dict[str, tuple[int, int, str | None]]:
+def _contributions(values: Mapping[str, Any], g: IcansGrading) -> dict[str, tuple[int, int, str | None]]:
     """Per item: (lowest, highest) grade it can contribute, and the value shown in explanations."""
     worst = {
         "ice_score": max(b[2] for b in g.ice_bands),
@@ -304,17 +297,8 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     ice = pl.coalesce(pl.col("ice_score"), pl.when(complete_items).then(_ice_sum()))
     ice_points = pl.lit(None, pl.Int32)
     for first, last, points in g.ice_bands:
-        ice_points = (
-            pl.when(ice.is_between(first, last))
-            .then(pl.lit(points, pl.Int32))
-            .otherwise(ice_points)
-        )
-    motor = (
-        pl.when(pl.col("motor_weakness"))
-        .then(g.motor_weakness)
-        .when(~pl.col("motor_weakness"))
-        .then(0)
-    )
+        ice_points = pl.when(ice.is_between(first, last)).then(pl.lit(points, pl.Int32)).otherwise(ice_points)
+    motor = pl.when(pl.col("motor_weakness")).then(g.motor_weakness).when(~pl.col("motor_weakness")).then(0)
     items = {
         "ice_score": (ice_points, max(b[2] for b in g.ice_bands)),
         "consciousness": (_map("consciousness", g.consciousness), max(g.consciousness.values())),
@@ -331,9 +315,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         derived.alias("__derived"),
     )
     low = pl.max_horizontal([pl.col(f"__p_{c}").fill_null(0) for c in items])
-    high = pl.max_horizontal(
-        [pl.col(f"__p_{c}").fill_null(worst) for c, (_, worst) in items.items()]
-    )
+    high = pl.max_horizontal([pl.col(f"__p_{c}").fill_null(worst) for c, (_, worst) in items.items()])
     outputs = [pl.when(low == high).then(low).cast(pl.Int8).alias("icans_grade")]
     if ctx.explain:
         shown = {
@@ -362,8 +344,7 @@ ICE_INDEX = IndexDefinition(
     name="ice",
     forms=("toxicity",),
     title="ICE — Immune effector Cell-associated Encephalopathy score",
-    source="Lee DW, Santomasso BD, Locke FL, et al. "
-    "Biol Blood Marrow Transplant 2019;25:625–38, Table 5.",
+    source="Lee DW, Santomasso BD, Locke FL, et al. Biol Blood Marrow Transplant 2019;25:625–38, Table 5.",
     doi="10.1016/j.bbmt.2018.12.758",
     columns=ICE_COLUMNS,
     outputs=ICE_OUTPUTS,
@@ -377,8 +358,7 @@ INDEX = IndexDefinition(
     name="icans",
     forms=("toxicity",),
     title="ICANS — immune effector cell-associated neurotoxicity grade (ASTCT 2019, adults)",
-    source="Lee DW, Santomasso BD, Locke FL, et al. "
-    "Biol Blood Marrow Transplant 2019;25:625–38, Table 6.",
+    source="Lee DW, Santomasso BD, Locke FL, et al. Biol Blood Marrow Transplant 2019;25:625–38, Table 6.",
     doi="10.1016/j.bbmt.2018.12.758",
     columns=COLUMNS,
     outputs=OUTPUTS,

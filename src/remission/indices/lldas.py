@@ -184,9 +184,7 @@ def score_visit(
     explain: list[str] = []
     if criteria[0] is False:
         low, _ = sledai_bounds(present)
-        active = ([f"sledai2k>={low}"] if low > SLEDAI_MAX else []) + [
-            c for c in MAJOR_ITEMS if present[c]
-        ]
+        active = ([f"sledai2k>={low}"] if low > SLEDAI_MAX else []) + [c for c in MAJOR_ITEMS if present[c]]
         explain.append("1: " + ", ".join(active + [c for c in EXTRA_ITEMS if values[c]]))
     if criteria[1] is False:
         explain.append("2: new " + ", ".join(new_codes))
@@ -239,9 +237,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     prev_codes = [f"__p_{c}" for c in SLEDAI_CODES]
     scratch = with_previous(resolved, prev_codes).sort(ROW)
     low, high = sledai_bound_exprs()
-    score_ok = (
-        pl.when(low > SLEDAI_MAX).then(False).when(high <= SLEDAI_MAX).then(True).otherwise(None)
-    )
+    score_ok = pl.when(low > SLEDAI_MAX).then(False).when(high <= SLEDAI_MAX).then(True).otherwise(None)
     c1 = pl.all_horizontal(
         [
             score_ok,
@@ -258,10 +254,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     outputs = [
         as_flag(pl.all_horizontal(criteria)).alias("lldas"),
         join_labels(
-            [
-                pl.when(_not(c)).then(pl.lit(str(k.number)))
-                for k, c in zip(CRITERIA, criteria, strict=True)
-            ],
+            [pl.when(_not(c)).then(pl.lit(str(k.number))) for k, c in zip(CRITERIA, criteria, strict=True)],
             ";",
         ).alias("lldas_failed"),
     ]
@@ -272,16 +265,12 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             + [pl.when(pl.col(c)).then(pl.lit(c)) for c in EXTRA_ITEMS],
             ", ",
         )
-        new_codes = join_labels(
-            [pl.when(n).then(pl.lit(c)) for c, n in zip(SLEDAI_CODES, new, strict=True)], ", "
-        )
+        new_codes = join_labels([pl.when(n).then(pl.lit(c)) for c, n in zip(SLEDAI_CODES, new, strict=True)], ", ")
         explain = [
             pl.when(_not(c1)).then(pl.format("1: {}", active)),
             pl.when(_not(c2)).then(pl.format("2: new {}", new_codes)),
             pl.when(_not(c3)).then(pl.format("3: pga={}", _fmt(pl.col("pga")))),
-            pl.when(_not(c4)).then(
-                pl.format("4: prednisone_mg_day={}", _fmt(pl.col("prednisone_mg_day")))
-            ),
+            pl.when(_not(c4)).then(pl.format("4: prednisone_mg_day={}", _fmt(pl.col("prednisone_mg_day")))),
             pl.when(_not(c5)).then(pl.lit("5: investigational_drug=1")),
         ]
         missing = [pl.when(present_col(c).is_null()).then(pl.lit(c)) for c in SLEDAI_CODES]
@@ -297,11 +286,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 def _fmt(expr: pl.Expr) -> pl.Expr:
     """A float as Python's ``:g`` writes it for the values of this index (7.5, 8, 1.5)."""
     whole = expr == expr.round(0)
-    return (
-        pl.when(whole)
-        .then(expr.cast(pl.Int64).cast(pl.Utf8))
-        .otherwise(expr.round(6).cast(pl.Utf8))
-    )
+    return pl.when(whole).then(expr.cast(pl.Int64).cast(pl.Utf8)).otherwise(expr.round(6).cast(pl.Utf8))
 
 
 INDEX = IndexDefinition(

@@ -122,9 +122,7 @@ def score_visit(visit: Mapping[str, Any], **_: Any) -> ScalarResult:
     values = validate_record(visit, INDEX)
     missing = tuple(c for c in CODES if values[c] is None)
     explanation = tuple(
-        Contribution(a.code, int(values[a.code]), "proximal" if a.proximal else None)
-        for a in AREAS
-        if values[a.code]
+        Contribution(a.code, int(values[a.code]), "proximal" if a.proximal else None) for a in AREAS if values[a.code]
     )
     proximal_known = [values[c] for c in PROXIMAL if values[c] is not None]
     if any(g > 0 for g in proximal_known):
@@ -155,9 +153,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     proximal_known = pl.all_horizontal([pl.col(c).is_not_null() for c in PROXIMAL])
     outputs = [
         pl.when(~any_missing).then(total).cast(pl.Int64).alias("mrss"),
-        as_flag(pl.when(proximal_hit).then(True).when(proximal_known).then(False)).alias(
-            "mrss_proximal"
-        ),
+        as_flag(pl.when(proximal_hit).then(True).when(proximal_known).then(False)).alias("mrss_proximal"),
     ]
     if ctx.explain:
         labels = [

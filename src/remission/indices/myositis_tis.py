@@ -78,14 +78,10 @@ _EDGES = (5.0, 15.0, 25.0, 40.0)
 MEASURES: tuple[Measure, ...] = (
     Measure("phga", "physician global activity", "lower", _EDGES, (0, 7.5, 15, 17.5, 20)),
     Measure("ptga", "patient/parent global activity", "lower", _EDGES, (0, 2.5, 5, 7.5, 10)),
-    Measure(
-        "mmt8", "manual muscle testing (MMT-8)", "higher", (2, 10, 20, 30), (0, 10, 20, 27.5, 32.5)
-    ),
+    Measure("mmt8", "manual muscle testing (MMT-8)", "higher", (2, 10, 20, 30), (0, 10, 20, 27.5, 32.5)),
     Measure("haq_di", "HAQ-DI (JDM: CHAQ)", "lower", _EDGES, (0, 5, 7.5, 7.5, 10)),
     Measure("enzyme", "most abnormal muscle enzyme", "lower", _EDGES, (0, 2.5, 5, 7.5, 7.5)),
-    Measure(
-        "extramuscular", "extramuscular global activity", "lower", _EDGES, (0, 7.5, 12.5, 15, 20)
-    ),
+    Measure("extramuscular", "extramuscular global activity", "lower", _EDGES, (0, 7.5, 12.5, 15, 20)),
 )
 CSM_CODES: tuple[str, ...] = tuple(m.code for m in MEASURES)
 
@@ -174,10 +170,7 @@ COLUMNS: tuple[Column, ...] = (
         150,
         optional=True,
     ),
-    *(
-        Column(c, "int", f"MMT-8 {c[5:].replace('_', ' ')} (Kendall)", "0–10", 0, 10, optional=True)
-        for c in MMT8_CODES
-    ),
+    *(Column(c, "int", f"MMT-8 {c[5:].replace('_', ' ')} (Kendall)", "0–10", 0, 10, optional=True) for c in MMT8_CODES),
     Column("haq_di", "float", "HAQ disability index (JDM: CHAQ)", "0–3", 0, 3),
     Column(
         "enzyme",
@@ -259,12 +252,8 @@ def _group_exprs() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     bilateral = pl.any_horizontal([r.is_not_null() & left.is_not_null() for r, left in sides])
     cells_bi = [neck, *(c for pair in sides for c in pair)]
     cells_uni = [neck, *(pl.coalesce([r, left]) for r, left in sides)]
-    total_bi = pl.when(pl.all_horizontal([c.is_not_null() for c in cells_bi])).then(
-        pl.sum_horizontal(cells_bi)
-    )
-    total_uni = pl.when(pl.all_horizontal([c.is_not_null() for c in cells_uni])).then(
-        pl.sum_horizontal(cells_uni)
-    )
+    total_bi = pl.when(pl.all_horizontal([c.is_not_null() for c in cells_bi])).then(pl.sum_horizontal(cells_bi))
+    total_uni = pl.when(pl.all_horizontal([c.is_not_null() for c in cells_uni])).then(pl.sum_horizontal(cells_uni))
     total = pl.when(given & bilateral).then(total_bi).when(given).then(total_uni)
     scale = pl.when(given & bilateral).then(pl.lit(150)).when(given).then(pl.lit(80))
     return total.cast(pl.Float64), scale, given
@@ -272,9 +261,7 @@ def _group_exprs() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
 
 def _scale_expr() -> pl.Expr:
     _, group_scale, _ = _group_exprs()
-    return pl.coalesce(
-        [pl.col("mmt8_max"), group_scale, pl.when(pl.col("mmt8") > 80).then(pl.lit(150))]
-    )
+    return pl.coalesce([pl.col("mmt8_max"), group_scale, pl.when(pl.col("mmt8") > 80).then(pl.lit(150))])
 
 
 def check_inputs(typed: pl.DataFrame) -> list[Problem]:
@@ -310,9 +297,7 @@ def check_inputs(typed: pl.DataFrame) -> list[Problem]:
     ]
     problems: list[Problem] = []
     for column, bad, reason in rules:
-        hits = frame.filter(bad.fill_null(False)).select(
-            ROW, pl.col(column).cast(pl.Utf8), reason.alias("why")
-        )
+        hits = frame.filter(bad.fill_null(False)).select(ROW, pl.col(column).cast(pl.Utf8), reason.alias("why"))
         problems += [Problem(r + 1, column, v or "", w) for r, v, w in hits.iter_rows()]
     return problems
 
@@ -354,9 +339,7 @@ def choose_enzyme(baseline: Mapping[str, Any]) -> tuple[str | None, float | None
         return RECORDED, None, 0
     given = [e for e in ENZYMES if baseline.get(e.code) is not None]
     ratios = {
-        e.code: float(baseline[e.code]) / float(baseline[e.uln])
-        for e in given
-        if baseline.get(e.uln) is not None
+        e.code: float(baseline[e.code]) / float(baseline[e.uln]) for e in given if baseline.get(e.uln) is not None
     }
     if not given:
         return None, None, 0
@@ -384,9 +367,7 @@ def _score_measure(measure: Measure, now: float | None, base: float | None, suff
     diff = base - now if measure.better == "lower" else now - base
     percent = round_to(diff / base * 100)
     points = points_for(measure, percent)
-    return _Scored(
-        points, percent, False, f"{measure.code}={points:g} ({num_text(percent)} %{suffix})"
-    )
+    return _Scored(points, percent, False, f"{measure.code}={points:g} ({num_text(percent)} %{suffix})")
 
 
 def _enzyme_suffix(choice: str | None, ratio: float | None, candidates: int, missing: bool) -> str:
@@ -400,9 +381,7 @@ def _enzyme_suffix(choice: str | None, ratio: float | None, candidates: int, mis
     return f" ({why})" if missing else f"; {why}"
 
 
-def _validated_pair(
-    visit: Mapping[str, Any], baseline: Mapping[str, Any]
-) -> tuple[dict[str, Any], ...]:
+def _validated_pair(visit: Mapping[str, Any], baseline: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
     codes = [c.code for c in COLUMNS]
     rows = [{c: baseline.get(c) for c in codes}, {c: visit.get(c) for c in codes}]
     frame = pl.DataFrame(
@@ -469,16 +448,8 @@ def _doi(scored: Sequence[_Scored]) -> tuple[int | None, int, int]:
     worsened = sum(1 for s in scored if s.percent is not None and s.percent <= -DOI_WORSENED_PCT)
     unknown = sum(1 for s in scored if s.points is None)
     mmt8 = scored[CSM_CODES.index("mmt8")]
-    mmt8_worse = (
-        None
-        if mmt8.points is None
-        else (mmt8.percent is not None and mmt8.percent <= -DOI_WORSENED_PCT)
-    )
-    if (
-        improved >= DOI_MIN_IMPROVED
-        and worsened + unknown <= DOI_MAX_WORSENED
-        and mmt8_worse is False
-    ):
+    mmt8_worse = None if mmt8.points is None else (mmt8.percent is not None and mmt8.percent <= -DOI_WORSENED_PCT)
+    if improved >= DOI_MIN_IMPROVED and worsened + unknown <= DOI_MAX_WORSENED and mmt8_worse is False:
         return 1, improved, worsened
     if improved + unknown < DOI_MIN_IMPROVED or worsened > DOI_MAX_WORSENED or mmt8_worse:
         return 0, improved, worsened
@@ -521,15 +492,8 @@ def _choice_exprs() -> list[pl.Expr]:
         [v.is_null() | pl.col(e.uln).is_not_null() for v, e in zip(values, ENZYMES, strict=True)]
     )
     best = pl.max_horizontal(ratios)
-    only = pl.coalesce(
-        [
-            pl.when(v.is_not_null()).then(pl.lit(e.code))
-            for v, e in zip(values, ENZYMES, strict=True)
-        ]
-    )
-    top = pl.coalesce(
-        [pl.when(r == best).then(pl.lit(e.code)) for r, e in zip(ratios, ENZYMES, strict=True)]
-    )
+    only = pl.coalesce([pl.when(v.is_not_null()).then(pl.lit(e.code)) for v, e in zip(values, ENZYMES, strict=True)])
+    top = pl.coalesce([pl.when(r == best).then(pl.lit(e.code)) for r, e in zip(ratios, ENZYMES, strict=True)])
     choice = (
         pl.when(pl.col(RECORDED).is_not_null())
         .then(pl.lit(RECORDED))
@@ -579,9 +543,7 @@ def _prepare(visits: pl.DataFrame) -> pl.DataFrame:
     ]
     frame = with_baseline(frame, codes)
     choice = pl.col("__choice_base")
-    return frame.with_columns(
-        _pick(choice, "").alias("__enzyme_now"), _pick(choice, "_base").alias("__enzyme_then")
-    )
+    return frame.with_columns(_pick(choice, "").alias("__enzyme_now"), _pick(choice, "_base").alias("__enzyme_then"))
 
 
 def _sources(m: Measure) -> tuple[pl.Expr, pl.Expr]:
@@ -638,39 +600,21 @@ def _measure_exprs(m: Measure) -> dict[str, pl.Expr]:
         .then(pl.format(f"{m.code} missing{{}}", suffix))
         .when(base == 0)
         .then(pl.lit(f"{m.code}=0 (baseline 0: percent undefined)"))
-        .otherwise(
-            pl.format(
-                f"{m.code}={{}} ({{}} %{{}})", num_text_expr(points), num_text_expr(percent), suffix
-            )
-        )
+        .otherwise(pl.format(f"{m.code}={{}} ({{}} %{{}})", num_text_expr(points), num_text_expr(percent), suffix))
     )
     return {"points": points, "percent": percent, "label": label}
 
 
 def _doi_expr(parts: Sequence[dict[str, pl.Expr]]) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    improved = pl.sum_horizontal(
-        [(p["percent"] >= DOI_IMPROVED_PCT).fill_null(False).cast(pl.Int32) for p in parts]
-    )
-    worsened = pl.sum_horizontal(
-        [(p["percent"] <= -DOI_WORSENED_PCT).fill_null(False).cast(pl.Int32) for p in parts]
-    )
+    improved = pl.sum_horizontal([(p["percent"] >= DOI_IMPROVED_PCT).fill_null(False).cast(pl.Int32) for p in parts])
+    worsened = pl.sum_horizontal([(p["percent"] <= -DOI_WORSENED_PCT).fill_null(False).cast(pl.Int32) for p in parts])
     unknown = pl.sum_horizontal([p["points"].is_null().cast(pl.Int32) for p in parts])
     mmt8 = parts[CSM_CODES.index("mmt8")]
-    mmt8_worse = pl.when(mmt8["points"].is_not_null()).then(
-        (mmt8["percent"] <= -DOI_WORSENED_PCT).fill_null(False)
-    )
+    mmt8_worse = pl.when(mmt8["points"].is_not_null()).then((mmt8["percent"] <= -DOI_WORSENED_PCT).fill_null(False))
     doi = (
-        pl.when(
-            (improved >= DOI_MIN_IMPROVED)
-            & (worsened + unknown <= DOI_MAX_WORSENED)
-            & mmt8_worse.not_()
-        )
+        pl.when((improved >= DOI_MIN_IMPROVED) & (worsened + unknown <= DOI_MAX_WORSENED) & mmt8_worse.not_())
         .then(True)
-        .when(
-            (improved + unknown < DOI_MIN_IMPROVED)
-            | (worsened > DOI_MAX_WORSENED)
-            | mmt8_worse.fill_null(False)
-        )
+        .when((improved + unknown < DOI_MIN_IMPROVED) | (worsened > DOI_MAX_WORSENED) | mmt8_worse.fill_null(False))
         .then(False)
     )
     return doi, improved, worsened
@@ -692,10 +636,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     parts = [_measure_exprs(m) for m in MEASURES]
     known = pl.sum_horizontal([p["points"].fill_null(0.0) for p in parts])
     upper = known + pl.sum_horizontal(
-        [
-            p["points"].is_null().cast(pl.Float64) * m.max_points
-            for p, m in zip(parts, MEASURES, strict=True)
-        ]
+        [p["points"].is_null().cast(pl.Float64) * m.max_points for p, m in zip(parts, MEASURES, strict=True)]
     )
     any_missing = pl.any_horizontal([p["points"].is_null() for p in parts])
     doi, improved, worsened = _doi_expr(parts)
@@ -708,9 +649,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         as_flag(pl.col("ck_u_l") <= pl.col("ck_uln_u_l")).alias("ck_normal"),
     ]
     if ctx.explain:
-        doi_label = pl.format(
-            "imacs_doi: {} improved ≥ 20 %, {} worsened ≥ 25 %", improved, worsened
-        )
+        doi_label = pl.format("imacs_doi: {} improved ≥ 20 %, {} worsened ≥ 25 %", improved, worsened)
         explain = (
             pl.when(pl.col("is_baseline"))
             .then(None)
@@ -721,10 +660,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             .otherwise(join_labels([p["label"] for p in parts] + [doi_label]))
         )
         missing = join_labels(
-            [
-                pl.when(p["points"].is_null()).then(pl.lit(m.code))
-                for p, m in zip(parts, MEASURES, strict=True)
-            ]
+            [pl.when(p["points"].is_null()).then(pl.lit(m.code)) for p, m in zip(parts, MEASURES, strict=True)]
         )
         outputs += [
             explain.alias("tis_explain"),

@@ -214,9 +214,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """Vectorised BSA and doses over a validated table (one row per patient)."""
     protocol = _protocol(ctx)
     bsa_dec = protocol.bsa.decimals
-    guard = (
-        ((_bsa_float(protocol.bsa.formula) * 10**BSA_GUARD_DECIMALS) + 0.5).floor().cast(pl.Int64)
-    )
+    guard = ((_bsa_float(protocol.bsa.formula) * 10**BSA_GUARD_DECIMALS) + 0.5).floor().cast(pl.Int64)
     bsa_int = _half_up_div(guard, BSA_GUARD_DECIMALS - bsa_dec)
     weight_int = ((pl.col("weight_kg") * 10**WEIGHT_DECIMALS) + 0.5).floor().cast(pl.Int64)
     outputs = [_as_output(bsa_int, bsa_dec).cast(pl.Float64).alias("bsa_m2")]

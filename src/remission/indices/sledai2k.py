@@ -135,8 +135,10 @@ MEASUREMENTS: tuple[Column, ...] = (
 #: Header contract: a descriptor column may be absent when a measurement it is derived from is
 #: in the header; the measurements and the window are optional inputs.
 COLUMNS: tuple[Column, ...] = (
-    *(Column(i.code, "bool", i.descriptor, unless=tuple(d.measure for d in DERIVATIONS if d.descriptor == i.code))
-      for i in ITEMS),
+    *(
+        Column(i.code, "bool", i.descriptor, unless=tuple(d.measure for d in DERIVATIONS if d.descriptor == i.code))
+        for i in ITEMS
+    ),
     *(replace(m, optional=True) for m in MEASUREMENTS),
     Column("window_days", "int", "descriptor window (10 or 30 days)", "days", 1, 366, optional=True),
 )

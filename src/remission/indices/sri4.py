@@ -124,9 +124,7 @@ OUTPUTS = ("sri4", "bicla", "sri4_explain", "bicla_explain", "sri4_missing")
 def _reduction(options: Mapping[str, Any]) -> int:
     value = int(options.get("reduction", DEFAULT_REDUCTION))
     if not 1 <= value <= 105:
-        raise InvalidInputError(
-            [Problem(None, "option reduction", str(value), "expected a whole number 1–105")]
-        )
+        raise InvalidInputError([Problem(None, "option reduction", str(value), "expected a whole number 1–105")])
     return value
 
 
@@ -135,9 +133,7 @@ def _reduction(options: Mapping[str, Any]) -> int:
 # ------------------------------------------------------------------------------------------
 
 
-def _grade_checks(
-    now: Mapping[str, Any], base: Mapping[str, Any]
-) -> tuple[bool | None, bool | None, bool | None]:
+def _grade_checks(now: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[bool | None, bool | None, bool | None]:
     """(BILAG improved as BICLA needs, no new A, at most one new B), three-valued."""
     improved: list[bool | None] = []
     new_a: list[bool | None] = []
@@ -146,9 +142,7 @@ def _grade_checks(
         g, b = now[domain], base[domain]
         g = "D" if g == "E" and b is not None and b != "E" else g
         new_a.append(all3([None if g is None else g == "A", None if b is None else b != "A"]))
-        new_b.append(
-            all3([None if g is None else g == "B", None if b is None else b in ("C", "D", "E")])
-        )
+        new_b.append(all3([None if g is None else g == "B", None if b is None else b in ("C", "D", "E")]))
         if b == "A":
             improved.append(None if g is None else g in ("B", "C", "D"))
         elif b == "B":
@@ -221,19 +215,13 @@ def score_visit(
     base = _validated_baseline(baseline)
     p_now, p_base = resolve_descriptors(now, missing), resolve_descriptors(base, missing)
     (now_low, now_high), (base_low, base_high) = sledai_bounds(p_now), sledai_bounds(p_base)
-    fell = (
-        True
-        if base_low - now_high >= reduction
-        else (False if base_high - now_low < reduction else None)
-    )
+    fell = True if base_low - now_high >= reduction else (False if base_high - now_low < reduction else None)
     not_worse = True if now_high <= base_low else (False if now_low > base_high else None)
     improved, no_new_a, one_b = _grade_checks(now, base)
     pga_ok = _pga_ok(now["pga"], base["pga"])
     holds = [fell, improved, no_new_a, one_b, not_worse, pga_ok, not3(now["treatment_failure"])]
     sri4 = all3(h for h, c in zip(holds, CRITERIA, strict=True) if c.sri4)
-    bicla = (
-        all3(h for h, c in zip(holds, CRITERIA, strict=True) if c.bicla) if _has_ab(base) else None
-    )
+    bicla = all3(h for h, c in zip(holds, CRITERIA, strict=True) if c.bicla) if _has_ab(base) else None
 
     def failed(which: str) -> str:
         if which == "bicla" and _has_ab(base) is False:
@@ -245,10 +233,7 @@ def score_visit(
         )
 
     missing_codes = [
-        f"{c}{suffix}"
-        for values, suffix in ((p_now, ""), (p_base, "_base"))
-        for c in SLEDAI_CODES
-        if values[c] is None
+        f"{c}{suffix}" for values, suffix in ((p_now, ""), (p_base, "_base")) for c in SLEDAI_CODES if values[c] is None
     ]
     missing_codes += [
         f"{c}{suffix}"
@@ -306,9 +291,7 @@ def _grade_exprs() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
         )
     known_b = pl.sum_horizontal([x.fill_null(False).cast(pl.Int32) for x in new_b])
     unknown_b = pl.sum_horizontal([x.is_null().cast(pl.Int32) for x in new_b])
-    one_b = (
-        pl.when(known_b > 1).then(False).when(known_b + unknown_b <= 1).then(True).otherwise(None)
-    )
+    one_b = pl.when(known_b > 1).then(False).when(known_b + unknown_b <= 1).then(True).otherwise(None)
     return pl.all_horizontal(improved), ~pl.any_horizontal(new_a), one_b
 
 
@@ -327,13 +310,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         .then(False)
         .otherwise(None)
     )
-    not_worse = (
-        pl.when(now_high <= base_low)
-        .then(True)
-        .when(now_low > base_high)
-        .then(False)
-        .otherwise(None)
-    )
+    not_worse = pl.when(now_high <= base_low).then(True).when(now_low > base_high).then(False).otherwise(None)
     improved, no_new_a, one_b = _grade_exprs()
     pga_ok = (pl.col("pga") - pl.col("pga_base")).round(PGA_DECIMALS) < PGA_MAX_RISE
     holds = [fell, improved, no_new_a, one_b, not_worse, pga_ok, ~pl.col("treatment_failure")]
@@ -346,9 +323,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         .otherwise(False)
     )
     follow = pl.col("is_followup")
-    sri4 = pl.when(follow).then(
-        pl.all_horizontal([h for h, c in zip(holds, CRITERIA, strict=True) if c.sri4])
-    )
+    sri4 = pl.when(follow).then(pl.all_horizontal([h for h, c in zip(holds, CRITERIA, strict=True) if c.sri4]))
     bicla = pl.when(follow & has_ab).then(
         pl.all_horizontal([h for h, c in zip(holds, CRITERIA, strict=True) if c.bicla])
     )
@@ -365,10 +340,7 @@ def compute(visits: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     if ctx.explain:
         outputs += [
             failed("sri4").alias("sri4_explain"),
-            pl.when(follow & has_ab.not_())
-            .then(pl.lit(NO_AB))
-            .otherwise(failed("bicla"))
-            .alias("bicla_explain"),
+            pl.when(follow & has_ab.not_()).then(pl.lit(NO_AB)).otherwise(failed("bicla")).alias("bicla_explain"),
             pl.when(follow).then(join_labels(_missing_exprs())).alias("sri4_missing"),
         ]
     return scratch.select(outputs)
@@ -397,10 +369,7 @@ INDEX = IndexDefinition(
     name="sri4",
     forms=("sle",),
     title="SRI-4 (SLE Responder Index) and BICLA",
-    source=(
-        "Furie RA, et al. Arthritis Rheum 2009;61:1143–51; "
-        "Wallace DJ, et al. Ann Rheum Dis 2014;73:183–90."
-    ),
+    source=("Furie RA, et al. Arthritis Rheum 2009;61:1143–51; Wallace DJ, et al. Ann Rheum Dis 2014;73:183–90."),
     doi="10.1002/art.24698",
     columns=COLUMNS,
     outputs=OUTPUTS,

@@ -111,6 +111,24 @@ class ItemsField:
 
 Rule = TextField | NumberField | DateField | FlagField | ItemsField
 _ID = TextField(min_length=1, max_length=64, pattern=_PATIENT_ID)
+_FLAG = TextField(required=False, choices=("D", "M", "Y"))
+_TEXT = TextField(required=False)
+#: The source identity (empty: the natural key) and, per date, the collected text and its ADaM flag.
+_PROVENANCE_MEDICATIONS: dict[str, Rule] = {
+    "source_key": TextField(required=False, min_length=1),
+    "start_dtc": _TEXT,
+    "start_date_flag": _FLAG,
+    "stop_dtc": _TEXT,
+    "stop_date_flag": _FLAG,
+}
+_PROVENANCE_AES: dict[str, Rule] = {
+    "source_key": TextField(required=False, min_length=1),
+    "onset_dtc": _TEXT,
+    "onset_date_flag": _FLAG,
+    "onset_time": TextField(required=False, pattern=r"^\d{2}:\d{2}(:\d{2})?$"),
+    "resolution_dtc": _TEXT,
+    "resolution_date_flag": _FLAG,
+}
 
 #: The fields a staged frame gives per table and what the domain model accepts for each (see
 #: :mod:`remission.model`). Lengths of the store's columns are added from the schema.
@@ -145,6 +163,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "unit": TextField(),
         "lln": NumberField("Float64", required=False),
         "uln": NumberField("Float64", required=False),
+        "source_key": TextField(required=False, min_length=1),
     },
     "medications": {
         "patient_id": _ID,
@@ -155,6 +174,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "frequency": TextField(),
         "start_date": DateField(required=False),
         "stop_date": DateField(required=False),
+        **_PROVENANCE_MEDICATIONS,
     },
     "adverse_events": {
         "patient_id": _ID,
@@ -164,6 +184,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "onset_date": DateField(),
         "resolution_date": DateField(required=False),
         "serious": FlagField(),
+        **_PROVENANCE_AES,
     },
 }
 #: Fields the models fill when a record leaves them out, as stored (patients are written as dicts).
@@ -171,16 +192,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "infusions": {"synthetic": False},
     "assessments": {"synthetic": False},
     "labs": {"synthetic": False},
-    "medications": {
-        "synthetic": False,
-        **dict.fromkeys(("start_dtc", "start_date_flag", "stop_dtc", "stop_date_flag")),
-    },
-    "adverse_events": {
-        "organism": "",
-        "treatment": "",
-        "synthetic": False,
-        **dict.fromkeys(("onset_dtc", "onset_date_flag", "onset_time", "resolution_dtc", "resolution_date_flag")),
-    },
+    "medications": {"synthetic": False},
+    "adverse_events": {"organism": "", "treatment": "", "synthetic": False},
 }
 
 
@@ -191,6 +204,9 @@ class Columnar:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     #: Per source file: rows kept on the column-wise path (the others became per-record records).
     kept_rows: Counter[str] = field(default_factory=Counter)
+    #: (dataset, row) of the kept rows of frames whose rows name their source row
+    #: (:attr:`~remission.io.importing.StagedFrame.row_ids`), counted per source row instead.
+    kept_row_ids: list[pl.DataFrame] = field(default_factory=list)
 
     def rows(self, table: str) -> int:
         frame = self.frames.get(table)
@@ -361,12 +377,17 @@ def split(connection: Connection, batch: importing.ImportBatch) -> Columnar:
     slow |= _undated(frames, day0, batch.references)
     slow |= _duplicated(frames)
     slow |= _unreferenced(connection, batch, frames)
+    slow |= _with_natural_rows(connection, frames)
     by_frame = {id(c.staged): c for c in checked}
     out = Columnar()
 
     def keep(staged: importing.StagedFrame) -> pl.DataFrame:
-        moved = _slow_rows(by_frame[id(staged)], slow)
-        out.kept_rows[staged.file] += staged.frame.height - moved.height
+        mine = _slow_mask(by_frame[id(staged)], slow)
+        moved = staged.frame.filter(mine)
+        if staged.row_ids:
+            out.kept_row_ids.append(staged.row_id_frame(staged.frame.filter(~mine)))
+        else:
+            out.kept_rows[staged.file] += staged.frame.height - moved.height
         return moved
 
     batch.materialise(keep=keep)
@@ -405,7 +426,11 @@ def _stored(table: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 #: Fields of the natural key that is the identity of a record whose source gives none
 #: (:func:`remission.model.records.natural_source_key`, which the per-record path applies).
-NATURAL_IDENTITY = {"medications": ("drug", "start_date"), "adverse_events": ("term", "onset_date")}
+NATURAL_IDENTITY = {
+    "labs": ("analyte", "date"),
+    "medications": ("drug", "start_date"),
+    "adverse_events": ("term", "onset_date"),
+}
 
 
 def _natural_identity(table: str, out: pl.DataFrame) -> list[pl.Expr]:
@@ -414,9 +439,9 @@ def _natural_identity(table: str, out: pl.DataFrame) -> list[pl.Expr]:
     if table not in NATURAL_IDENTITY:
         return []
     text, when = NATURAL_IDENTITY[table]
-    day = pl.col(when).dt.strftime("%Y-%m-%d")
+    day = pl.col(when).dt.strftime("%Y-%m-%d").fill_null("")  # as natural_source_key writes None
     key = pl.concat_str([pl.lit("natural:"), pl.col("patient_id"), pl.lit("|"), pl.col(text), pl.lit("|"), day])
-    return [key.alias("source_key")]
+    return [pl.coalesce(pl.col("source_key"), key).alias("source_key")]
 
 
 def _items_json(items: pl.Series) -> pl.Series:
@@ -580,6 +605,26 @@ def _unreferenced(connection: Connection, batch: importing.ImportBatch, frames: 
     return out
 
 
+def _with_natural_rows(connection: Connection, frames: Mapping[str, pl.DataFrame]) -> set[str]:
+    """Patients with stored labs, medications or AEs keyed by their natural key (imported before their
+    source's identity was kept): the per-record path gives those rows their identity
+    (:func:`remission.io.importing._adopt_natural_rows`) instead of doubling them."""
+    out: set[str] = set()
+    for name in importing.NATURAL_FIELDS:
+        frame = frames.get(name)
+        if frame is None:
+            continue
+        table = schema.metadata.tables[name]
+        for chunk in importing._chunks(sorted(frame[KEY].unique().to_list())):
+            query = (
+                select(table.c.patient_id)
+                .distinct()
+                .where(table.c.patient_id.in_(chunk), table.c.source_key.startswith("natural:"))
+            )
+            out.update(pid for (pid,) in connection.execute(query))
+    return out
+
+
 def _valid_sites(batch: importing.ImportBatch) -> set[str]:
     """Site ids of the staged site records the model accepts (as the per-record path plans them)."""
     sites: set[str] = set()
@@ -599,10 +644,10 @@ def _stored_keys(connection: Connection, column: Any, wanted: Iterable[str]) -> 
     return found
 
 
-def _slow_rows(c: _Checked, slow: set[str]) -> pl.DataFrame:
+def _slow_mask(c: _Checked, slow: set[str]) -> pl.Series:
     """Rows of a frame for the per-record path: those of a patient in ``slow``, or with no patient id."""
     mine = ~c.ok | c.keys.is_null() | c.keys.is_in(list(slow))
-    return c.staged.frame.filter(mine.fill_null(True))
+    return mine.fill_null(True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,13 @@ from typing import Literal
 
 Side = Literal["first", "last"]
 
+#: How a data-entry form writes a part of a date that is not known (CDASH ``UN``/``UNK``, ``UK``, ``NK``, ``XX``).
+UNKNOWN_PARTS = ("UNK", "UN", "UK", "NK", "XX")
+_PART = r"\d{2}|" + "|".join(UNKNOWN_PARTS)
+_ENTERED = re.compile(
+    rf"^(?P<y>\d{{4}})(?:-(?P<m>{_PART})(?:-(?P<d>{_PART}))?)?(?:[ T](?P<t>\d{{2}}(?::\d{{2}}){{0,2}}))?$",
+    re.IGNORECASE,
+)
 _ISO = re.compile(r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})(?:T(?P<t>\d{2}(?::\d{2}){0,2}))?)?)?$")
 
 
@@ -74,6 +81,34 @@ def impute_date(
     if not_after is not None and low <= not_after <= high:
         chosen = min(chosen, not_after)
     return Imputed(chosen, flag, None)
+
+
+def iso_8601(text: str) -> str:
+    """The ISO 8601 form (SDTM ``--DTC``) of a date as a form collects it: unknown parts cut off.
+
+    A REDCap text field (or any data-entry form) holds a partial date as ``2021-03``, ``2021``, or
+    with the unknown parts written out (``2021-03-UN``, ``2021-UNK-UNK``); a datetime may use a
+    space for the ``T``. ISO 8601 writes a partial date by leaving the unknown parts off, which is
+    what :func:`impute_date` reads. Anything else is returned as it is (``impute_date`` then says
+    why it is not a date); so is a known day in an unknown month (``2021-UN-05``).
+
+    >>> [iso_8601(t) for t in ("2021-03-UN", "2021-unk-unk", "2021-03", "2021-03-05 08:30", "2021-UN-05")]
+    ['2021-03', '2021', '2021-03', '2021-03-05T08:30', '2021-UN-05']
+    """
+    stripped = text.strip()
+    match = _ENTERED.match(stripped)
+    if match is None:
+        return stripped
+    year, month, day, clock = match["y"], match["m"], match["d"], match["t"]
+    unknown_month = month is not None and not month.isdigit()
+    unknown_day = day is not None and not day.isdigit()
+    if unknown_month and day is not None and not unknown_day:
+        return stripped
+    if unknown_month:
+        return year
+    if unknown_day or day is None:
+        return year if month is None else f"{year}-{month}"
+    return f"{year}-{month}-{day}" + (f"T{clock}" if clock else "")
 
 
 def _valid(text: str, year: int, month: int, day: int) -> dt.date:

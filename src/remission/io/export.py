@@ -110,6 +110,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 #: Columns exported when the database has them (source identity and partial-date imputation,
 #: issue 17): the original ISO 8601 text, the ADaM imputation flag (D/M/Y) and the source key.
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "labs": ("source_key",),
     "medications": ("start_dtc", "start_date_flag", "stop_dtc", "stop_date_flag", "source_key"),
     "adverse_events": (
         "onset_dtc",

@@ -13,7 +13,8 @@ flattened from its JSON:
 * **Choice types** are read under every variant (``effective[x]``, ``value[x]``, ``onset[x]``,
   ``medication[x]``, ``performed[x]``).
 * **Dates** keep their text (``*_text``, any precision, with zone) and gain a ``date`` column only
-  when the text is complete to the day (no imputation of partial dates).
+  when the text is complete to the day (partial dates are imputed by the importer,
+  :func:`remission.io.sources.batch_from_fhir`, per derivation). ``version_id`` is ``meta.versionId``.
 * Resources with status ``entered-in-error`` are dropped (counted in ``skipped``).
 
 Tables: ``patients``, ``observations`` (one row per value; blood-pressure ``component[]`` give one
@@ -100,6 +101,8 @@ TABLES: dict[str, tuple[str, ...]] = {
         "dose",
         "dose_unit",
         "route",
+        "asserted_text",
+        "version_id",
         "source",
     ),
     "conditions": (
@@ -125,6 +128,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "seriousness",
         "severity",
         "outcome",
+        "version_id",
         "source",
     ),
     "procedures": (
@@ -138,6 +142,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "start_date",
         "end_text",
         "end_date",
+        "version_id",
         "source",
     ),
     "research_subjects": ("resource_id", "patient_id", "study", "status", "source"),
@@ -208,9 +213,7 @@ class _Walker:
             if res.get("id"):
                 self.by_url[f"{res['resourceType']}/{res['id']}"] = res
 
-    def resolve(
-        self, ref: Json | None, container: Json | None = None
-    ) -> tuple[Json | None, str | None]:
+    def resolve(self, ref: Json | None, container: Json | None = None) -> tuple[Json | None, str | None]:
         """(resource or None, fallback id) of a Reference."""
         if not ref or not ref.get("reference"):
             return None, None
@@ -273,19 +276,13 @@ class _Walker:
         parts += [(c.get("code"), c) for c in res.get("component", [])]
         for concept, holder in parts:
             system, code, display = _coding(concept)
-            self._row(
-                "observations", **base, system=system, code=code, display=display, **_value(holder)
-            )
+            self._row("observations", **base, system=system, code=code, display=display, **_value(holder))
 
-    def _medication_row(
-        self, res: Json, start: str | None, end: str | None, dosage: Json | None
-    ) -> None:
+    def _medication_row(self, res: Json, start: str | None, end: str | None, dosage: Json | None) -> None:
         concept = res.get("medicationCodeableConcept")
         if concept is None:
             med, _ = self.resolve(res.get("medicationReference"), res)
-            concept = (med or {}).get("code") or {
-                "text": (res.get("medicationReference") or {}).get("display")
-            }
+            concept = (med or {}).get("code") or {"text": (res.get("medicationReference") or {}).get("display")}
         system, code, display = _coding(concept)
         dose, unit, route = _dose(dosage)
         self._row(
@@ -304,6 +301,8 @@ class _Walker:
             dose=dose,
             dose_unit=unit,
             route=route,
+            asserted_text=res.get("dateAsserted"),
+            version_id=_version(res),
         )
 
     def _medicationstatement(self, res: Json) -> None:
@@ -311,9 +310,7 @@ class _Walker:
         self._medication_row(res, start, end, (res.get("dosage") or [None])[0])
 
     def _medicationrequest(self, res: Json) -> None:
-        self._medication_row(
-            res, res.get("authoredOn"), None, (res.get("dosageInstruction") or [None])[0]
-        )
+        self._medication_row(res, res.get("authoredOn"), None, (res.get("dosageInstruction") or [None])[0])
 
     def _medicationadministration(self, res: Json) -> None:
         start, end = _choice(res, "effective")
@@ -351,6 +348,7 @@ class _Walker:
             seriousness=_code_text(res.get("seriousness")),
             severity=_code_text(res.get("severity")),
             outcome=_code_text(res.get("outcome")),
+            version_id=_version(res),
         )
 
     def _procedure(self, res: Json) -> None:
@@ -368,6 +366,7 @@ class _Walker:
             start_date=_date(start),
             end_text=end,
             end_date=_date(end),
+            version_id=_version(res),
         )
 
     def _researchsubject(self, res: Json) -> None:
@@ -379,6 +378,12 @@ class _Walker:
             study=(study or {}).get("id") or fallback,
             status=res.get("status"),
         )
+
+
+def _version(res: Json) -> str | None:
+    """``meta.versionId``: which version of the resource this is (its identity is type + id)."""
+    version = (res.get("meta") or {}).get("versionId")
+    return None if version is None else str(version)
 
 
 def _has_value(res: Json) -> bool:
@@ -444,15 +449,11 @@ def _validate(res: Json, source: str) -> None:
 
     kind = res.get("resourceType")
     if not isinstance(kind, str):
-        raise InvalidInputError(
-            [Problem(None, source, str(kind), "has no resourceType: not a FHIR resource")]
-        )
+        raise InvalidInputError([Problem(None, source, str(kind), "has no resourceType: not a FHIR resource")])
     try:
         model = get_fhir_model_class(kind)
     except (KeyError, ValueError) as err:
-        raise InvalidInputError(
-            [Problem(None, source, kind, "unknown FHIR resource type")]
-        ) from err
+        raise InvalidInputError([Problem(None, source, kind, "unknown FHIR resource type")]) from err
     try:
         model.model_validate(res)
     except Exception as err:  # pydantic ValidationError
@@ -519,13 +520,8 @@ def _frames(rows: dict[str, list[Json]]) -> dict[str, pl.DataFrame]:
 
     out = {}
     for name, columns in TABLES.items():
-        schema = {
-            c: pl.Float64 if c in _FLOAT else pl.Boolean if c in _BOOL else pl.String
-            for c in columns
-        }
-        frame = pl.DataFrame(
-            [{c: r.get(c) for c in columns} for r in rows[name]], schema=schema, orient="row"
-        )
+        schema = {c: pl.Float64 if c in _FLOAT else pl.Boolean if c in _BOOL else pl.String for c in columns}
+        frame = pl.DataFrame([{c: r.get(c) for c in columns} for r in rows[name]], schema=schema, orient="row")
         dates = [pl.col(c).str.strptime(pl.Date, "%Y-%m-%d") for c in columns if c in _DATE]
         out[name] = frame.with_columns(dates) if dates else frame
     return out
@@ -576,9 +572,7 @@ def load_fhir(path: str | Path) -> FhirTables:
             )
         parts.append(read_fhir_json(data, f.name))
     tables = {
-        name: pl.concat([t.tables[name] for t in parts])
-        if parts
-        else _frames({n: [] for n in TABLES})[name]
+        name: pl.concat([t.tables[name] for t in parts]) if parts else _frames({n: [] for n in TABLES})[name]
         for name in TABLES
     }
     skipped: Counter[str] = Counter()

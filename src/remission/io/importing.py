@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Engine, String, Table, select
+from sqlalchemy import Connection, Engine, String, Table, bindparam, select
 
 from remission.errors import InvalidInputError, Problem
 from remission.model import (
@@ -143,6 +143,11 @@ class Staged:
     where: str
     #: Source rows the record stands for (a QS assessment: its items' rows; a site read off DM: 0).
     rows: int = 1
+    #: The source dataset its rows are counted in (FHIR: the resource type), where not ``file``.
+    dataset: str = ""
+    #: (dataset, row) of the one source row the record comes from, where several records come from
+    #: one row (a REDCap instance: its lab analytes): the row counts once, stored if any is stored.
+    row_id: tuple[str, int] | None = None
 
 
 @dataclass
@@ -160,6 +165,9 @@ class StagedFrame:
     file: str
     position: int
     where: pl.Expr | None = None
+    #: Whether the rows name their source row (``__instrument``, ``__row``: row ``__row`` of dataset
+    #: ``<file>:<__instrument>``), counted once however many records it gives (:attr:`Staged.row_id`).
+    row_ids: bool = False
 
     def records(self, rows: pl.DataFrame) -> list[Staged]:
         """``rows`` (of ``frame``) as staged records."""
@@ -168,8 +176,17 @@ class StagedFrame:
         out = []
         for data in rows.to_dicts():
             where = str(data["__where"])
-            out.append(Staged(self.table, {k: v for k, v in data.items() if not k.startswith("__")}, self.file, where))
+            row_id = (f"{self.file}:{data['__instrument']}", int(data["__row"])) if self.row_ids else None
+            fields = {k: v for k, v in data.items() if not k.startswith("__")}
+            out.append(Staged(self.table, fields, self.file, where, row_id=row_id))
         return out
+
+    def row_id_frame(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """The (dataset, row) of ``rows`` (of ``frame``), as :attr:`Staged.row_id` names them."""
+        import polars as pl
+
+        dataset = pl.concat_str([pl.lit(f"{self.file}:"), pl.col("__instrument")]).alias("dataset")
+        return rows.select(dataset, pl.col("__row").cast(pl.Int64).alias("row"))
 
 
 @dataclass
@@ -206,20 +223,31 @@ class ImportBatch:
     #: Source dataset of a record table where the source counts its rows per dataset rather than
     #: per file (FHIR: ``labs`` come from ``observations``); else a record's dataset is its file.
     datasets: dict[str, str] = field(default_factory=dict)
-    #: Whether the source's rows map onto records so that :meth:`ImportReport.reconciliation`
-    #: holds (not yet for REDCap, where one instance gives several records of several tables).
+    #: Whether the source's rows map onto records so that :meth:`ImportReport.reconciliation` holds.
     reconciled: bool = True
     #: Records staged column-wise (large imports): the same records as ``add`` would stage, written
     #: by the column-wise path where they have no problem (:mod:`remission.io.columnar`).
     frames: list[StagedFrame] = field(default_factory=list)
 
-    def add(self, table: str, data: dict[str, Any], file: str, where: str, rows: int = 1) -> None:
-        """Stage one record dict for ``table``, standing for ``rows`` rows of ``file``."""
-        self.records.append(Staged(table, data, file, where, rows))
+    def add(
+        self,
+        table: str,
+        data: dict[str, Any],
+        file: str,
+        where: str,
+        rows: int = 1,
+        dataset: str = "",
+        row_id: tuple[str, int] | None = None,
+    ) -> None:
+        """Stage one record dict for ``table``, standing for ``rows`` rows of ``file`` (or of
+        ``dataset``), or for the source row ``row_id`` (see :attr:`Staged.row_id`)."""
+        self.records.append(Staged(table, data, file, where, rows, dataset, row_id))
 
-    def add_frame(self, table: str, frame: pl.DataFrame, file: str, where: pl.Expr | None = None) -> None:
+    def add_frame(
+        self, table: str, frame: pl.DataFrame, file: str, where: pl.Expr | None = None, row_ids: bool = False
+    ) -> None:
         """Stage the rows of ``frame`` (see :class:`StagedFrame`) after the records staged so far."""
-        self.frames.append(StagedFrame(table, frame, file, len(self.records), where))
+        self.frames.append(StagedFrame(table, frame, file, len(self.records), where, row_ids))
 
     def materialise(self, keep: Callable[[StagedFrame], pl.DataFrame] | None = None) -> None:
         """Turn the staged frames into records, each at its place among ``records``.
@@ -263,6 +291,9 @@ class ImportReport:
     #: Per source file: rows whose record has a problem (left out with ``on_error="skip"``).
     rejected_rows: Counter[str] = field(default_factory=Counter)
     reconciled: bool = True
+    #: Every collapse of two source rows into one record (same natural key, a source without its
+    #: own record identity): (table, the row kept, the row collapsed into it), never silent.
+    merges: list[tuple[str, str, str]] = field(default_factory=list)
 
     def reconciliation(self) -> list[dict[str, Any]]:
         """Per source file: rows read = stored + excluded (with a reason) + rejected.
@@ -493,6 +524,8 @@ class _Planned:
     bad_patients: set[str]
     #: Records with a problem (not written): their rows are the import's rejected rows.
     rejected: list[Staged] = field(default_factory=list)
+    #: Every collapse of two records of one natural key: (table, kept record, collapsed record).
+    merges: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) -> _Planned:
@@ -500,6 +533,7 @@ def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) ->
     merged: Counter[str] = Counter()
     bad_patients: set[str] = set()
     rejected: list[Staged] = []
+    merges: list[tuple[str, str, str]] = []
     for rec, row in validated:
         if not row:
             rejected.append(rec)
@@ -511,11 +545,12 @@ def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) ->
         if seen is None:
             rows[rec.table][key] = (rec, row)
             continue
-        merged[rec.table] += 1
-        if _rows_equal(seen[1], row):
-            continue
-        if batch.duplicates == "merge":
-            rows[rec.table][key] = (seen[0], _merge(rec.table, seen[1], row))
+        same = _rows_equal(seen[1], row)
+        if same or batch.duplicates == "merge":
+            merged[rec.table] += 1
+            merges.append((rec.table, f"{seen[0].file}, {seen[0].where}", f"{rec.file}, {rec.where}"))
+            if not same:
+                rows[rec.table][key] = (seen[0], _merge(rec.table, seen[1], row))
         else:
             batch.problem(
                 rec.file,
@@ -524,7 +559,8 @@ def _plan(batch: ImportBatch, validated: list[tuple[Staged, dict[str, Any]]]) ->
                 "",
                 f"same natural key as {seen[0].file}, {seen[0].where} with different values",
             )
-    return _Planned(rows, merged, bad_patients, rejected)
+            rejected.append(rec)  # not written: its row is rejected, not stored
+    return _Planned(rows, merged, bad_patients, rejected, merges)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -646,12 +682,58 @@ def _write_rows(
         for row in inserts:
             row["version"] = 1
             row["updated_at"] = now
+    if table.name in NATURAL_FIELDS:
+        inserts, adopted = _adopt_natural_rows(connection, table, inserts, audit)
+        counts["updated"] += adopted
     upsert(connection, table, inserts)
     upsert(connection, table, updates)
     if audit:
         connection.execute(schema.audit_log.insert(), audit)
     counts["inserted"] += len(inserts)
     counts["updated"] += len(updates)
+
+
+#: The natural identity of a record whose source gave none (:func:`remission.model.records.natural_source_key`).
+NATURAL_FIELDS = {
+    "labs": ("patient_id", "analyte", "date"),
+    "medications": ("patient_id", "drug", "start_date"),
+    "adverse_events": ("patient_id", "term", "onset_date"),
+}
+
+
+def _adopt_natural_rows(
+    connection: Connection, table: Table, inserts: list[dict[str, Any]], audit: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """Give a stored row keyed by its natural key (imported before its source's identity was kept,
+    migration 0006) the source identity of the new record that is the same record: it is updated
+    (and audited) instead of doubled. Returns the rows still to insert and how many were adopted."""
+    from remission.model.records import natural_source_key
+
+    wanted = {
+        natural_source_key(*(row.get(f) for f in NATURAL_FIELDS[table.name])): i
+        for i, row in enumerate(inserts)
+        if not str(row.get("source_key", "")).startswith("natural:")
+    }
+    if not wanted:
+        return inserts, 0
+    found: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(wanted)):
+        for r in connection.execute(select(table).where(table.c.source_key.in_(chunk))):
+            found[wanted[r.source_key]] = dict(r._mapping)
+    if not found:
+        return inserts, 0
+    update = table.update().where(table.c.id == bindparam("old_id"))
+    for i, old in found.items():
+        row = inserts[i]
+        connection.execute(
+            update.values({k: bindparam(f"new_{k}") for k in row}),
+            {"old_id": old["id"], **{f"new_{k}": v for k, v in row.items()}},
+        )
+        detail = {"fields": _changed_fields(row, old)}
+        audit.append(
+            {"actor": ACTOR, "action": "update", "entity": table.name, "entity_id": str(old["id"]), "detail": detail}
+        )
+    return [row for i, row in enumerate(inserts) if i not in found], len(found)
 
 
 def _write_scores(
@@ -716,11 +798,36 @@ def _write_scores(
 def _count_rows(report: ImportReport, batch: ImportBatch, planned: _Planned, columnar: Any) -> None:
     """Source rows stored and rejected, per file (the reconciliation of :meth:`ImportReport.reconciliation`)."""
     rejected = {id(rec) for rec in planned.rejected}
+    by_row: dict[tuple[str, int], bool] = {}
     for rec in batch.records:
-        dataset = batch.datasets.get(rec.table, rec.file)
+        if rec.row_id is not None:
+            by_row[rec.row_id] = by_row.get(rec.row_id, False) or id(rec) not in rejected
+            continue
+        dataset = rec.dataset or batch.datasets.get(rec.table, rec.file)
         (report.rejected_rows if id(rec) in rejected else report.stored_rows)[dataset] += rec.rows
     if columnar is not None:
         report.stored_rows.update(columnar.kept_rows)
+    kept = columnar.kept_row_ids if columnar is not None else []
+    if by_row or kept:
+        _count_source_rows(report, by_row, kept)
+
+
+def _count_source_rows(
+    report: ImportReport, by_row: Mapping[tuple[str, int], bool], kept: Sequence[pl.DataFrame]
+) -> None:
+    """Rows that give several records: stored once if any record is stored, else rejected."""
+    import polars as pl
+
+    ids = {"dataset": pl.String, "row": pl.Int64}
+    slow = pl.DataFrame(
+        {"dataset": [k[0] for k in by_row], "row": [k[1] for k in by_row], "stored": list(by_row.values())},
+        schema={**ids, "stored": pl.Boolean},
+    )
+    stored = pl.concat([*kept, slow.filter("stored").drop("stored")], how="vertical").unique()
+    lost = slow.filter(~pl.col("stored")).drop("stored").join(stored, on=["dataset", "row"], how="anti").unique()
+    for counter, frame in ((report.stored_rows, stored), (report.rejected_rows, lost)):
+        for dataset, n in frame.group_by("dataset").len().iter_rows():
+            counter[dataset] += n
 
 
 def require_current_schema(engine: Engine) -> None:
@@ -812,6 +919,7 @@ def write_batch(
         if batch.problems and on_error == "raise":
             raise InvalidInputError(list(batch.problems))
         report.skipped = list(batch.problems)
+        report.merges = list(planned.merges)
         _count_rows(report, batch, planned, columnar)
         for i, name in enumerate(TABLES, start=4):
             counts: Counter[str] = Counter()
@@ -843,6 +951,7 @@ def write_batch(
                         "excluded": len(batch.excluded),
                         "skipped": len(report.skipped),
                         "reconciliation": report.reconciliation(),
+                        "merges": [list(m) for m in report.merges],
                     },
                 }
             ],

@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from remission.errors import InvalidInputError, Problem
+from remission.io.dates import impute_date, iso_8601
 from remission.io.redcap import ARM, DAG, KEY_EVENT, KEY_INSTANCE, KEY_INSTRUMENT, DataDictionary
 
 if TYPE_CHECKING:
@@ -97,16 +98,16 @@ RECORD_TYPES: dict[str, dict[str, str]] = {
         "dose": "float",
         "unit": "text",
         "route": "text",
-        "start_date": "date",
-        "stop_date": "date",
+        "start_date": "partial_date",
+        "stop_date": "partial_date",
     },
     "adverse_event": {
         "patient_id": "text",
         "term": "text",
         "category": "category",
         "grade": "grade",
-        "onset_date": "date",
-        "resolution_date": "date",
+        "onset_date": "partial_date",
+        "resolution_date": "partial_date",
         "serious": "bool",
     },
 }
@@ -144,9 +145,11 @@ class Block:
 
 @dataclass(frozen=True)
 class RecordMapping:
-    """A validated mapping: its blocks in file order."""
+    """A validated mapping: its blocks in file order, and the project it names (``project:``)."""
 
     blocks: tuple[Block, ...]
+    #: The mapping's ``project:`` name: the first part of every REDCap source key (``redcap:<project>/…``).
+    project: str | None = None
 
 
 def load_mapping(source: str | Path, dictionary: DataDictionary) -> RecordMapping:
@@ -167,14 +170,10 @@ def load_mapping(source: str | Path, dictionary: DataDictionary) -> RecordMappin
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise InvalidInputError(
-            [Problem(None, "mapping", "", f"is not valid YAML: {err}")]
-        ) from err
+        raise InvalidInputError([Problem(None, "mapping", "", f"is not valid YAML: {err}")]) from err
     problems: list[Problem] = []
     if not isinstance(doc, dict) or not isinstance(doc.get("records"), dict):
-        raise InvalidInputError(
-            [Problem(None, "mapping", "", "needs a top-level 'records:' mapping")]
-        )
+        raise InvalidInputError([Problem(None, "mapping", "", "needs a top-level 'records:' mapping")])
     for key in doc:
         if key not in ("version", "records", "project", "description"):
             problems.append(
@@ -210,7 +209,8 @@ def load_mapping(source: str | Path, dictionary: DataDictionary) -> RecordMappin
                 blocks.append(block)
     if problems:
         raise InvalidInputError(problems)
-    return RecordMapping(tuple(blocks))
+    project = doc.get("project")
+    return RecordMapping(tuple(blocks), str(project) if project not in (None, "") else None)
 
 
 def _read_yaml_file(path: Path) -> str:
@@ -227,17 +227,11 @@ def _block(  # noqa: C901 - one check per mapping key
     rtype: str, spec: Any, where: str, dd: DataDictionary, problems: list[Problem]
 ) -> Block | None:
     if not isinstance(spec, dict):
-        problems.append(
-            Problem(None, where, str(spec), "expected a mapping with instrument and fields")
-        )
+        problems.append(Problem(None, where, str(spec), "expected a mapping with instrument and fields"))
         return None
     for key in spec:
         if key not in _BLOCK_KEYS:
-            problems.append(
-                Problem(
-                    None, where, str(key), f"unknown key (known: {', '.join(sorted(_BLOCK_KEYS))})"
-                )
-            )
+            problems.append(Problem(None, where, str(key), f"unknown key (known: {', '.join(sorted(_BLOCK_KEYS))})"))
     instrument = spec.get("instrument")
     if instrument not in dd.forms:
         problems.append(
@@ -295,11 +289,7 @@ def _block(  # noqa: C901 - one check per mapping key
                     )
                 )
         if a["field"] not in columns:
-            problems.append(
-                Problem(
-                    None, f"{w}.field", str(a["field"]), f"not a field of instrument {instrument}"
-                )
-            )
+            problems.append(Problem(None, f"{w}.field", str(a["field"]), f"not a field of instrument {instrument}"))
     return Block(rtype, instrument, fields, items, analytes)
 
 
@@ -316,21 +306,13 @@ def _instrument_columns(dd: DataDictionary, instrument: str) -> dict[str, Any]:
     return cols
 
 
-def _source(
-    src: Any, where: str, dd: DataDictionary, columns: Mapping[str, Any], problems: list[Problem]
-) -> Source:
+def _source(src: Any, where: str, dd: DataDictionary, columns: Mapping[str, Any], problems: list[Problem]) -> Source:
     if not isinstance(src, dict) or not ({"field", "value"} & set(src)):
-        problems.append(
-            Problem(None, where, str(src), "expected {field: NAME} or {value: CONSTANT}")
-        )
+        problems.append(Problem(None, where, str(src), "expected {field: NAME} or {value: CONSTANT}"))
         return Source()
     for key in src:
         if key not in _SOURCE_KEYS:
-            problems.append(
-                Problem(
-                    None, where, str(key), f"unknown key (known: {', '.join(sorted(_SOURCE_KEYS))})"
-                )
-            )
+            problems.append(Problem(None, where, str(key), f"unknown key (known: {', '.join(sorted(_SOURCE_KEYS))})"))
     if "value" in src:
         return Source(constant=src["value"])
     name = src["field"]
@@ -388,7 +370,15 @@ def _value(row: Mapping[str, Any], src: Source) -> Any:
 def _coerce(kind: str, v: Any) -> Any:  # noqa: C901
     if v is None:
         return None
-    if kind == "date":
+    if kind == "partial_date" and isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%dT%H:%M:%S")  # the time of day kept (CRS/ICANS onset in hours)
+    if kind == "partial_date" and isinstance(v, str):
+        # a text field may hold a partial date: kept as ISO 8601 text, imputed where it is staged
+        # (remission.io.sources: the rule of the derivation it feeds); unreadable text is an error
+        text = iso_8601(v)
+        impute_date(text, "first")
+        return text
+    if kind in ("date", "partial_date"):
         if isinstance(v, dt.datetime):
             return v.date()
         if isinstance(v, dt.date):
@@ -432,11 +422,16 @@ def map_records(
     *,
     record_id: str | None = None,
     with_origin: bool = False,
+    skipped: list[tuple[str, Problem]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Apply a validated mapping to tidy REDCap tables → lists of record dicts per record type.
 
     With ``with_origin=True`` each dict also has ``_origin``: ``{"instrument", "row"`` (1-based
-    row of the tidy instrument table), ``"record", "event", "instance"}`` for error messages.
+    row of the tidy instrument table), ``"record", "event", "instance", "part"}`` (``part``: see
+    :func:`block_parts`) for error messages and source keys.
+
+    With a ``skipped`` list, a row with a problem gives no record of that block: its
+    ``(record type, problem)`` pairs are appended to ``skipped`` instead of raised (skip mode).
 
     Raises
     ------
@@ -446,13 +441,18 @@ def map_records(
     """
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in RECORD_TYPES}
     problems: list[Problem] = []
-    for block in mapping.blocks:
+    for block, part in zip(mapping.blocks, block_parts(mapping), strict=True):
         table = tables.get(block.instrument)
         if table is None:
             continue
         rid = record_id or table.columns[0]
         for n, row in enumerate(table.iter_rows(named=True), start=1):
+            before = len(problems)
             mapped = _map_row(block, row, n, rid, problems)
+            if skipped is not None and len(problems) > before:
+                skipped.extend((block.record_type, p) for p in problems[before:])
+                del problems[before:]
+                continue
             if with_origin:
                 origin = {
                     "instrument": block.instrument,
@@ -460,6 +460,7 @@ def map_records(
                     "record": row.get(rid),
                     "event": row.get(KEY_EVENT),
                     "instance": row.get(KEY_INSTANCE),
+                    "part": part,
                 }
                 mapped = [{**m, "_origin": origin} for m in mapped]
             out[block.record_type].extend(mapped)
@@ -468,9 +469,25 @@ def map_records(
     return out
 
 
-def _map_row(
-    block: Block, row: Mapping[str, Any], n: int, rid: str, problems: list[Problem]
-) -> list[dict[str, Any]]:
+def block_parts(mapping: RecordMapping) -> list[int]:
+    """Per block, how many blocks before it map the same instrument to the same record type (0 for
+    the first): two medication blocks of one instrument (``drug_1``, ``drug_2`` columns) give two
+    records per instance, told apart in their source key by this number.
+
+    >>> b = Block("medication", "meds", {})
+    >>> block_parts(RecordMapping((b, Block("lab", "meds", {}), b)))
+    [0, 0, 1]
+    """
+    seen: dict[tuple[str, str], int] = {}
+    parts = []
+    for block in mapping.blocks:
+        key = (block.record_type, block.instrument)
+        parts.append(seen.get(key, 0))
+        seen[key] = parts[-1] + 1
+    return parts
+
+
+def _map_row(block: Block, row: Mapping[str, Any], n: int, rid: str, problems: list[Problem]) -> list[dict[str, Any]]:
     kinds = RECORD_TYPES[block.record_type]
 
     def get(name: str, src: Source, kind: str) -> Any:
@@ -545,13 +562,14 @@ def _plain(v: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 #: Origin columns of :func:`map_frames` (what ``_origin`` holds in :func:`map_records`).
-ORIGIN = ("__instrument", "__row", "__record", "__event", "__instance")
+ORIGIN = ("__instrument", "__row", "__record", "__event", "__instance", "__part")
 #: The polars dtype of each value kind, as :func:`_coerce` returns it.
 _KIND_DTYPES = {
     "text": "String",
     "disease": "String",
     "category": "String",
     "date": "Date",
+    "partial_date": "Date",  # a text column of partial dates takes the row path
     "int": "Int64",
     "grade": "Int64",
     "float": "Float64",
@@ -585,16 +603,16 @@ def map_frames(
     """
     out: dict[str, list[pl.DataFrame]] = {t: [] for t in RECORD_TYPES}
     try:
-        for block in mapping.blocks:
+        for block, part in zip(mapping.blocks, block_parts(mapping), strict=True):
             table = tables.get(block.instrument)
             if table is not None:
-                out[block.record_type].append(_block_frame(block, table, record_id or table.columns[0]))
+                out[block.record_type].append(_block_frame(block, table, record_id or table.columns[0], part))
     except _RowPath:
         return None
     return out
 
 
-def _block_frame(block: Block, table: pl.DataFrame, rid: str) -> pl.DataFrame:
+def _block_frame(block: Block, table: pl.DataFrame, rid: str, part: int = 0) -> pl.DataFrame:
     import polars as pl
 
     kinds = RECORD_TYPES[block.record_type]
@@ -609,6 +627,7 @@ def _block_frame(block: Block, table: pl.DataFrame, rid: str) -> pl.DataFrame:
         table[rid].alias("__record"),
         _column(table, KEY_EVENT).alias("__event"),
         _column(table, KEY_INSTANCE).alias("__instance"),
+        pl.Series("__part", [part] * n, dtype=pl.Int64),
     ]
     frame = pl.DataFrame([*fields.values(), *origin])
     if block.record_type == "lab":
@@ -722,10 +741,10 @@ def _coerced(values: pl.Series, kind: str) -> pl.Series:  # noqa: C901 - one bra
             return values.replace_strict({True: "True", False: "False"}, return_dtype=pl.String)
         if dtype == pl.String or dtype.is_integer() or dtype == pl.Date:
             return values.cast(pl.String)  # as str(): int digits, ISO dates
-    elif kind == "date":
+    elif kind in ("date", "partial_date"):
         if dtype == pl.Date:
             return values
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None and kind == "date":
             return values.dt.date()
     elif kind in ("int", "grade"):
         whole = _whole(values)

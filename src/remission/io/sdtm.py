@@ -95,13 +95,9 @@ def read_xpt(path: str | Path) -> pl.DataFrame:
         try:
             frame, _ = pyreadstat.read_xport(str(path), encoding="cp1252")
         except Exception as err:  # pragma: no cover - a truncated/corrupt file
-            raise InvalidInputError(
-                [Problem(None, Path(path).name, "", f"cannot be read as XPORT: {err}")]
-            ) from err
+            raise InvalidInputError([Problem(None, Path(path).name, "", f"cannot be read as XPORT: {err}")]) from err
     except Exception as err:
-        raise InvalidInputError(
-            [Problem(None, Path(path).name, "", f"cannot be read as XPORT: {err}")]
-        ) from err
+        raise InvalidInputError([Problem(None, Path(path).name, "", f"cannot be read as XPORT: {err}")]) from err
     return pl.from_pandas(frame)
 
 
@@ -131,9 +127,7 @@ def _csv_cells(text: str, name: str) -> list[list[tuple[str, bool]]]:
             rows.append(row)
             row = []
         else:
-            raise InvalidInputError(
-                [Problem(len(rows), name, text[pos : pos + 20], "is not valid CSV (stray quote)")]
-            )
+            raise InvalidInputError([Problem(len(rows), name, text[pos : pos + 20], "is not valid CSV (stray quote)")])
     if row and row != [("", False)]:
         rows.append(row)
     return rows
@@ -257,9 +251,7 @@ def parse_iso8601(values: pl.Series) -> pl.DataFrame:
     date = pl.select(pl.when(pl.lit(full)).then(pl.lit(day)).otherwise(None)).to_series()
     # a complete-looking but impossible date (2014-02-30) is invalid
     prec = pl.select(
-        pl.when(pl.lit(full) & pl.lit(date).is_null())
-        .then(pl.lit("invalid"))
-        .otherwise(pl.lit(prec))
+        pl.when(pl.lit(full) & pl.lit(date).is_null()).then(pl.lit("invalid")).otherwise(pl.lit(prec))
     ).to_series()
     return pl.DataFrame({"date": date, "precision": prec})
 
@@ -323,10 +315,7 @@ def derive_study_days(domain: pl.DataFrame, reference: pl.DataFrame) -> pl.DataF
         return domain
     joined = domain.join(reference, on="USUBJID", how="left", maintain_order="left")
     return joined.with_columns(
-        [
-            (pl.col(c) - pl.col("REFDT")).dt.total_days().alias(c.removesuffix("_DATE") + "_DAY")
-            for c in dates
-        ]
+        [(pl.col(c) - pl.col("REFDT")).dt.total_days().alias(c.removesuffix("_DATE") + "_DAY") for c in dates]
     ).drop("REFDT")
 
 
@@ -423,9 +412,7 @@ def load_sdtm(folder: str | Path) -> SdtmStudy:
             continue
         name = path.stem.upper()
         if name in raw:
-            raise InvalidInputError(
-                [Problem(None, path.name, name, "dataset given twice (.xpt and .csv)")]
-            )
+            raise InvalidInputError([Problem(None, path.name, name, "dataset given twice (.xpt and .csv)")])
         if path.suffix.lower() == ".xpt":
             study.xport_versions[name] = xport_version(path)
         raw[name] = read_domain(path)
@@ -446,7 +433,4 @@ def load_sdtm(folder: str | Path) -> SdtmStudy:
 
 def summary(study: SdtmStudy) -> Mapping[str, tuple[int, int]]:
     """(rows, subjects) per domain."""
-    return {
-        n: (f.height, f["USUBJID"].n_unique() if "USUBJID" in f.columns else 0)
-        for n, f in study.domains.items()
-    }
+    return {n: (f.height, f["USUBJID"].n_unique() if "USUBJID" in f.columns else 0) for n, f in study.domains.items()}

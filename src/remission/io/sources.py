@@ -78,7 +78,7 @@ def batch_from_redcap(
         tidy = tidy_redcap(records, dd, events, on_error="null" if on_error == "skip" else "raise")
     except InvalidInputError as err:
         raise InvalidInputError(_problems_of(err, name)) from err
-    batch = ImportBatch("redcap", digest=file_digest(inputs), reconciled=False)
+    batch = ImportBatch("redcap", digest=file_digest(inputs))
     for p in tidy.problems:
         batch.problems.append(
             ImportProblem(p.row, p.column, p.value, f"{p.reason} (read as empty)", file=name, where=f"row {p.row}")
@@ -86,17 +86,26 @@ def batch_from_redcap(
     if progress is not None:
         progress("read")
     batch.source_rows = {f"{name}:{form}": t.height for form, t in tidy.tables.items()}
+    project = rmap.project or records.stem
     frames = map_frames(tidy.tables, rmap, record_id=tidy.record_id)
+    skipped: list[tuple[str, Problem]] = []
     if frames is not None:
-        sites = _stage_redcap_frames(batch, frames, name)
+        sites = _stage_redcap_frames(batch, frames, name, project)
     else:
         try:
-            mapped = map_records(tidy.tables, rmap, record_id=tidy.record_id, with_origin=True)
+            mapped = map_records(
+                tidy.tables,
+                rmap,
+                record_id=tidy.record_id,
+                with_origin=True,
+                skipped=skipped if on_error == "skip" else None,
+            )
         except InvalidInputError as err:
             raise InvalidInputError(_problems_of(err, name)) from err
-        sites = _stage_redcap_records(batch, mapped, name)
+        sites = _stage_redcap_records(batch, mapped, name, project)
+    _exclude_unmapped_rows(batch, tidy.tables, rmap, name, skipped)
     for site in sorted(sites):
-        batch.add("sites", {"site_id": site}, name, "site")
+        batch.add("sites", {"site_id": site}, name, "site", rows=0)  # read off the patients' rows
         batch.placeholder_sites.add(site)
     if progress is not None:
         progress("mapped")
@@ -111,23 +120,136 @@ _REDCAP_TABLES = (
     ("medication", "medications"),
     ("adverse_event", "adverse_events"),
 )
+_REDCAP_TABLE = dict(_REDCAP_TABLES)
 
 
-def _stage_redcap_records(batch: ImportBatch, mapped: Mapping[str, list[dict[str, Any]]], name: str) -> set[str]:
+def _exclude_unmapped_rows(
+    batch: ImportBatch,
+    tables: Mapping[str, pl.DataFrame],
+    rmap: Any,
+    name: str,
+    skipped: list[tuple[str, Problem]],
+) -> None:
+    """Account for the instrument rows that give no record (the reconciliation per instrument): an
+    instrument the mapping does not read is not imported; a row of a mapped one without a record
+    is excluded with the reason (the problem it had in skip mode, else no value the mapping reads).
+    A skip-mode problem of a row that gave a record of another block is listed, not counted."""
+    import polars as pl
+
+    tables_of = {b.instrument: _REDCAP_TABLE[b.record_type] for b in reversed(rmap.blocks)}
+    reasons = {
+        (f"{name}:{p.column.split('.')[0]}", p.row): (_REDCAP_TABLE[rtype], f"{p.column}: {p.value}: {p.reason}")
+        for rtype, p in skipped
+    }
+    covered = _covered_rows(batch)
+    for form, table in tables.items():
+        dataset = f"{name}:{form}"
+        if form not in tables_of:
+            if table.height:
+                batch.not_imported[dataset] = "instrument not in the mapping"
+            continue
+        every = pl.Series(range(1, table.height + 1), dtype=pl.Int64)
+        for row in every.filter(~every.is_in(covered.get(dataset, pl.Series([], dtype=pl.Int64)))).to_list():
+            rtype, why = reasons.pop((dataset, row), (tables_of[form], "no value that the mapping reads"))
+            batch.exclude(rtype, dataset, f"row {row} of {form}", why)
+    for (dataset, row), (rtype, why) in reasons.items():
+        batch.exclude(rtype, name, f"row {row} of {dataset.split(':', 1)[1]}", why)
+
+
+def _covered_rows(batch: ImportBatch) -> dict[str, pl.Series]:
+    """Per dataset (``<file>:<instrument>``), the rows that gave at least one staged record."""
+    import polars as pl
+
+    parts = [staged.row_id_frame(staged.frame) for staged in batch.frames if staged.row_ids]
+    ids = [r.row_id for r in batch.records if r.row_id is not None]
+    schema = {"dataset": pl.String, "row": pl.Int64}
+    parts.append(pl.DataFrame({"dataset": [i[0] for i in ids], "row": [i[1] for i in ids]}, schema=schema))
+    rows = pl.concat(parts, how="vertical").unique()
+    return {str(key[0]): part["row"] for key, part in rows.partition_by("dataset", as_dict=True).items()}
+
+
+def redcap_source_key(project: str, origin: Mapping[str, Any]) -> str:
+    """``redcap:<project>/<record>/<event>/<instrument>/<instance>``: the REDCap identity of a record.
+
+    ``project`` is the mapping's ``project:`` (else the records file's stem); event and instance
+    are empty where the project has none; a second block mapping the same instrument to the same
+    record type adds ``#2`` (:func:`remission.io.mapping.block_parts`).
+
+    >>> redcap_source_key("trial", {"record": "P-1", "event": None, "instrument": "meds", "instance": 3})
+    'redcap:trial/P-1//meds/3'
+    >>> redcap_source_key("trial", {"record": "P-1", "event": "d0_arm_1", "instrument": "ae", "instance": 1,
+    ...                             "part": 1})
+    'redcap:trial/P-1/d0_arm_1/ae/1#2'
+    """
+    parts = (origin.get("record"), origin.get("event"), origin.get("instrument"), origin.get("instance"))
+    key = f"redcap:{project}/" + "/".join("" if p is None else str(p) for p in parts)
+    return key + (f"#{origin['part'] + 1}" if origin.get("part") else "")
+
+
+def _stage_redcap_records(
+    batch: ImportBatch, mapped: Mapping[str, list[dict[str, Any]]], name: str, project: str
+) -> set[str]:
     """Stage mapped record dicts one by one; return the site ids of the patients."""
     sites: set[str] = set()
+    day0: dict[str, dt.date] = {}
+    for inf in mapped["infusion"]:
+        pid, when = inf.get("patient_id"), inf.get("date")
+        if isinstance(pid, str) and isinstance(when, dt.date) and (pid not in day0 or when < day0[pid]):
+            day0[pid] = when
     for rtype, table in _REDCAP_TABLES:
         for rec in mapped[rtype]:
             origin = rec.pop("_origin")
             where = f"row {origin['row']} of {origin['instrument']} (record {origin['record']})"
             data = _redcap_record(table, rec, origin)
+            if table in ("medications", "adverse_events"):
+                data["source_key"] = redcap_source_key(project, origin)
+                data.update(_redcap_dates(table, data, day0.get(str(data.get("patient_id")))))
+            elif table == "labs":  # one instance gives one value per analyte
+                data["source_key"] = f"{redcap_source_key(project, origin)}/{data.get('analyte')}"
             if table == "patients" and isinstance(data.get("site_id"), str):
                 sites.add(data["site_id"])
-            batch.add(table, data, name, where)
+            batch.add(table, data, name, where, row_id=(f"{name}:{origin['instrument']}", origin["row"]))
     return sites
 
 
-def _stage_redcap_frames(batch: ImportBatch, frames: Mapping[str, list[pl.DataFrame]], name: str) -> set[str]:
+#: Per table: (date field, collected-text field, flag field, imputation side) (docs/decisions/imputation.md).
+_REDCAP_DATES: dict[str, tuple[tuple[str, str, str, Side], ...]] = {
+    "medications": (
+        ("start_date", "start_dtc", "start_date_flag", "first"),
+        ("stop_date", "stop_dtc", "stop_date_flag", "last"),
+    ),
+    "adverse_events": (
+        ("onset_date", "onset_dtc", "onset_date_flag", "first"),
+        ("resolution_date", "resolution_dtc", "resolution_date_flag", "last"),
+    ),
+}
+
+
+def _redcap_dates(table: str, data: Mapping[str, Any], day0: dt.date | None) -> dict[str, Any]:
+    """The analysis dates of a medication or AE with their collected text and ADaM flag.
+
+    A date field holds a date (a ``date_ymd`` field) or ISO 8601 text (a text field, partial
+    dates included, already checked readable by the mapping): imputed by
+    :func:`~remission.io.dates.impute_date` (medication start earliest, end latest; AE onset the
+    first day but not before day 0 when the period contains it, AE end the latest).
+    """
+    out: dict[str, Any] = {}
+    for date_field, dtc, flag, side in _REDCAP_DATES[table]:
+        value = data.get(date_field)
+        if isinstance(value, dt.date):
+            out.update({dtc: value.isoformat(), flag: None})
+            continue
+        not_before = day0 if date_field == "onset_date" else None
+        imputed = impute_date(value, side, not_before=not_before)
+        out.update({date_field: imputed.date, dtc: value or None, flag: imputed.flag})
+        if date_field == "onset_date":
+            out["onset_time"] = imputed.time
+    return out
+
+
+def _stage_redcap_frames(
+    batch: ImportBatch, frames: Mapping[str, list[pl.DataFrame]], name: str, project: str
+) -> set[str]:
     """Stage mapped frames (:func:`~remission.io.mapping.map_frames`) as :func:`_stage_redcap_records`
     stages the same records; return the site ids of the patients."""
     import polars as pl
@@ -138,15 +260,17 @@ def _stage_redcap_frames(batch: ImportBatch, frames: Mapping[str, list[pl.DataFr
     )
     for rtype, table in _REDCAP_TABLES:
         for frame in frames[rtype]:
-            staged = frame.with_columns(*_redcap_columns(table)).drop("__event", "__instance")
+            staged = frame.with_columns(*_redcap_columns(table, project)).drop("__event", "__instance", "__part")
             if table == "patients":
                 sites.update(s for s in staged["site_id"].drop_nulls().unique() if isinstance(s, str))
-            batch.add_frame(table, staged, name, where)  # the words only for rows that need them
+            batch.add_frame(table, staged, name, where, row_ids=True)  # the words only for rows that need them
     return sites
 
 
-def _redcap_columns(table: str) -> list[pl.Expr]:
-    """:func:`_redcap_record` column-wise (``x or y``: a null or empty ``x`` gives ``y``)."""
+def _redcap_columns(table: str, project: str) -> list[pl.Expr]:
+    """:func:`_redcap_record` column-wise (``x or y``: a null or empty ``x`` gives ``y``), with the
+    source key and collected dates of :func:`_stage_redcap_records` (the frames' dates are dates:
+    text dates take the per-record path)."""
     import polars as pl
 
     def either(*columns: pl.Expr) -> pl.Expr:
@@ -162,15 +286,50 @@ def _redcap_columns(table: str) -> list[pl.Expr]:
             either(pl.col("form"), pl.col("__instrument")).alias("form"),
             either(pl.col("visit"), pl.col("__event")).alias("visit"),
         ]
+    if table == "labs":
+        return [pl.concat_str([_redcap_key_column(project), pl.lit("/"), pl.col("analyte")]).alias("source_key")]
+    extra: list[pl.Expr] = []
+    if table in _REDCAP_DATES:
+        extra.append(_redcap_key_column(project))
+        for date_field, dtc, flag, _side in _REDCAP_DATES[table]:
+            extra += [pl.col(date_field).dt.strftime("%Y-%m-%d").alias(dtc), pl.lit(None, pl.String).alias(flag)]
     if table == "medications":
         return [
             either(pl.col("unit")).alias("unit"),
             either(pl.col("route")).alias("route"),
             pl.lit("").alias("frequency"),
+            *extra,
         ]
     if table == "adverse_events":
-        return [pl.col("serious").fill_null(False).alias("serious")]
+        return [
+            pl.col("serious").fill_null(False).alias("serious"),
+            pl.lit(None, pl.String).alias("onset_time"),
+            *extra,
+        ]
     return []
+
+
+def _redcap_key_column(project: str) -> pl.Expr:
+    """:func:`redcap_source_key` column-wise."""
+    import polars as pl
+
+    def part(name: str) -> pl.Expr:
+        return pl.col(name).cast(pl.String).fill_null("")
+
+    key = pl.concat_str(
+        [
+            pl.lit(f"redcap:{project}/"),
+            part("__record"),
+            pl.lit("/"),
+            part("__event"),
+            pl.lit("/"),
+            part("__instrument"),
+            pl.lit("/"),
+            part("__instance"),
+        ]
+    )
+    second = key + pl.lit("#") + (pl.col("__part") + 1).cast(pl.String)
+    return pl.when(pl.col("__part") > 0).then(second).otherwise(key).alias("source_key")
 
 
 def _redcap_record(table: str, rec: dict[str, Any], origin: Mapping[str, Any]) -> dict[str, Any]:
@@ -599,14 +758,76 @@ _FHIR_SEVERITY = {"mild": 1, "moderate": 2, "severe": 3}
 FHIR_SITE = "fhir"
 
 
+#: FHIR table → the resource type its rows are read from (the reconciliation counts per resource type).
+FHIR_RESOURCE_TYPES = {
+    "patients": "Patient",
+    "observations": "Observation",
+    "conditions": "Condition",
+    "adverse_events": "AdverseEvent",
+    "procedures": "Procedure",
+    "research_subjects": "ResearchSubject",
+}
+#: Words naming a CAR-T product in a Procedure's code or a MedicationAdministration's medication
+#: (display or text, case-insensitive, whole words): the anti-CD19 products of the autoimmune
+#: CAR-T studies (KYV-101, MB-CART19.1) and the licensed ones by INN and brand name. Codes are not
+#: listed: CAR-T products have no code common to the code systems FHIR servers use.
+CAR_T_PRODUCTS = re.compile(
+    r"\b(tisagenlecleucel|kymriah|axicabtagene|yescarta|lisocabtagene|breyanzi|brexucabtagene|tecartus"
+    r"|idecabtagene|abecma|ciltacabtagene|carvykti|obecabtagene|aucatzyl|kyv-101|mb-cart19\.1"
+    r"|cd19[- ]car[- ]?t|car[- ]?t[- ]cells?|car-t|chimeric antigen receptor)\b",
+    re.IGNORECASE,
+)
+#: A dose unit in cells per kg: ``cells/kg``, ``10^6 cells/kg``, UCUM ``10*6/kg``, ``10*6.{cells}/kg``.
+_FHIR_CELLS_PER_KG = re.compile(r"^(?:10[\^*](\d+)\s*\.?\s*)?(\{?cells?\}?)?\s*/\s*kg$", re.IGNORECASE)
+_FHIR_DATETIME = re.compile(
+    r"^(\d{4}(?:-\d{2}(?:-\d{2})?)?)(?:T(\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?)?$"
+)
+#: MedicationStatement status that says the drug is no longer taken: dateAsserted bounds its end.
+_FHIR_STOPPED = frozenset({"completed", "stopped", "not-taken"})
+
+
+def fhir_dtc(text: str | None) -> str | None:
+    """The ISO 8601 date (and local time) of a FHIR date/dateTime: the zone and fractions cut off.
+
+    FHIR writes partial dates as ISO 8601 does (``2015``, ``2015-02``) and a time only with a zone;
+    the local date and time are what was recorded (as the ``date`` column of :mod:`remission.io.fhir`).
+
+    >>> [fhir_dtc(t) for t in ("2015-02", "2015-01-15T14:30:00+01:00", "2015-01-15T14:30:00.123Z", None)]
+    ['2015-02', '2015-01-15T14:30:00', '2015-01-15T14:30:00', None]
+    """
+    if text is None:
+        return None
+    match = _FHIR_DATETIME.match(text.strip())
+    if match is None:
+        return text
+    return match[1] + (f"T{match[2]}" if match[2] else "")
+
+
+def fhir_cells_per_kg(dose: float | None, unit: str | None) -> float | None:
+    """A CAR-T dose in cells per kg, or None when its unit is not one.
+
+    >>> fhir_cells_per_kg(1.0, "10*6/kg"), fhir_cells_per_kg(5e5, "cells/kg"), fhir_cells_per_kg(2, "mg")
+    (1000000.0, 500000.0, None)
+    """
+    match = _FHIR_CELLS_PER_KG.match((unit or "").strip())
+    if dose is None or match is None or not (match[1] or match[2]):
+        return None
+    return float(dose) * 10 ** int(match[1] or 0)
+
+
 def batch_from_fhir(path: str | Path) -> ImportBatch:
     """Stage the records of a FHIR R4 file or folder of ``*.json``.
 
     Patient → patient (site ``fhir``; disease from a Condition with a SNOMED code of SLE, IIM or
     SSc, else ``other``; birth year only); Observation with a numeric value → lab (LOINC mapped to
     analyte codes, else ``loinc_<code>``); MedicationStatement/Request/Administration → medication;
-    AdverseEvent (actuality ``actual``) → adverse event (severity mild/moderate/severe → grade 1–3).
-    Day 0 of a patient without an infusion is the earliest date among its imported records.
+    a Procedure or MedicationAdministration naming a CAR-T product (:data:`CAR_T_PRODUCTS`) →
+    infusion (day 0); AdverseEvent (actuality ``actual``) → adverse event (severity
+    mild/moderate/severe → grade 1–3). Medications and AEs keep their identity
+    (``fhir:<resourceType>/<id>``) and partial dates are imputed per derivation
+    (docs/decisions/imputation.md). Day 0 of a patient without a CAR-T infusion is the earliest
+    date among its imported records. Rows are reconciled per resource type; resource types without
+    a registry record type are listed with their counts.
     """
     from remission.io.fhir import load_fhir
 
@@ -615,21 +836,49 @@ def batch_from_fhir(path: str | Path) -> ImportBatch:
     files = sorted(p.glob("*.json")) if p.is_dir() else [p]
     ctx = _FhirContext(ImportBatch("fhir", duplicates="merge", digest=file_digest(files)))
     batch = ctx.batch
-    batch.datasets = {"patients": "patients", "labs": "observations", "medications": "medications"}
-    batch.datasets["adverse_events"] = "adverse_events"
     for name, frame in loaded.tables.items():
-        batch.source_rows[name] = frame.height
-    for name in ("procedures", "research_subjects"):
-        batch.not_imported[name] = "no registry record type"
-    batch.not_imported["conditions"] = "used only to find the indication (SNOMED SLE/IIM/SSc)"
+        if name == "medications":
+            for kind, count in Counter(frame["resource_type"].to_list()).items():
+                batch.source_rows[str(kind)] = count
+        elif frame.height:
+            batch.source_rows[FHIR_RESOURCE_TYPES[name]] = frame.height
+    if loaded.tables["research_subjects"].height:
+        batch.not_imported["ResearchSubject"] = "no registry record type"
+    if loaded.tables["conditions"].height:
+        batch.not_imported["Condition"] = "used only to find the indication (SNOMED SLE/IIM/SSc)"
     for kind, count in sorted(loaded.skipped.items()):
-        batch.not_imported[f"{kind} ({count})"] = "resource type without a registry table, or entered-in-error"
+        batch.source_rows[kind] = count
+        why = "status entered-in-error: not a record" if "entered-in-error" in kind else "no registry record type"
+        batch.not_imported[kind] = why
     ctx.patients(loaded.tables["patients"], loaded.tables["conditions"])
+    ctx.infusions(loaded.tables["procedures"], loaded.tables["medications"])
     ctx.observations(loaded.tables["observations"])
     ctx.medications(loaded.tables["medications"])
     ctx.adverse_events(loaded.tables["adverse_events"])
     batch.references.update(ctx.firsts)
+    batch.references.update(ctx.day0)
     return batch
+
+
+def _fhir_where(kind: str, r: Mapping[str, Any]) -> str:
+    version = r.get("version_id")
+    return f"{kind}/{r.get('resource_id')}" + (f"/_history/{version}" if version else "")
+
+
+def _fhir_key(kind: str, r: Mapping[str, Any]) -> str | None:
+    """``fhir:<resourceType>/<id>``: the identity of a resource (its versions are one record)."""
+    return f"fhir:{kind}/{r['resource_id']}" if r.get("resource_id") else None
+
+
+def _latest_first(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows with the latest version of a resource first: of two versions in one import, the
+    latest is stored and the other counted as merged into it."""
+
+    def version(r: Mapping[str, Any]) -> int:
+        v = str(r.get("version_id") or "")
+        return -int(v) if v.isdigit() else 0
+
+    return sorted(frame.iter_rows(named=True), key=version)
 
 
 class _FhirContext:
@@ -637,23 +886,48 @@ class _FhirContext:
         self.batch = batch
         self.known: set[str] = set()
         self.firsts: dict[str, dt.date] = {}
+        #: Day 0 from CAR-T infusions (Procedure, MedicationAdministration), stored or not.
+        self.day0: dict[str, dt.date] = {}
 
     def seen(self, pid: str, when: dt.date) -> None:
         if pid not in self.firsts or when < self.firsts[pid]:
             self.firsts[pid] = when
 
+    def exclude(self, table: str, kind: str, where: str, reason: str) -> None:
+        self.batch.exclude(table, kind, where, reason)  # counted in the resource type's row
+
+    def known_patient(self, table: str, r: Mapping[str, Any], kind: str) -> bool:
+        if r.get("patient_id") in self.known:
+            return True
+        where = f"{_fhir_where(kind, r)} (patient {r.get('patient_id')})"
+        self.exclude(table, kind, where, "its patient is not in the import")
+        return False
+
     def usable(self, table: str, r: Mapping[str, Any], kind: str, when: dt.date | None, text: str | None) -> bool:
-        where = f"{kind}/{r.get('resource_id')}"
-        if r.get("patient_id") not in self.known:
-            self.batch.exclude(
-                table, r["source"], f"{where} (patient {r.get('patient_id')})", "its patient is not in the import"
-            )
+        if not self.known_patient(table, r, kind):
             return False
         if when is None:
-            self.batch.exclude(table, r["source"], where, "no date" if not text else "partial date: not imputed")
+            self.exclude(table, kind, _fhir_where(kind, r), "no date" if not text else "partial date: not imputed")
             return False
         self.seen(r["patient_id"], when)
         return True
+
+    def imputed(
+        self,
+        table: str,
+        r: Mapping[str, Any],
+        kind: str,
+        field: str,
+        text: str | None,
+        side: Side,
+        not_before: dt.date | None = None,
+    ) -> Imputed | None:
+        """The analysis date of a FHIR date (io/dates.py), None (excluded with the reason) if unreadable."""
+        try:
+            return impute_date(fhir_dtc(text), side, not_before=not_before)
+        except ValueError as err:
+            self.exclude(table, kind, _fhir_where(kind, r), f"{field}: {text}: {err}")
+            return None
 
     def patients(self, patients: pl.DataFrame, conditions: pl.DataFrame) -> None:
         disease: dict[str, str] = {}
@@ -667,9 +941,7 @@ class _FhirContext:
         for r in patients.iter_rows(named=True):
             pid = r["patient_id"]
             if not pid:
-                self.batch.exclude(
-                    "patients", r["source"], "Patient (no id)", "a Patient without an id cannot be referred to"
-                )
+                self.exclude("patients", "Patient", "Patient (no id)", "a Patient without an id cannot be referred to")
                 continue
             self.known.add(pid)
             birth = r.get("birth_date_text")
@@ -685,16 +957,52 @@ class _FhirContext:
                 },
                 r["source"],
                 f"Patient/{pid}",
+                dataset="Patient",
             )
         if self.known:
             site = {"site_id": FHIR_SITE, "name": "FHIR import (no site in the source)"}
             self.batch.add("sites", site, "-", "site", rows=0)  # read off no row of its own
             self.batch.placeholder_sites.add(FHIR_SITE)
 
+    def infusions(self, procedures: pl.DataFrame, medications: pl.DataFrame) -> None:
+        """CAR-T infusions: Procedures naming a product (the others have no registry record type)
+        and MedicationAdministrations of one (the others are medications)."""
+        import polars as pl
+
+        administrations = medications.filter(pl.col("resource_type") == "MedicationAdministration")
+        for kind, frame in (("Procedure", procedures), ("MedicationAdministration", administrations)):
+            for r in _latest_first(frame):
+                product = next((t for t in (r.get("display"), r.get("code")) if t and CAR_T_PRODUCTS.search(t)), None)
+                if product is None:
+                    if kind == "Procedure":
+                        why = "not a CAR-T infusion: no registry record type"
+                        self.exclude("procedures", kind, _fhir_where(kind, r), why)
+                    continue
+                self._infusion(kind, r, product)
+
+    def _infusion(self, kind: str, r: Mapping[str, Any], product: str) -> None:
+        where = _fhir_where(kind, r)
+        if not self.known_patient("infusions", r, kind):
+            return
+        when = r.get("start_date")
+        if when is None:
+            why = "no date" if not r.get("start_text") else "partial date: day 0 is not imputed"
+            self.exclude("infusions", kind, where, f"CAR-T infusion ({product}): {why}")
+            return
+        pid = r["patient_id"]
+        self.day0[pid] = min(when, self.day0.get(pid, when))
+        cells = fhir_cells_per_kg(r.get("dose"), r.get("dose_unit"))
+        if cells is None:
+            why = f"CAR-T infusion ({product}) on {when}: no dose in cells per kg, which the registry's infusion needs"
+            self.exclude("infusions", kind, where, why + "; its date is the patient's day 0")
+            return
+        infusion = {"patient_id": pid, "date": when, "product": product, "cells_per_kg": cells, "conditioning": ""}
+        self.batch.add("infusions", infusion, r["source"], where, dataset=kind)
+
     def observations(self, observations: pl.DataFrame) -> None:
         for r in observations.iter_rows(named=True):
             if r.get("value") is None:
-                self.batch.exclude("labs", r["source"], f"Observation/{r.get('resource_id')}", "not a numeric value")
+                self.exclude("labs", "Observation", _fhir_where("Observation", r), "not a numeric value")
                 continue
             if not self.usable("labs", r, "Observation", r.get("date"), r.get("effective_text")):
                 continue
@@ -709,18 +1017,31 @@ class _FhirContext:
                     "unit": r.get("unit") or "",
                 },
                 r["source"],
-                f"Observation/{r.get('resource_id')}",
+                _fhir_where("Observation", r),
+                dataset="Observation",
             )
 
     def medications(self, medications: pl.DataFrame) -> None:
-        for r in medications.iter_rows(named=True):
+        """MedicationStatement (effective[x]), MedicationRequest (authoredOn), MedicationAdministration
+        (effective[x]): start imputed to the earliest, end to the latest day; a MedicationStatement
+        without an end whose status says the drug is no longer taken ends by its ``dateAsserted``."""
+        for r in _latest_first(medications):
             kind = r.get("resource_type") or "Medication"
-            where = f"{kind}/{r.get('resource_id')}"
-            if r.get("end_text") and r.get("end_date") is None:
-                self.batch.exclude("medications", r["source"], where, "partial end date: not imputed")
+            if kind == "MedicationAdministration" and any(
+                t and CAR_T_PRODUCTS.search(t) for t in (r.get("display"), r.get("code"))
+            ):
+                continue  # an infusion (infusions())
+            if not self.known_patient("medications", r, kind):
                 continue
-            if not self.usable("medications", r, kind, r.get("start_date"), r.get("start_text")):
+            end_text = r.get("end_text")
+            if end_text is None and kind == "MedicationStatement" and r.get("status") in _FHIR_STOPPED:
+                end_text = r.get("asserted_text")
+            start = self.imputed("medications", r, kind, "start", r.get("start_text"), "first")
+            stop = self.imputed("medications", r, kind, "end", end_text, "last")
+            if start is None or stop is None:
                 continue
+            if start.date is not None:
+                self.seen(r["patient_id"], start.date)
             self.batch.add(
                 "medications",
                 {
@@ -730,27 +1051,40 @@ class _FhirContext:
                     "unit": r.get("dose_unit") or "",
                     "route": (r.get("route") or "").lower(),
                     "frequency": "",
-                    "start_date": r["start_date"],
-                    "stop_date": r.get("end_date"),
+                    "start_date": start.date,
+                    "stop_date": stop.date,
+                    "source_key": _fhir_key(kind, r),
+                    "start_dtc": fhir_dtc(r.get("start_text")),
+                    "start_date_flag": start.flag,
+                    "stop_dtc": fhir_dtc(end_text),
+                    "stop_date_flag": stop.flag,
                 },
                 r["source"],
-                where,
+                _fhir_where(kind, r),
+                dataset=kind,
             )
 
     def adverse_events(self, events: pl.DataFrame) -> None:
-        for r in events.iter_rows(named=True):
-            where = f"AdverseEvent/{r.get('resource_id')}"
+        kind = "AdverseEvent"
+        for r in _latest_first(events):
+            where = _fhir_where(kind, r)
             grade = _FHIR_SEVERITY.get((r.get("severity") or "").lower())
             if (r.get("actuality") or "actual") != "actual":
-                self.batch.exclude(
-                    "adverse_events", r["source"], where, "actuality is not 'actual': not an event that happened"
-                )
+                self.exclude("adverse_events", kind, where, "actuality is not 'actual': not an event that happened")
                 continue
             if grade is None:
-                self.batch.exclude("adverse_events", r["source"], where, "no severity: no grade")
+                self.exclude("adverse_events", kind, where, "no severity: no grade")
                 continue
-            if not self.usable("adverse_events", r, "AdverseEvent", r.get("date"), r.get("date_text")):
+            if not self.known_patient("adverse_events", r, kind):
                 continue
+            if not r.get("date_text"):
+                self.exclude("adverse_events", kind, where, "no date")
+                continue
+            day0 = self.day0.get(r["patient_id"])
+            onset = self.imputed("adverse_events", r, kind, "date", r.get("date_text"), "first", not_before=day0)
+            if onset is None or onset.date is None:
+                continue
+            self.seen(r["patient_id"], onset.date)
             term = r.get("display") or r.get("code") or ""
             self.batch.add(
                 "adverse_events",
@@ -759,11 +1093,16 @@ class _FhirContext:
                     "term": term,
                     "category": ae_category(term),
                     "grade": grade,
-                    "onset_date": r["date"],
+                    "onset_date": onset.date,
                     "serious": (r.get("seriousness") or "").lower() == "serious",
+                    "source_key": _fhir_key(kind, r),
+                    "onset_dtc": fhir_dtc(r.get("date_text")),
+                    "onset_date_flag": onset.flag,
+                    "onset_time": onset.time,
                 },
                 r["source"],
                 where,
+                dataset=kind,
             )
 
 
@@ -847,6 +1186,7 @@ _REGISTRY_COLUMNS: dict[str, dict[str, str]] = {
         "lln": "float",
         "uln": "float",
         "synthetic": "bool",
+        "source_key": "text?",  # issue 17: the source identity travels with the record
     },
     "medications": {
         "patient_id": "str",

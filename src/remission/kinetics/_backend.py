@@ -48,9 +48,7 @@ def get_backend(name: str) -> ModuleType:
                 ]
             ) from None
         return jnp  # pragma: no cover
-    raise InvalidInputError(
-        [Problem(None, "backend", name, f"expected one of {', '.join(BACKENDS)}")]
-    )
+    raise InvalidInputError([Problem(None, "backend", name, f"expected one of {', '.join(BACKENDS)}")])
 
 
 def has_jax() -> bool:

@@ -55,14 +55,10 @@ class ConvergenceWarning(UserWarning):
 def _as_days(days: npt.ArrayLike, what: str = "days") -> FloatArray:
     arr = np.asarray(days, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
-        raise InvalidInputError(
-            [Problem(None, what, str(arr.shape), "expected a non-empty 1-D array")]
-        )
+        raise InvalidInputError([Problem(None, what, str(arr.shape), "expected a non-empty 1-D array")])
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise InvalidInputError(
-            [Problem(int(i) + 1, what, str(arr[i]), "must be a finite number") for i in bad]
-        )
+        raise InvalidInputError([Problem(int(i) + 1, what, str(arr[i]), "must be a finite number") for i in bad])
     return arr
 
 
@@ -114,9 +110,7 @@ class KineticModel(ABC):
         if dose_per_kg is None:
             dose_per_kg = ps["dose_ref_per_kg"].value if "dose_ref_per_kg" in ps else 1e6
         if not (math.isfinite(dose_per_kg) and dose_per_kg > 0):
-            raise KineticsError(
-                [Problem(None, "dose_per_kg", str(dose_per_kg), "must be a finite number > 0")]
-            )
+            raise KineticsError([Problem(None, "dose_per_kg", str(dose_per_kg), "must be a finite number > 0")])
         self.parameters: ParameterSet = ps
         self.dose_per_kg: float = float(dose_per_kg)
         self.backend: str = backend
@@ -163,10 +157,7 @@ class KineticModel(ABC):
             theta = self.fitted_theta() if hasattr(self, "params_") else self.typical_theta()
         full = self.typical_theta(1)
         n = max(int(np.size(v)) for v in theta.values()) if theta else 1
-        merged = {
-            k: np.broadcast_to(np.asarray(theta.get(k, v), dtype=np.float64), (n,))
-            for k, v in full.items()
-        }
+        merged = {k: np.broadcast_to(np.asarray(theta.get(k, v), dtype=np.float64), (n,)) for k, v in full.items()}
         t = np.round(t, 9)  # the integration grid is rounded alike
         order = np.argsort(t, kind="stable")
         uniq, inverse = np.unique(t[order], return_inverse=True)
@@ -197,21 +188,16 @@ class KineticModel(ABC):
                         None,
                         name,
                         "",
-                        f"not an output of {type(self).__name__} "
-                        f"(outputs: {', '.join(self.outputs)})",
+                        f"not an output of {type(self).__name__} (outputs: {', '.join(self.outputs)})",
                     )
                 )
                 continue
             y = np.asarray(values, dtype=np.float64)
             if y.shape != t.shape:
-                problems.append(
-                    Problem(None, name, str(y.shape), f"expected {t.size} values like day")
-                )
+                problems.append(Problem(None, name, str(y.shape), f"expected {t.size} values like day"))
                 continue
             for i in np.flatnonzero(np.isfinite(y) & (y < 0)):
-                problems.append(
-                    Problem(int(i) + 1, name, f"{y[i]:g}", "must be ≥ 0 (0 = below detection)")
-                )
+                problems.append(Problem(int(i) + 1, name, f"{y[i]:g}", "must be ≥ 0 (0 = below detection)"))
             for i in np.flatnonzero(np.isinf(y)):
                 problems.append(Problem(int(i) + 1, name, f"{y[i]:g}", "must be finite"))
             series[name] = y
@@ -254,12 +240,8 @@ class KineticModel(ABC):
         t, series = self._check_series(days, observed)
         observed_outputs = [k for k, y in series.items() if np.isfinite(y).any()]
         if free is None:
-            free = tuple(
-                dict.fromkeys(p for o in observed_outputs for p in self.default_free.get(o, ()))
-            )
-        unknown = [
-            p for p in free if p not in self.parameters or self.parameters[p].domain == "constant"
-        ]
+            free = tuple(dict.fromkeys(p for o in observed_outputs for p in self.default_free.get(o, ())))
+        unknown = [p for p in free if p not in self.parameters or self.parameters[p].domain == "constant"]
         if unknown or not free:
             raise KineticsError(
                 [Problem(None, "free", p, "not a fittable parameter of the set") for p in unknown]
@@ -270,9 +252,7 @@ class KineticModel(ABC):
         x0 = objective.start()
         f0 = objective.batch(x0[None, :])[0]
         if not np.isfinite(f0):
-            raise FitFailedError(
-                [Problem(None, "fit", "", "likelihood not finite at the typical values")]
-            )
+            raise FitFailedError([Problem(None, "fit", "", "likelihood not finite at the typical values")])
         from scipy.optimize import minimize
 
         result = minimize(
@@ -306,9 +286,7 @@ class KineticModel(ABC):
             )
             cov = np.full_like(hessian, np.nan)
         if not success:
-            warnings.warn(
-                f"optimiser did not converge: {result.message}", ConvergenceWarning, stacklevel=3
-            )
+            warnings.warn(f"optimiser did not converge: {result.message}", ConvergenceWarning, stacklevel=3)
         se_internal = np.sqrt(np.diag(cov))
         self.free_: tuple[str, ...] = objective.free
         self.params_: dict[str, float] = {}
@@ -377,9 +355,7 @@ class _Likelihood:
         self.free = free
         self.observed_outputs = tuple(observed_outputs)
         self.grid, inverse = np.unique(days, return_inverse=True)
-        self.columns: list[
-            tuple[str, npt.NDArray[np.intp], FloatArray, npt.NDArray[np.intp], float]
-        ] = []
+        self.columns: list[tuple[str, npt.NDArray[np.intp], FloatArray, npt.NDArray[np.intp], float]] = []
         self.n_observations = 0
         for out in self.observed_outputs:
             y = series[out]
@@ -392,9 +368,7 @@ class _Likelihood:
         self.params = [model.parameters[name] for name in free]
 
     def start(self) -> FloatArray:
-        x = [p.to_internal(p.value) for p in self.params] + [math.log(0.5)] * len(
-            self.observed_outputs
-        )
+        x = [p.to_internal(p.value) for p in self.params] + [math.log(0.5)] * len(self.observed_outputs)
         return np.array(x, dtype=np.float64)
 
     def batch(self, X: FloatArray) -> FloatArray:

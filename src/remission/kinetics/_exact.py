@@ -108,9 +108,7 @@ class _StepConstants:
         eo = np.exp(-k_out * h)
         z = (k_tr - k_out) * h
         # Response of B to a unit of P[i]: e^{-k_out h} (k_tr h)^(m-i) / (m-1-i)! ψ_{m-1-i}(z).
-        b_row = [
-            eo * kh ** (m - i) / math.factorial(m - 1 - i) * _psi(m - 1 - i, z) for i in range(m)
-        ]
+        b_row = [eo * kh ** (m - i) / math.factorial(m - 1 - i) * _psi(m - 1 - i, z) for i in range(m)]
         return jordan, b_row, eo
 
 
@@ -202,9 +200,7 @@ class _Block:
             buf.fill(0.0)
             return
         tau = np.maximum(t - a["tmax"], 0.0)
-        c = a["_c_effector"] * np.exp(-a["alpha"] * tau) + a["_c_memory"] * np.exp(
-            -a["beta"] * tau
-        )
+        c = a["_c_effector"] * np.exp(-a["alpha"] * tau) + a["_c_memory"] * np.exp(-a["beta"] * tau)
         grow = a["_r0"] * np.exp(a["_rho"] * np.minimum(t, a["tmax"]))
         c = np.where(t < a["tmax"], grow, c)
         np.divide(c, a["ec50"] + c, out=buf)
@@ -336,9 +332,7 @@ class _Block:
         for target, key in ((90, "a90"), (180, "a180")):
             if day < target <= self.horizon:
                 f_long, k_deg = a["f_long"][done], a["_k_deg"][done]
-                self.out[key][self.idx[done]] = f_long + (self.A[done] - f_long) * np.exp(
-                    -k_deg * (target - day)
-                )
+                self.out[key][self.idx[done]] = f_long + (self.A[done] - f_long) * np.exp(-k_deg * (target - day))
         keep = ~done
         self.idx = self.idx[keep]
         self.a = {k: v[keep] for k, v in a.items()}

@@ -20,9 +20,7 @@ from remission.kinetics.parameters import FloatArray
 _BREAKS = (-5.0, -2.0, 0.0)
 
 
-def car_t_ode(
-    days: npt.ArrayLike, p: Mapping[str, float], *, rtol: float = 1e-12, atol: float = 1e-300
-) -> FloatArray:
+def car_t_ode(days: npt.ArrayLike, p: Mapping[str, float], *, rtol: float = 1e-12, atol: float = 1e-300) -> FloatArray:
     """CAR-T level from the ODE form of Stein 2019, integrated numerically (DOP853).
 
     Expansion ``dE/dt = rho E`` from ``E(0) = cmax/foldx`` until ``tmax``

@@ -145,9 +145,7 @@ class CarTBCellModel(ODEKineticModel):
             c = theta["_r0"] * xp.exp(theta["_rho"] * t)
         else:
             tau = xp.maximum(t - tmax, 0.0)
-            c = theta["_c_effector"] * xp.exp(-theta["alpha"] * tau) + theta["_c_memory"] * xp.exp(
-                -theta["beta"] * tau
-            )
+            c = theta["_c_effector"] * xp.exp(-theta["alpha"] * tau) + theta["_c_memory"] * xp.exp(-theta["beta"] * tau)
             if t < theta["_tmax_max"]:
                 grow = theta["_r0"] * xp.exp(theta["_rho"] * xp.minimum(t, tmax))
                 c = xp.where(t < tmax, grow, c)

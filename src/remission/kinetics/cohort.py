@@ -143,13 +143,18 @@ def simulate_cohort(
     """
     _check(n_patients, days, chunk_size, curve_sample)
     if solver not in ("exponential", "rk4"):
-        raise InvalidInputError(
-            [Problem(None, "solver", solver, "expected 'exponential' or 'rk4'")]
-        )
+        raise InvalidInputError([Problem(None, "solver", solver, "expected 'exponential' or 'rk4'")])
     if solver == "exponential" and backend == "numpy":
         return _simulate_exponential(
-            n_patients, days, seed, dose_per_kg, parameters, chunk_size, curve_sample,
-            progress, workers,
+            n_patients,
+            days,
+            seed,
+            dose_per_kg,
+            parameters,
+            chunk_size,
+            curve_sample,
+            progress,
+            workers,
         )
     model = CarTBCellModel(parameters, dose_per_kg=dose_per_kg, backend=backend)
     rng = np.random.default_rng(seed)
@@ -235,9 +240,7 @@ def _simulate_exponential(
                 cd19 = job.result()
                 if cd19 is not None and kept is not None:
                     curves["cd19"] = np.concatenate([curves["cd19"], cd19])
-                    car_t = model.car_t(
-                        {k: v[:, None] for k, v in kept.items()}, record[None, :]
-                    )
+                    car_t = model.car_t({k: v[:, None] for k, v in kept.items()}, record[None, :])
                     curves["car_t"] = np.concatenate([curves["car_t"], car_t])
                 if progress is not None:
                     progress(float(size))

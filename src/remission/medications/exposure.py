@@ -83,9 +83,7 @@ RECORD_COLUMNS: tuple[Column, ...] = (
     ),
     Column("frequency", "text", "administrations (QD, BID, Q8H, QW, ONCE, PRN …; medications/dose.py)"),
     Column("route", "text", "route of administration (empty = systemic)"),
-    Column(
-        "start_day", "int", "first day taken (empty = not known: before any day)", "day", -36500, 36500
-    ),
+    Column("start_day", "int", "first day taken (empty = not known: before any day)", "day", -36500, 36500),
     Column("stop_day", "int", "last day taken (empty = ongoing)", "day", -36500, 36500),
 )
 

@@ -111,9 +111,7 @@ class DrugTable:
         known = self._index()
         clash = [a for d in added for a in d.aliases if a in known]
         if clash:
-            raise InvalidInputError(
-                [Problem(None, "drug", a, "already in the drug table") for a in clash]
-            )
+            raise InvalidInputError([Problem(None, "drug", a, "already in the drug table") for a in clash])
         return DrugTable(version, self.drugs + added)
 
 
@@ -121,9 +119,7 @@ def _parse_rows(text: str, source: str) -> tuple[Drug, ...]:
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in HEADER if c not in (reader.fieldnames or [])]
     if missing:
-        raise InvalidInputError(
-            [Problem(None, c, "", f"column missing from drug table {source}") for c in missing]
-        )
+        raise InvalidInputError([Problem(None, c, "", f"column missing from drug table {source}") for c in missing])
     drugs: list[Drug] = []
     problems: list[Problem] = []
     for row_number, row in enumerate(reader, start=1):
@@ -133,16 +129,12 @@ def _parse_rows(text: str, source: str) -> tuple[Drug, ...]:
         if not name:
             problems.append(Problem(row_number, "name", "", "a drug name is required"))
         if cls not in CLASSES:
-            problems.append(
-                Problem(row_number, "class", cls, "expected one of " + ", ".join(CLASSES))
-            )
+            problems.append(Problem(row_number, "class", cls, "expected one of " + ", ".join(CLASSES)))
         try:
             value = float(equivalent) if equivalent else None
         except ValueError:
             value = None
-            problems.append(
-                Problem(row_number, "prednisone_equivalent_mg", equivalent, "not a number")
-            )
+            problems.append(Problem(row_number, "prednisone_equivalent_mg", equivalent, "not a number"))
         if value is not None and (value <= 0 or cls != "glucocorticoid"):
             problems.append(
                 Problem(
@@ -152,9 +144,7 @@ def _parse_rows(text: str, source: str) -> tuple[Drug, ...]:
                     "only for glucocorticoids, > 0",
                 )
             )
-        synonyms = tuple(
-            " ".join(s.split()).lower() for s in (row["synonyms"] or "").split("|") if s.strip()
-        )
+        synonyms = tuple(" ".join(s.split()).lower() for s in (row["synonyms"] or "").split("|") if s.strip())
         drugs.append(Drug(name, synonyms, (row["atc"] or "").strip().upper() or None, cls, value))
     if problems:
         raise InvalidInputError(problems)

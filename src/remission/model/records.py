@@ -122,19 +122,6 @@ class Assessment(Record):
         return items
 
 
-class LabResult(Record):
-    """One laboratory value with its reference limits."""
-
-    patient_id: PatientId
-    date: date
-    day: int
-    analyte: Annotated[str, Field(min_length=1, max_length=64)]
-    value: float
-    unit: str
-    lln: float | None = None
-    uln: float | None = None
-
-
 #: ADaM date imputation flag (``--DTF``): D day imputed, M month and day, Y year, month and day.
 DateFlag = Literal["D", "M", "Y"]
 
@@ -155,6 +142,26 @@ def _with_identity(data: Any, *natural: str) -> Any:
 
 
 SourceKey = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class LabResult(Record):
+    """One laboratory value with its reference limits."""
+
+    patient_id: PatientId
+    date: date
+    day: int
+    analyte: Annotated[str, Field(min_length=1, max_length=64)]
+    value: float
+    unit: str
+    lln: float | None = None
+    uln: float | None = None
+    #: The source's record identity (REDCap ``redcap:…/<instance>/<analyte>``), else the natural key.
+    source_key: SourceKey | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identity(cls, data: Any) -> Any:
+        return _with_identity(data, "patient_id", "analyte", "date")
 
 
 class Medication(Record):

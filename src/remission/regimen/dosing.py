@@ -42,13 +42,7 @@ WEIGHT_DECIMALS = 6
 
 
 def _dec(value: float | int | Decimal) -> Decimal:
-    return (
-        value
-        if isinstance(value, Decimal)
-        else Decimal(repr(value))
-        if isinstance(value, float)
-        else Decimal(value)
-    )
+    return value if isinstance(value, Decimal) else Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
 def round_half_away(value: float | int | Decimal, decimals: int) -> Decimal:
@@ -84,11 +78,7 @@ def bsa_dubois(height_cm: float, weight_kg: float) -> Decimal:
     """
     with localcontext() as ctx:
         ctx.prec = 16
-        return (
-            Decimal("0.007184")
-            * _dec(weight_kg) ** Decimal("0.425")
-            * _dec(height_cm) ** Decimal("0.725")
-        )
+        return Decimal("0.007184") * _dec(weight_kg) ** Decimal("0.425") * _dec(height_cm) ** Decimal("0.725")
 
 
 def bsa(height_cm: float, weight_kg: float, formula: str = "mosteller") -> Decimal:
@@ -156,9 +146,7 @@ def validate_body_size(height_cm: float, weight_kg: float, formula: str | None) 
                 )
             )
     if formula is not None and formula not in FORMULAS:
-        problems.append(
-            Problem(None, "bsa_formula", str(formula), "expected one of mosteller, dubois")
-        )
+        problems.append(Problem(None, "bsa_formula", str(formula), "expected one of mosteller, dubois"))
     if problems:
         raise InvalidInputError(problems)
 
@@ -208,8 +196,6 @@ def compute_regimen(
         if was_capped:
             capped.append(drug.code)
         basis = f"{drug.dose:f} {drug.unit}" + (" (capped)" if was_capped else "")
-        schedule += [
-            Dose(day, drug.code, drug.name, amount, drug.dose_unit, basis) for day in drug.days
-        ]
+        schedule += [Dose(day, drug.code, drug.name, amount, drug.dose_unit, basis) for day in drug.days]
     schedule.sort(key=lambda d: (d.day, [x.code for x in protocol.drugs].index(d.drug)))
     return RegimenResult(protocol.name, chosen, raw, rounded, doses, tuple(schedule), tuple(capped))

@@ -86,9 +86,7 @@ def parse_fact(name: str, fact: Fact, value: Any, row: int | None = None) -> Any
     except ValueError as exc:
         raise InvalidInputError([Problem(row, name, str(value), f"expected {fact.kind}")]) from exc
     if fact.kind == "category" and fact.choices and text not in fact.choices:
-        raise InvalidInputError(
-            [Problem(row, name, str(value), "expected one of " + ", ".join(fact.choices))]
-        )
+        raise InvalidInputError([Problem(row, name, str(value), "expected one of " + ", ".join(fact.choices))])
     return text if fact.kind == "category" else str(value).strip()
 
 
@@ -130,16 +128,12 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _evaluate(
-    criterion: Criterion, facts: Mapping[str, Any], parameters: Mapping[str, Any]
-) -> CriterionResult:
+def _evaluate(criterion: Criterion, facts: Mapping[str, Any], parameters: Mapping[str, Any]) -> CriterionResult:
     conditions = list(criterion.all)
     disease = facts.get("disease")
     if criterion.by_disease:
         if disease is None:
-            return CriterionResult(
-                criterion.code, criterion.text.format(**parameters), None, (), ("disease",)
-            )
+            return CriterionResult(criterion.code, criterion.text.format(**parameters), None, (), ("disease",))
         if disease not in criterion.by_disease:
             return CriterionResult(
                 criterion.code,
@@ -161,9 +155,7 @@ def _evaluate(
     evidence = [f"{f}={_show(facts[f])}" + ("" if ok else " fails") for f, ok in passed.items()]
     failed = not all(passed.values())
     met = False if failed else (None if missing else True)
-    return CriterionResult(
-        criterion.code, criterion.text.format(**parameters), met, tuple(evidence), tuple(missing)
-    )
+    return CriterionResult(criterion.code, criterion.text.format(**parameters), met, tuple(evidence), tuple(missing))
 
 
 def evaluate_eligibility(
@@ -216,18 +208,14 @@ def evaluate_eligibility(
             ]
         )
     params.update(parameters or {})
-    typed = {
-        name: parse_fact(name, fact, patient_facts.get(name)) for name, fact in rules.facts.items()
-    }
+    typed = {name: parse_fact(name, fact, patient_facts.get(name)) for name, fact in rules.facts.items()}
     results = tuple(_evaluate(c, typed, params) for c in rules.criteria)
     outcomes = [r.met for r in results]
     eligible = False if False in outcomes else (None if None in outcomes else True)
     return EligibilityResult(protocol.name, eligible, results)
 
 
-def evaluate_table(
-    patients: Any, protocol: Protocol, *, parameters: Mapping[str, Any] | None = None
-) -> Any:
+def evaluate_table(patients: Any, protocol: Protocol, *, parameters: Mapping[str, Any] | None = None) -> Any:
     """Evaluate every patient (row) of a polars DataFrame; every invalid cell is reported.
 
     Returns the input columns plus ``eligible`` (1/0, empty = undecided), one ``<criterion>_met``

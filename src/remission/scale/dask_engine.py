@@ -238,7 +238,12 @@ def _client(scheduler: str | None, n_workers: int, memory_limit: str, processes:
 
 
 def _run(
-    client: Any, definition: IndexDefinition, index: Any, pieces: list[Piece], tmp: str, settings: dict[str, Any],
+    client: Any,
+    definition: IndexDefinition,
+    index: Any,
+    pieces: list[Piece],
+    tmp: str,
+    settings: dict[str, Any],
     partition_rows: int,
 ) -> list[_Report]:
     if definition.layout == "wide":

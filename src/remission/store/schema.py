@@ -105,7 +105,8 @@ labs = Table(
     Column("lln", Float),
     Column("uln", Float),
     Column("synthetic", Boolean, nullable=False, default=False),
-    UniqueConstraint("patient_id", "date", "analyte"),
+    Column("source_key", String(255), nullable=False),
+    UniqueConstraint("source_key"),
     Index("ix_labs_patient_id_day", "patient_id", "day"),  # a patient's latest lab day (follow-up), in order
 )
 
@@ -260,7 +261,7 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "patients": ("patient_id",),
     "infusions": ("patient_id", "date"),
     "assessments": ("patient_id", "date", "visit"),
-    "labs": ("patient_id", "date", "analyte"),
+    "labs": ("source_key",),
     # the source's own record identity (natural key only where a source has none): distinct source
     # records are never merged (docs/decisions/imputation.md)
     "medications": ("source_key",),
