@@ -33,6 +33,10 @@ from remission.errors import InvalidInputError, Problem
 Domain = Literal["positive", "fraction", "constant"]
 FloatArray = npt.NDArray[np.float64]
 
+#: Fields a fitted set (``remission fit-population``'s population.yaml) adds to an entry: the
+#: 90 % interval of ``value`` and its relative standard error (%). Read and ignored by models.
+ESTIMATE_FIELDS: tuple[str, ...] = ("ci_low", "ci_high", "rse")
+
 #: The parameter sets shipped with remission (file stems under ``remission/kinetics/data``).
 BUILTIN_SETS: tuple[str, ...] = ("autoimmune", "stein2019-ball")
 
@@ -112,9 +116,7 @@ class ParameterSet:
         try:
             return self.parameters[name]
         except KeyError:
-            raise InvalidInputError(
-                [Problem(None, "parameter", name, f"not in parameter set {self.name!r}")]
-            ) from None
+            raise InvalidInputError([Problem(None, "parameter", name, f"not in parameter set {self.name!r}")]) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self.parameters
@@ -127,16 +129,12 @@ class ParameterSet:
         """A copy with some typical values replaced (names must exist)."""
         for k in values:
             self[k]  # raises for unknown names
-        new = {
-            k: replace(p, value=float(values.get(k, p.value))) for k, p in self.parameters.items()
-        }
+        new = {k: replace(p, value=float(values.get(k, p.value))) for k, p in self.parameters.items()}
         return replace(self, parameters=new)
 
     def without_variability(self) -> ParameterSet:
         """A copy with every ``omega2`` set to 0 (all virtual patients typical)."""
-        return replace(
-            self, parameters={k: replace(p, omega2=0.0) for k, p in self.parameters.items()}
-        )
+        return replace(self, parameters={k: replace(p, omega2=0.0) for k, p in self.parameters.items()})
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, FloatArray]:
         """Draw ``n`` virtual patients' parameters (log-/logit-normal), shape ``(n,)`` each.
@@ -158,14 +156,10 @@ def _problem(where: str, value: object, reason: str) -> Problem:
     return Problem(None, where, str(value), reason)
 
 
-def _parse_parameter(
-    name: str, raw: object, set_name: str
-) -> tuple[Parameter | None, list[Problem]]:
+def _parse_parameter(name: str, raw: object, set_name: str) -> tuple[Parameter | None, list[Problem]]:
     where = f"{set_name}.parameters.{name}"
     if not isinstance(raw, Mapping):
-        return None, [
-            _problem(where, raw, "expected a mapping with value, unit, omega2, domain, source")
-        ]
+        return None, [_problem(where, raw, "expected a mapping with value, unit, omega2, domain, source")]
     problems: list[Problem] = []
     unknown = set(raw) - {
         "value",
@@ -175,21 +169,18 @@ def _parse_parameter(
         "source",
         "omega2_source",
         "description",
+        *ESTIMATE_FIELDS,
     }
     if unknown:
         problems.append(_problem(where, ", ".join(sorted(unknown)), "unknown field(s)"))
     domain = raw.get("domain", "positive")
     if domain not in ("positive", "fraction", "constant"):
-        problems.append(
-            _problem(f"{where}.domain", domain, "expected positive, fraction or constant")
-        )
+        problems.append(_problem(f"{where}.domain", domain, "expected positive, fraction or constant"))
     try:
         value = float(raw["value"])
         omega2 = float(raw.get("omega2", 0.0))
     except (KeyError, TypeError, ValueError):
-        problems.append(
-            _problem(f"{where}.value", raw.get("value"), "expected a number (and omega2 a number)")
-        )
+        problems.append(_problem(f"{where}.value", raw.get("value"), "expected a number (and omega2 a number)"))
         return None, problems
     if domain == "constant":
         if not math.isfinite(value):
@@ -238,9 +229,7 @@ def parse_parameter_set(data: Mapping[str, Any], *, default_name: str = "custom"
     base = load_parameter_set(str(base_name)) if base_name else None
     raw_params = data.get("parameters")
     if not isinstance(raw_params, Mapping) or (not raw_params and base is None):
-        raise InvalidInputError(
-            [_problem(f"{name}.parameters", raw_params, "expected a non-empty mapping")]
-        )
+        raise InvalidInputError([_problem(f"{name}.parameters", raw_params, "expected a non-empty mapping")])
     problems: list[Problem] = []
     params: dict[str, Parameter] = dict(base.parameters) if base else {}
     for pname, raw in raw_params.items():

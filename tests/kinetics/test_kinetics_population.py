@@ -1,0 +1,135 @@
+"""Population fit: the JAX model equals the NumPy simulator; input checks; parameter recovery."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from remission.errors import InvalidInputError
+from remission.kinetics import CarTBCellModel, car_t_stein, load_parameter_set
+
+jax = pytest.importorskip("jax")
+jax.config.update("jax_enable_x64", True)
+
+from remission.kinetics import _popjax  # noqa: E402
+from remission.kinetics.population import (  # noqa: E402
+    PopulationFit,
+    fit_population,
+    prepare_observations,
+)
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "population_recovery.py"
+
+
+def _bench() -> Any:
+    spec = importlib.util.spec_from_file_location("population_recovery", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["population_recovery"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+CAR_T = ("foldx", "tmax", "cmax", "alpha", "fb", "beta")
+
+
+def test_jax_car_t_equals_the_numpy_closed_form() -> None:
+    rng = np.random.default_rng(0)
+    theta = load_parameter_set("autoimmune").sample(30, rng)
+    days = np.array([-1.0, 0.0, 2.5, 9.0, 14.0, 60.0, 365.0])
+    col = {k: theta[k][:, None] for k in CAR_T}
+    expected = car_t_stein(days[None, :], **col)
+    got = np.asarray(_popjax.car_t({k: jax.numpy.asarray(v) for k, v in col.items()}, days[None, :]))
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=0.0)
+    # the oracle of cart.py's docstring (Stein 2019 B-ALL typical values): Cmax at tmax
+    ball = dict(foldx=3900.0, tmax=9.3, cmax=24000.0, alpha=0.16, fb=0.0079, beta=0.0032)
+    assert float(_popjax.car_t(ball, 9.3)) == pytest.approx(24000.0, rel=1e-12)
+    assert float(_popjax.car_t(ball, 19.3)) == pytest.approx(4990.9, abs=0.05)
+
+
+def test_jax_b_cells_agree_with_the_numpy_model_within_the_documented_tolerance() -> None:
+    model = CarTBCellModel()
+    theta = model.sample(40, np.random.default_rng(1))
+    days = np.array([0, 3, 7, 10, 14, 21, 28, 60, 90, 120, 150, 180, 270, 365.0])
+    expected = model.predict(days, theta)["cd19"]  # RK4, 0.25-day then 0.5-day steps
+    grid = _popjax.time_grid(365.0)
+    names = (*CAR_T, "b0", "k_out", "k_tr", "k_kill", "ec50", "cond_fraction")
+    got_grid = np.asarray(_popjax.b_cells_on_grid({k: theta[k] for k in names}, grid, 4))
+    got = got_grid[:, np.searchsorted(grid, days)]
+    above = expected > 0.1  # where a sample can be above any LLOQ in use
+    assert np.abs(got[above] / expected[above] - 1).max() < 0.03
+    np.testing.assert_allclose(got_grid[:, 0], theta["b0"], rtol=1e-12)  # day -5: steady state
+
+
+def _table(**change: Any) -> pl.DataFrame:
+    base = {
+        "ID": [1, 1, 2],
+        "TIME": [0.0, 7.0, 7.0],
+        "DV": [0.2, 40.0, 0.0],
+        "ANALYTE": ["car_t", "car_t", "cd19"],
+        "LLOQ": [0.1, 0.1, 1.0],
+        "BLQ": [0, 0, 1],
+        "MDV": [0, 0, 0],
+    }
+    base.update(change)
+    return pl.DataFrame(base)
+
+
+def test_prepare_observations_reads_the_table() -> None:
+    data = prepare_observations(_table(), 1e6)
+    assert data.ids == ("1", "2")
+    assert data.rows("car_t").tolist() == [0, 1] and data.rows("cd19").tolist() == [2]
+    assert np.isnan(data.dv[2]) and bool(data.blq[2])
+    assert data.dose_per_kg.tolist() == [1e6, 1e6]  # no DOSE_PER_KG column: reference dose
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ANALYTE": ["car_t", "il6", "cd19"]}, "row 2, column ANALYTE: value il6: expected car_t or cd19"),
+        ({"LLOQ": [0.1, 0.1, None]}, "row 3, column LLOQ: value nan: must be > 0 where BLQ=1"),
+        ({"DV": [0.2, None, 0.0]}, "row 2, column DV: value nan: must be > 0 where BLQ=0"),
+        ({"MDV": [1, 1, 1]}, "column MDV: value : no observation"),
+    ],
+    ids=["unknown-analyte", "blq-without-lloq", "missing-dv", "all-mdv"],
+)
+def test_prepare_observations_names_row_column_and_value(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        prepare_observations(_table(**change), 1e6)
+
+
+def test_prepare_observations_lists_absent_columns() -> None:
+    with pytest.raises(InvalidInputError, match="column LLOQ: value : required column absent"):
+        prepare_observations(_table().drop("LLOQ"), 1e6)
+
+
+def test_fit_population_rejects_unknown_options() -> None:
+    with pytest.raises(InvalidInputError, match="column covariates: value age"):
+        fit_population(_table(), covariates=("age",))
+    with pytest.raises(InvalidInputError, match="column estimate: value dose_ref_per_kg"):
+        fit_population(_table(), estimate=("dose_ref_per_kg",))
+
+
+@pytest.fixture(scope="module")
+def small_fit() -> tuple[PopulationFit, dict[str, np.ndarray]]:
+    """40 simulated patients (autoimmune set, 20 % CV, LLOQs 0.1 and 1 cells/µL), one fit."""
+    obs, truth = _bench().simulate_observations(40, seed=11)
+    return fit_population(obs, seed=0, num_warmup=150, num_samples=150), truth
+
+
+@pytest.mark.slow
+def test_small_recovery_case(small_fit: tuple[PopulationFit, dict[str, np.ndarray]]) -> None:
+    """Loose: typical values within 35 % of the truth (40 patients, one replicate)."""
+    fit, _ = small_fit
+    ref = load_parameter_set("autoimmune")
+    for name in ("tmax", "cmax", "alpha", "beta", "b0", "ec50"):
+        est = float(np.median(fit.typical_draws(name)))
+        assert est == pytest.approx(ref[name].value, rel=0.35), name
+    sigma = float(np.median(fit.draws["sigma_car_t"]))
+    assert sigma == pytest.approx(np.sqrt(np.log1p(0.2**2)), rel=0.3)
