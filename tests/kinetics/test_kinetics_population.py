@@ -133,3 +133,75 @@ def test_small_recovery_case(small_fit: tuple[PopulationFit, dict[str, np.ndarra
         assert est == pytest.approx(ref[name].value, rel=0.35), name
     sigma = float(np.median(fit.draws["sigma_car_t"]))
     assert sigma == pytest.approx(np.sqrt(np.log1p(0.2**2)), rel=0.3)
+
+
+def _constructed_fit(n_patients: int = 12, n_draws: int = 40) -> PopulationFit:
+    """A PopulationFit whose draws sit near the truth (no sampling): tests the outputs fast."""
+    obs, _ = _bench().simulate_observations(n_patients, seed=4, doses=(5e5, 1e6), diseases=("SLE", "SSc"))
+    ref = load_parameter_set("autoimmune")
+    data = prepare_observations(obs, 1e6)
+    rng = np.random.default_rng(0)
+    names = (*CAR_T, "b0", "k_out", "ec50")
+    draws: dict[str, np.ndarray] = {}
+    for name in names:
+        p = ref[name]
+        draws[f"mu_{name}"] = p.to_internal(p.value) + 0.02 * rng.standard_normal(n_draws)
+        draws[f"omega_{name}"] = np.sqrt(p.omega2) * (1 + 0.05 * rng.standard_normal(n_draws))
+    draws["sigma_car_t"] = 0.2 + 0.01 * rng.standard_normal(n_draws)
+    draws["sigma_cd19"] = 0.2 + 0.01 * rng.standard_normal(n_draws)
+    draws["disease_SSc"] = 0.01 * rng.standard_normal(n_draws)
+    # each patient's eta: a fixed value, scaled to SD 0.7 over patients, plus little noise per
+    # draw, so the eta-shrinkage is 100 * (1 - 0.7) = 30 % by construction
+    base = rng.standard_normal((n_patients, len(names)))
+    base = 0.7 * (base - base.mean(axis=0)) / base.std(axis=0, ddof=1)
+    draws["eta"] = base + 0.01 * rng.standard_normal((n_draws, n_patients, len(names)))
+    return PopulationFit(
+        reference=ref,
+        estimated=names,
+        covariate_effects=("disease_SSc",),
+        data=data,
+        draws=draws,
+        chains=2,
+        source="OBS.csv",
+        disease_levels=("SSc",),
+    )
+
+
+def test_population_outputs_feed_back_into_the_parameter_loader(tmp_path: Path) -> None:
+    from remission.cli.kinetics import load_params_file
+    from remission.report.population_kinetics import write_population_outputs
+
+    fit = _constructed_fit()
+    paths = write_population_outputs(fit, tmp_path)
+    assert [p.name for p in paths] == ["population.yaml", "individual.csv", "diagnostics.csv", "vpc.png", "gof.png"]
+    ps = load_params_file(tmp_path / "population.yaml")  # what `remission simulate --params` does
+    assert ps["tmax"].value == pytest.approx(9.0, rel=0.02)
+    assert ps["tmax"].source == "estimated from OBS.csv, 12 patients"
+    assert ps["cmax"].omega2 == pytest.approx(0.35, rel=0.1)
+    assert ps["k_kill"].value == 2.0 and ps["k_kill"].source.startswith("fixed at the autoimmune value")
+    CarTBCellModel(ps)  # a complete, valid set for the simulator
+    import yaml
+
+    doc = yaml.safe_load((tmp_path / "population.yaml").read_text("utf-8"))
+    tmax = doc["parameters"]["tmax"]
+    assert tmax["ci_low"] < tmax["value"] < tmax["ci_high"] and tmax["rse"] > 0
+    assert "ci_low" not in doc["parameters"]["k_kill"]
+    assert set(doc["residual_error"]) == {"car_t", "cd19"}
+    assert set(doc["covariates"]) == {"disease_SSc"}
+
+
+def test_individual_and_diagnostics_tables(tmp_path: Path) -> None:
+    from remission.kinetics.population import diagnostics_table, individual_table
+
+    fit = _constructed_fit()
+    rows = individual_table(fit, n_draws=20)
+    assert [r["ID"] for r in rows] == [str(i) for i in range(1, 13)]
+    first = rows[0]
+    assert first["car_t_peak_day"] == pytest.approx(first["tmax"])
+    # typical autoimmune patient: aplasia from day 4, back about day 107 (simulate_block doctest)
+    back = [r["b_cell_reappearance_day"] for r in rows]
+    assert 60 < np.nanmedian(back) < 170
+    assert all(r["b_cell_reappearance_day_p5"] <= r["b_cell_reappearance_day"] for r in rows)
+    diag = {(r["parameter"], r["quantity"]): r for r in diagnostics_table(fit)}
+    assert diag[("tmax", "typical")]["r_hat"] == pytest.approx(1.0, abs=0.2)
+    assert diag[("tmax", "omega2")]["shrinkage_percent"] == pytest.approx(30, abs=1)
