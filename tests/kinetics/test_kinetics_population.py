@@ -116,21 +116,21 @@ def test_fit_population_rejects_unknown_options() -> None:
         fit_population(_table(), estimate=("dose_ref_per_kg",))
 
 
-@pytest.fixture(scope="module")
-def small_fit() -> tuple[PopulationFit, dict[str, np.ndarray]]:
-    """40 simulated patients (autoimmune set, 20 % CV, LLOQs 0.1 and 1 cells/µL), one fit."""
-    obs, truth = _bench().simulate_observations(40, seed=11)
-    return fit_population(obs, seed=0, num_warmup=150, num_samples=150), truth
-
-
 @pytest.mark.slow
-def test_small_recovery_case(small_fit: tuple[PopulationFit, dict[str, np.ndarray]]) -> None:
-    """Loose: typical values within 35 % of the truth (40 patients, one replicate)."""
-    fit, _ = small_fit
+def test_small_recovery_case() -> None:
+    """40 simulated patients (autoimmune set, 20 % CV, LLOQ 0.1 cells/µL), CAR-T only, one fit.
+
+    Loose tolerances: typical values within 25 % of the truth the data were simulated with.
+    CAR-T only keeps it near a minute on an idle 2-core machine (the B-cell part doubles the
+    cost of a gradient); the full model's recovery is bench/population_recovery.py.
+    """
+    obs, _ = _bench().simulate_observations(40, seed=11)
+    fit = fit_population(obs.filter(pl.col("ANALYTE") == "car_t"), seed=0, num_warmup=100, num_samples=100)
     ref = load_parameter_set("autoimmune")
-    for name in ("tmax", "cmax", "alpha", "beta", "b0", "ec50"):
+    assert fit.estimated == CAR_T
+    for name in CAR_T:
         est = float(np.median(fit.typical_draws(name)))
-        assert est == pytest.approx(ref[name].value, rel=0.35), name
+        assert est == pytest.approx(ref[name].value, rel=0.25), name
     sigma = float(np.median(fit.draws["sigma_car_t"]))
     assert sigma == pytest.approx(np.sqrt(np.log1p(0.2**2)), rel=0.3)
 
@@ -150,6 +150,7 @@ def _constructed_fit(n_patients: int = 12, n_draws: int = 40) -> PopulationFit:
     draws["sigma_car_t"] = 0.2 + 0.01 * rng.standard_normal(n_draws)
     draws["sigma_cd19"] = 0.2 + 0.01 * rng.standard_normal(n_draws)
     draws["disease_SSc"] = 0.01 * rng.standard_normal(n_draws)
+    draws["dose_exponent"] = 1.0 + 0.02 * rng.standard_normal(n_draws)
     # each patient's eta: a fixed value, scaled to SD 0.7 over patients, plus little noise per
     # draw, so the eta-shrinkage is 100 * (1 - 0.7) = 30 % by construction
     base = rng.standard_normal((n_patients, len(names)))
@@ -158,7 +159,7 @@ def _constructed_fit(n_patients: int = 12, n_draws: int = 40) -> PopulationFit:
     return PopulationFit(
         reference=ref,
         estimated=names,
-        covariate_effects=("disease_SSc",),
+        covariate_effects=("dose_exponent", "disease_SSc"),
         data=data,
         draws=draws,
         chains=2,
@@ -186,6 +187,9 @@ def test_population_outputs_feed_back_into_the_parameter_loader(tmp_path: Path) 
     tmax = doc["parameters"]["tmax"]
     assert tmax["ci_low"] < tmax["value"] < tmax["ci_high"] and tmax["rse"] > 0
     assert "ci_low" not in doc["parameters"]["k_kill"]
+    dose = doc["parameters"]["dose_exponent"]  # the estimated dose covariate
+    assert dose["ci_low"] < dose["value"] < dose["ci_high"]
+    assert dose["source"] == "estimated from OBS.csv, 12 patients"
     assert set(doc["residual_error"]) == {"car_t", "cd19"}
     assert set(doc["covariates"]) == {"disease_SSc"}
 

@@ -601,12 +601,10 @@ def predictions(fit: PopulationFit) -> dict[str, FloatArray]:
     model = _simulation_model(fit.reference)
     every = fit.individual_draws()
     ipar = {k: np.median(v, axis=0) for k, v in every.items()}
-    typical = {k: np.median(fit.typical_draws(k)) for k in fit.estimated}
-    zero = {**{k: np.zeros_like(v) for k, v in fit.draws.items() if k == "eta"}}
+    # the typical patient: posterior medians of the population parameters, eta = 0
     med = {k: np.median(v, axis=0, keepdims=True) for k, v in fit.draws.items() if k != "eta"}
-    ppar = _individual(fit.reference, fit.estimated, {**med, "eta": zero["eta"][:1]}, data, fit.disease_levels)
-    ppar = {k: v[0] for k, v in ppar.items()}
-    del typical
+    med["eta"] = np.zeros((1, data.n_patients, len(fit.estimated)))
+    ppar = {k: v[0] for k, v in _individual(fit.reference, fit.estimated, med, data, fit.disease_levels).items()}
     times = np.unique(data.time)
     col = np.searchsorted(times, data.time)
     out = {"pred": np.empty(data.time.size), "ipred": np.empty(data.time.size)}

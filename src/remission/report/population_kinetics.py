@@ -46,14 +46,13 @@ def population_yaml(fit: PopulationFit) -> dict[str, Any]:
         if p.domain != "constant":
             entry["omega2"] = p.omega2
         entry["domain"] = p.domain
-        if name in fit.estimated or (name == "dose_exponent" and "dose_exponent" in fit.draws):
+        fitted = name in fit.estimated or (name == "dose_exponent" and "dose_exponent" in fit.draws)
+        if fitted:
             draws = fit.typical_draws(name) if name in fit.estimated else fit.draws["dose_exponent"]
             s = summarize_draws(draws)
-            entry.update(ci_low=s["ci_low"], ci_high=s["ci_high"], rse=s["rse"])
+            entry.update(ci_low=s["ci_low"], ci_high=s["ci_high"], rse=s["rse"], source=p.source)
         elif p.source:
             entry["source"] = f"fixed at the {fit.reference.name} value: {p.source}"
-        if name in fit.estimated or name == "dose_exponent":
-            entry["source"] = p.source if name in fit.estimated else entry.get("source", "")
         if p.omega2_source:
             entry["omega2_source"] = p.omega2_source
         if p.description:
