@@ -45,3 +45,15 @@ def test_help_lists_the_outputs() -> None:
     assert result.exit_code == 0
     for name in ("population.yaml", "individual.csv", "diagnostics.csv", "vpc.png", "gof.png", "--covariates"):
         assert name in result.output
+
+
+def test_jax_is_imported_only_when_a_fit_runs() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, remission, remission.kinetics.population, remission.cli.main;"
+        "print(sorted(m for m in ('jax', 'numpyro') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
