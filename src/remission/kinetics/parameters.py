@@ -33,6 +33,10 @@ from remission.errors import InvalidInputError, Problem
 Domain = Literal["positive", "fraction", "constant"]
 FloatArray = npt.NDArray[np.float64]
 
+#: Fields a fitted set (``remission fit-population``'s population.yaml) adds to an entry: the
+#: 90 % interval of ``value`` and its relative standard error (%). Read and ignored by models.
+ESTIMATE_FIELDS: tuple[str, ...] = ("ci_low", "ci_high", "rse")
+
 #: The parameter sets shipped with remission (file stems under ``remission/kinetics/data``).
 BUILTIN_SETS: tuple[str, ...] = ("autoimmune", "stein2019-ball")
 
@@ -165,6 +169,7 @@ def _parse_parameter(name: str, raw: object, set_name: str) -> tuple[Parameter |
         "source",
         "omega2_source",
         "description",
+        *ESTIMATE_FIELDS,
     }
     if unknown:
         problems.append(_problem(where, ", ".join(sorted(unknown)), "unknown field(s)"))
