@@ -18,7 +18,7 @@ HEADER = "ID,TIME,DV,ANALYTE,LLOQ,BLQ,MDV\n"
     [
         ("1,0,0.2,car_t,0.1,0,0\n", ["--covariates", "age"], "column covariates: value age"),
         ("1,0,0.2,il6,0.1,0,0\n", [], "row 1, column ANALYTE: value il6: expected car_t or cd19"),
-        ("1,3,,car_t,0.1,0,0\n", [], "row 1, column DV: value nan: must be > 0 where BLQ=0"),
+        ("1,3,,car_t,0.1,0,0\n", [], "row 1, column DV: value : required where MDV=0"),
     ],
     ids=["unknown-covariate", "unknown-analyte", "missing-dv"],
 )
@@ -32,12 +32,12 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, body: str, args: l
     assert not out.exists()
 
 
-def test_missing_column_is_named(tmp_path: Path) -> None:
+def test_a_censored_sample_without_its_lloq_is_named(tmp_path: Path) -> None:
     src = tmp_path / "OBS.csv"
-    src.write_text("ID,TIME,DV,ANALYTE,BLQ,MDV\n1,0,0.2,car_t,0,0\n", "utf-8")
+    src.write_text("ID,TIME,DV,ANALYTE,BLQ,MDV\n1,0,0.2,car_t,1,0\n", "utf-8")
     result = runner.invoke(app, ["fit-population", "--input", str(src), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
-    assert "column LLOQ: value : required column absent from the observations" in result.output
+    assert "row 1, column LLOQ: value : required where BLQ=1" in result.output
 
 
 def test_help_lists_the_outputs() -> None:

@@ -1,7 +1,8 @@
 """``remission fit-population``: the population (mixed-effects) kinetics fit of an observation table.
 
-A thin shell: read the CSV (polars), call :func:`remission.kinetics.population.fit_population`
-with a rich progress bar, write the outputs of
+A thin shell: read and validate the table with :func:`remission.kinetics.observations.read_observations`
+(the reader of ``remission simulate --observations`` and ``remission export --format nonmem``), call
+:func:`remission.kinetics.population.fit_population` with a rich progress bar, write the outputs of
 :func:`remission.report.population_kinetics.write_population_outputs`. Invalid input exits 2
 with ``row N, column C: value V: reason`` before anything is written.
 """
@@ -17,18 +18,6 @@ import typer
 def _fail(message: str) -> None:
     typer.echo(message, err=True)
     raise typer.Exit(2)
-
-
-def read_observations(path: Path) -> Any:
-    """The observation table as a polars DataFrame (columns checked by the fit)."""
-    import polars as pl
-
-    from remission.errors import InvalidInputError, Problem
-
-    try:
-        return pl.read_csv(path, infer_schema_length=None, null_values=["", "NA", "."])
-    except (OSError, pl.exceptions.PolarsError) as err:
-        raise InvalidInputError([Problem(None, "input", str(path), f"cannot read CSV: {err}")]) from None
 
 
 def fit_population_command(
@@ -52,6 +41,7 @@ def fit_population_command(
     """
     from remission.cli.kinetics import load_params_file
     from remission.errors import InvalidInputError, Problem
+    from remission.kinetics.observations import read_observations
     from remission.kinetics.population import fit_population, prepare_observations
 
     try:

@@ -116,6 +116,7 @@ def prepare_observations(observations: pl.DataFrame, dose_ref_per_kg: float) -> 
     lloq = df["LLOQ"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
     for i in np.flatnonzero(blq & ~(lloq > 0)):
         problems.append(Problem(int(df["_row"][int(i)]), "LLOQ", str(lloq[i]), "must be > 0 where BLQ=1"))
+    lloq = np.where(blq | (lloq > 0), lloq, 1.0)  # a quantified sample's LLOQ is not in its likelihood
     for i in np.flatnonzero(~blq & ~(dv > 0)):
         problems.append(Problem(int(df["_row"][int(i)]), "DV", str(dv[i]), "must be > 0 where BLQ=0"))
     if df.height == 0:
