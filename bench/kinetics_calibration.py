@@ -28,9 +28,7 @@ PEAK_BAND = (7.0, 14.0)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=20240221)
     parser.add_argument("--out", type=Path, default=Path("docs/img/kinetics_calibration.png"))
@@ -47,9 +45,7 @@ def main() -> None:
     bins = np.arange(0, max(400, back.max() + 10), 10)
     ax1.hist(back, bins=bins, density=True, alpha=0.6, label=f"simulated: {mean:.0f} ± {sd:.0f} d")
     grid = np.linspace(0, bins[-1], 400)
-    normal = np.exp(-0.5 * ((grid - TARGET_MEAN) / TARGET_SD) ** 2) / (
-        TARGET_SD * np.sqrt(2 * np.pi)
-    )
+    normal = np.exp(-0.5 * ((grid - TARGET_MEAN) / TARGET_SD) ** 2) / (TARGET_SD * np.sqrt(2 * np.pi))
     ax1.plot(grid, normal, "k--", label="target N(110, 32²) (Mackensen 2022)")
     ax1.axvspan(TARGET_MEAN - TARGET_SD, TARGET_MEAN + TARGET_SD, color="grey", alpha=0.15)
     ax1.axvline(mean, color="C0")
@@ -57,9 +53,7 @@ def main() -> None:
     ax1.set_ylabel("density")
     ax1.legend(fontsize=8)
     ax2.hist(peak, bins=np.arange(3, 20, 0.5), alpha=0.6, label=f"median {np.median(peak):.1f} d")
-    ax2.axvspan(
-        *PEAK_BAND, color="grey", alpha=0.15, label=f"day 7-14 ({100 * in_band:.0f} % inside)"
-    )
+    ax2.axvspan(*PEAK_BAND, color="grey", alpha=0.15, label=f"day 7-14 ({100 * in_band:.0f} % inside)")
     ax2.set_xlabel("day of CAR-T peak")
     ax2.set_ylabel("virtual patients")
     ax2.legend(fontsize=8)

@@ -40,16 +40,12 @@ def test_crs_episode_onset_max_duration_and_treatment():
         ("b", None, 0, None, 0, 0),
         ("c", None, None, None, 0, 0),
     ]
-    assert summarise_crs(crs).filter(pl.col("patient_id") == "a")["crs_tocilizumab"].to_list() == [
-        None
-    ]
+    assert summarise_crs(crs).filter(pl.col("patient_id") == "a")["crs_tocilizumab"].to_list() == [None]
 
 
 def test_icans_summary_has_steroids_only():
     icans = pl.DataFrame({"patient_id": ["a", "a"], "day": [6, 9], "icans_grade": [2, 1]})
-    meds = pl.DataFrame(
-        {"patient_id": ["a"], "drug": ["methylprednisolone"], "start_day": [7], "stop_day": [8]}
-    )
+    meds = pl.DataFrame({"patient_id": ["a"], "drug": ["methylprednisolone"], "start_day": [7], "stop_day": [8]})
     out = summarise_icans(icans, meds)
     assert out.columns == [
         "patient_id",
@@ -141,9 +137,7 @@ def test_igg_new_onset_needs_baseline_at_or_above_lln():
         None,
         None,
     )
-    stricter = summarise_igg(igg, SafetyParameters(igg_lln_g_l=8.5)).filter(
-        pl.col("patient_id") == "ok"
-    )
+    stricter = summarise_igg(igg, SafetyParameters(igg_lln_g_l=8.5)).filter(pl.col("patient_id") == "ok")
     assert stricter["new_hypogammaglobulinemia"].to_list() == [1]
 
 
@@ -180,9 +174,7 @@ def test_car_t_peak_auc_last_detectable():
 
 def test_summarise_safety_joins_everything():
     crs = pl.DataFrame({"patient_id": ["a"], "day": [1], "crs_grade": [1]})
-    anc = pl.DataFrame(
-        {"patient_id": ["a", "a", "z"], "day": [0, 8, 0], "anc_10e9_l": [0.3, 2.0, 2.0]}
-    )
+    anc = pl.DataFrame({"patient_id": ["a", "a", "z"], "day": [0, 8, 0], "anc_10e9_l": [0.3, 2.0, 2.0]})
     out = summarise_safety(crs=crs, anc=anc).sort("patient_id")
     assert out.select("patient_id", "crs_max_grade", "icaht_early_grade").rows() == [
         ("a", 1, 2),

@@ -11,9 +11,7 @@ from remission.analysis.sle_remission import derive_sle_remission
 from remission.errors import InvalidInputError
 
 
-def course(
-    days: list[int], remission: list[Any], drug_free: list[Any] | None = None, pid: str = "a"
-) -> pl.DataFrame:
+def course(days: list[int], remission: list[Any], drug_free: list[Any] | None = None, pid: str = "a") -> pl.DataFrame:
     return pl.DataFrame(
         {
             "patient_id": [pid] * len(days),
@@ -44,12 +42,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("days", "flags", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_sle_remission_against_hand_computation(
-    days: list[int], flags: list[Any], expected: tuple[Any, ...]
-) -> None:
+@pytest.mark.parametrize(("days", "flags", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_sle_remission_against_hand_computation(days: list[int], flags: list[Any], expected: tuple[Any, ...]) -> None:
     got = derive_sle_remission(course(days, flags))
     assert tuple(got.select(COLS).row(0)) == expected
 
@@ -70,8 +64,6 @@ def test_input_order_and_several_patients() -> None:
 
 
 def test_bad_flag_is_reported_with_row() -> None:
-    visits = pl.DataFrame(
-        {"patient_id": ["a"], "day": [1], "doris_remission": ["2"], "drug_free_remission": ["0"]}
-    )
+    visits = pl.DataFrame({"patient_id": ["a"], "day": [1], "doris_remission": ["2"], "drug_free_remission": ["0"]})
     with pytest.raises(InvalidInputError, match="row 1, column doris_remission: value 2"):
         derive_sle_remission(visits)

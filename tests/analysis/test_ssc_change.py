@@ -97,8 +97,9 @@ def test_window_edges_and_nearest_with_tie_rule():
     assert got == {("a", 3): 105, ("a", 4): 105, ("a", 6): 184, ("b", 4): 106}
     tie = assign_visit_months(pl.DataFrame({"patient_id": ["c", "c"], "day": [180, 186]}), [6])
     assert tie["day"].to_list() == [180]  # both 3 days from 183: the earlier (WindowRule default, as in the report)
-    later = assign_visit_months(pl.DataFrame({"patient_id": ["c", "c"], "day": [180, 186]}), [6],
-                                windows=VisitWindows(tie="later"))
+    later = assign_visit_months(
+        pl.DataFrame({"patient_id": ["c", "c"], "day": [180, 186]}), [6], windows=VisitWindows(tie="later")
+    )
     assert later["day"].to_list() == [186]
 
 

@@ -86,9 +86,7 @@ def test_relapse_free_survival() -> None:
 def test_median_time_exact_half_with_float_noise() -> None:
     # Four distinct events among 8 patients: S(91) = 7/8 · 6/7 · 5/6 · 4/5 = 4/8, which the product
     # of floats gives as 0.5000000000000001; the median is still day 91, not the next event (122).
-    events = pl.DataFrame(
-        {"duration": [30.0, 60, 75, 91, 122, 150, 200, 250], "observed": [1, 1, 1, 1, 1, 0, 0, 0]}
-    )
+    events = pl.DataFrame({"duration": [30.0, 60, 75, 91, 122, 150, 200, 250], "observed": [1, 1, 1, 1, 1, 0, 0, 0]})
     survival_at_91 = kaplan_meier(events).filter(pl.col("day") == 91.0)["survival"][0]
     assert survival_at_91 == pytest.approx(0.5) and survival_at_91 != 0.5
     assert median_time(events) == 91.0

@@ -25,9 +25,7 @@ def test_regimen_prints_schedule_day_minus5_to_0():
 
 
 def test_regimen_dubois_and_bad_input():
-    ok = runner.invoke(
-        app, ["regimen", "--height-cm", "160", "--weight-kg", "50", "--formula", "dubois"]
-    )
+    ok = runner.invoke(app, ["regimen", "--height-cm", "160", "--weight-kg", "50", "--formula", "dubois"])
     assert ok.exit_code == 0 and "→ 1.50 m²" in ok.output
     bad = runner.invoke(app, ["regimen", "--height-cm", "300", "--weight-kg", "50"])
     assert bad.exit_code == 2
@@ -37,9 +35,7 @@ def test_regimen_dubois_and_bad_input():
 def test_regimen_protocol_file_error(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("name: p\nversion: '1'\ndrugs: []\n")
-    result = runner.invoke(
-        app, ["regimen", "--height-cm", "170", "--weight-kg", "70", "--protocol", str(path)]
-    )
+    result = runner.invoke(app, ["regimen", "--height-cm", "170", "--weight-kg", "70", "--protocol", str(path)])
     assert result.exit_code == 2
     assert "at least one drug" in result.output
 
@@ -98,9 +94,7 @@ def test_score_crs_cli_skip_invalid(tmp_path):
         "38.5,0,0,none,none\n39,0,0,pressor,none\n"
     )
     out = tmp_path / "out.csv"
-    result = runner.invoke(
-        app, ["score", "crs", "--input", str(src), "--output", str(out), "--on-error", "skip"]
-    )
+    result = runner.invoke(app, ["score", "crs", "--input", str(src), "--output", str(out), "--on-error", "skip"])
     assert result.exit_code == 0
     assert [r["crs_grade"] for r in read(out)] == ["1"]
     assert (tmp_path / "out.errors.csv").exists()

@@ -40,12 +40,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("row", "expected", "explain"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_bilag_numeric_against_yee_2010_scheme(
-    row: dict[str, Any], expected: tuple[int, ...], explain: str
-) -> None:
+@pytest.mark.parametrize(("row", "expected", "explain"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bilag_numeric_against_yee_2010_scheme(row: dict[str, Any], expected: tuple[int, ...], explain: str) -> None:
     out = remission.score("bilag2004", pl.DataFrame([row]))
     assert tuple(out.select(OUT).row(0)) == expected
     if explain is not None:
@@ -53,9 +49,7 @@ def test_bilag_numeric_against_yee_2010_scheme(
 
 
 def test_bilag_missing_domain_makes_sum_and_counts_empty() -> None:
-    out = remission.score(
-        "bilag2004", pl.DataFrame([grades(renal=None)], schema_overrides={"bilag_renal": pl.Utf8})
-    )
+    out = remission.score("bilag2004", pl.DataFrame([grades(renal=None)], schema_overrides={"bilag_renal": pl.Utf8}))
     assert tuple(out.select(OUT).row(0)) == (None, None, None)
     assert out["bilag2004_missing"][0] == "bilag_renal"
 
@@ -102,12 +96,8 @@ GRADING = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("domain", "row", "expected"), [c[1:] for c in GRADING], ids=[c[0] for c in GRADING]
-)
-def test_bilag_item_grading_against_draft_rules(
-    domain: str, row: dict[str, Any], expected: str | None
-) -> None:
+@pytest.mark.parametrize(("domain", "row", "expected"), [c[1:] for c in GRADING], ids=[c[0] for c in GRADING])
+def test_bilag_item_grading_against_draft_rules(domain: str, row: dict[str, Any], expected: str | None) -> None:
     code = f"bilag_{domain}"
     visit = {**NOT_ACTIVE_REST, code: None, **{k: str(v) for k, v in row.items()}}
     assert bilag2004.grade_domains(visit)[code] == expected

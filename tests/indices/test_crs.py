@@ -115,9 +115,7 @@ def test_crs_missing_inputs(changes, grade):
 
 
 def test_crs_explain_and_missing_columns():
-    out = remission.score(
-        "crs", pl.DataFrame([{**BASE, "oxygen": "low_flow", "hypotension": None}])
-    )
+    out = remission.score("crs", pl.DataFrame([{**BASE, "oxygen": "low_flow", "hypotension": None}]))
     assert out["crs_explain"][0] == "fever=1 (temperature_c=38.5); oxygen=2 (low_flow)"
     assert out["crs_missing"][0] == "hypotension"
     assert score_visit({**BASE, "fever_other_cause": 1})["crs_explain"] == "no_crs"

@@ -79,12 +79,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("row", "flags", "failed"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_doris_against_hand_computation_from_spec(
-    row: dict[str, Any], flags: tuple[int, ...], failed: str
-) -> None:
+@pytest.mark.parametrize(("row", "flags", "failed"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_doris_against_hand_computation_from_spec(row: dict[str, Any], flags: tuple[int, ...], failed: str) -> None:
     out = remission.score("doris", pl.DataFrame([row]))
     assert tuple(out.select(FLAGS).row(0)) == flags
     assert out["doris_failed"][0] == failed
@@ -114,12 +110,8 @@ MISSING = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("row", "flags", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING]
-)
-def test_doris_missing_inputs_three_valued(
-    row: dict[str, Any], flags: tuple[Any, ...], missing: str
-) -> None:
+@pytest.mark.parametrize(("row", "flags", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING])
+def test_doris_missing_inputs_three_valued(row: dict[str, Any], flags: tuple[Any, ...], missing: str) -> None:
     out = remission.score("doris", pl.DataFrame([row], schema_overrides={"pga": pl.Float64}))
     assert tuple(out.select(FLAGS).row(0)) == flags
     assert out["doris_missing"][0] == missing
@@ -149,9 +141,7 @@ def test_doris_allow_antimalarial_option() -> None:
     ],
     ids=["default_le_5", "strict_lt_5", "limit_7.5", "limit_2.5"],
 )
-def test_doris_prednisone_limit_is_a_parameter(
-    options: dict[str, Any], expected: int, failed: str
-) -> None:
+def test_doris_prednisone_limit_is_a_parameter(options: dict[str, Any], expected: int, failed: str) -> None:
     out = remission.score("doris", pl.DataFrame([visit(prednisone_mg_day=5.0)]), **options)
     assert out["doris_remission"][0] == expected
     assert out["doris_failed"][0] == failed
@@ -160,8 +150,7 @@ def test_doris_prednisone_limit_is_a_parameter(
 def test_doris_explain_lists_active_items_and_blocked_definitions() -> None:
     row = visit(arthritis=1, rash=1, immunosuppressant=1)
     assert doris.score_visit(row)["doris_explain"] == (
-        "clinical_sledai: arthritis=4, rash=2; complete: immunosuppressant=1; "
-        "drug_free: immunosuppressant=1"
+        "clinical_sledai: arthritis=4, rash=2; complete: immunosuppressant=1; drug_free: immunosuppressant=1"
     )
 
 
@@ -191,9 +180,7 @@ flag_or_none = st.sampled_from([0, 1, None])
     st.booleans(),
 )
 def test_doris_scalar_equals_vectorised(rows: list[dict[str, Any]], allow: bool) -> None:
-    out = remission.score(
-        "doris", pl.DataFrame(rows, infer_schema_length=None), allow_antimalarial=allow
-    )
+    out = remission.score("doris", pl.DataFrame(rows, infer_schema_length=None), allow_antimalarial=allow)
     for row, got in zip(rows, out.iter_rows(named=True), strict=True):
         expected = doris.score_visit(row, allow_antimalarial=allow).values
         assert {k: got[k] for k in expected} == expected
@@ -236,9 +223,7 @@ def test_cli_doris_allow_antimalarial(tmp_path: Path) -> None:
 def test_cli_doris_bad_value_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     source = _write(tmp_path / "in.csv", [{**visit(), "pga": "x"}])
     output = tmp_path / "out.csv"
-    result = CliRunner().invoke(
-        app, ["score", "doris", "--input", str(source), "--output", str(output)]
-    )
+    result = CliRunner().invoke(app, ["score", "doris", "--input", str(source), "--output", str(output)])
     assert result.exit_code == 2
     assert "row 1, column pga: value x: not a number" in result.output
     assert not output.exists()

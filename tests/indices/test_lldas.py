@@ -51,12 +51,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("row", "expected", "failed"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_lldas_against_hand_computation_from_franklyn_2016(
-    row: dict[str, Any], expected: int, failed: str
-) -> None:
+@pytest.mark.parametrize(("row", "expected", "failed"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_lldas_against_hand_computation_from_franklyn_2016(row: dict[str, Any], expected: int, failed: str) -> None:
     out = remission.score("lldas", pair(row))
     assert out["lldas"].to_list()[1] == expected
     assert out["lldas_failed"].to_list()[1] == failed
@@ -111,12 +107,8 @@ MISSING = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("row", "expected", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING]
-)
-def test_lldas_missing_three_valued(
-    row: dict[str, Any], expected: int | None, missing: str
-) -> None:
+@pytest.mark.parametrize(("row", "expected", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING])
+def test_lldas_missing_three_valued(row: dict[str, Any], expected: int | None, missing: str) -> None:
     out = remission.score("lldas", pair(row, before=visit()))
     assert out["lldas"][1] == expected
     assert out["lldas_missing"][1] == missing

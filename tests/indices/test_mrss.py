@@ -15,9 +15,7 @@ NORMAL = dict.fromkeys(mrss.CODES, 0)
 
 def _one(**cells) -> dict:
     row = {**NORMAL, **cells}
-    return score("mrss", pl.DataFrame({k: [v] for k, v in row.items()}, strict=False)).row(
-        0, named=True
-    )
+    return score("mrss", pl.DataFrame({k: [v] for k, v in row.items()}, strict=False)).row(0, named=True)
 
 
 # Hand sums; proximal areas = upper arms, thighs, anterior chest, abdomen (spec).
@@ -42,10 +40,7 @@ def test_mrss_against_hand_sum(cells, total, proximal):
 
 
 def test_explain_lists_thickened_areas():
-    assert (
-        _one(mrss_face=1, mrss_thigh_l=2)["mrss_explain"]
-        == "mrss_face=1; mrss_thigh_l=2 (proximal)"
-    )
+    assert _one(mrss_face=1, mrss_thigh_l=2)["mrss_explain"] == "mrss_face=1; mrss_thigh_l=2 (proximal)"
 
 
 def test_missing_area_empties_the_total_without_proration():
@@ -59,13 +54,9 @@ def test_missing_proximal_area():
     assert _one(mrss_thigh_r=None, mrss_abdomen=1)["mrss_proximal"] == 1
 
 
-@pytest.mark.parametrize(
-    ("value", "reason"), [(4, "out of range"), (1.5, "whole number")], ids=["four", "half"]
-)
+@pytest.mark.parametrize(("value", "reason"), [(4, "out of range"), (1.5, "whole number")], ids=["four", "half"])
 def test_invalid_grade_is_an_error(value, reason):
-    with pytest.raises(
-        InvalidInputError, match=f"row 1, column mrss_face: value {value}: .*{reason}"
-    ):
+    with pytest.raises(InvalidInputError, match=f"row 1, column mrss_face: value {value}: .*{reason}"):
         _one(mrss_face=value)
 
 

@@ -52,9 +52,7 @@ PUBLISHED = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("base", "now", "total", "response", "doi"), PUBLISHED, ids=["A", "B", "C"]
-)
+@pytest.mark.parametrize(("base", "now", "total", "response", "doi"), PUBLISHED, ids=["A", "B", "C"])
 def test_tis_against_aggarwal_2017_example(base, now, total, response, doi):
     row = _pair(base, now)
     assert (row["tis"], row["tis_response"], row["imacs_doi"]) == (total, response, doi)
@@ -144,9 +142,7 @@ THRESHOLDS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("change", "total", "adult", "juvenile"), THRESHOLDS, ids=[str(t[1]) for t in THRESHOLDS]
-)
+@pytest.mark.parametrize(("change", "total", "adult", "juvenile"), THRESHOLDS, ids=[str(t[1]) for t in THRESHOLDS])
 def test_adult_and_juvenile_thresholds(change, total, adult, juvenile):
     now = {**BASE, **change}
     assert _pair(BASE, now)["tis"] == total
@@ -281,9 +277,7 @@ def test_most_abnormal_enzyme_at_baseline_is_tracked():
     now = {**_no_enzyme(BASE), **labs, "ck_u_l": 36, "aldolase_u_l": 27}
     row = _pair(base, now)
     assert row["tis"] == 2.5
-    assert (
-        "enzyme=2.5 (10 %; aldolase_u_l, most abnormal at baseline: 4 × ULN)" in row["tis_explain"]
-    )
+    assert "enzyme=2.5 (10 %; aldolase_u_l, most abnormal at baseline: 4 × ULN)" in row["tis_explain"]
     assert row["ck_normal"] == 1
 
 

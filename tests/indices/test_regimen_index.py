@@ -60,9 +60,7 @@ COLS = [
 def test_regimen_index_values(row, expected):
     out = remission.score(
         "regimen",
-        pl.DataFrame(
-            [row], schema={"height_cm": pl.Float64, "weight_kg": pl.Float64, "bsa_formula": pl.Utf8}
-        ),
+        pl.DataFrame([row], schema={"height_cm": pl.Float64, "weight_kg": pl.Float64, "bsa_formula": pl.Utf8}),
     )
     assert out.select(COLS).row(0) == expected
     scalar = score_visit(row)
@@ -106,15 +104,11 @@ def test_regimen_protocol_option(tmp_path):
     )
     path = tmp_path / "half.yaml"
     path.write_text(text)
-    out = remission.score(
-        "regimen", pl.DataFrame({"height_cm": [170.0], "weight_kg": [70.0]}), protocol=str(path)
-    )
+    out = remission.score("regimen", pl.DataFrame({"height_cm": [170.0], "weight_kg": [70.0]}), protocol=str(path))
     # 30 × 1.82 = 54.6 → 55 mg (0 decimals); 2 days → 110; 500 × 1.82 = 910; 0.5e6 × 70 = 35e6
     assert out.select(COLS).row(0) == (1.82, 55, 110, 910, 35000000)
     missing_drug = tmp_path / "bad.yaml"
-    missing_drug.write_text(
-        "name: b\nversion: '1'\ndrugs:\n  - {code: x, name: X, dose: 1, unit: mg, days: [0]}\n"
-    )
+    missing_drug.write_text("name: b\nversion: '1'\ndrugs:\n  - {code: x, name: X, dose: 1, unit: mg, days: [0]}\n")
     with pytest.raises(remission.InvalidInputError, match="has no drug 'fludarabine'"):
         remission.score(
             "regimen",
@@ -125,9 +119,7 @@ def test_regimen_protocol_option(tmp_path):
 
 @given(
     st.lists(
-        st.tuples(
-            st.floats(50, 250), st.floats(2, 300), st.sampled_from([None, "mosteller", "dubois"])
-        ),
+        st.tuples(st.floats(50, 250), st.floats(2, 300), st.sampled_from([None, "mosteller", "dubois"])),
         min_size=1,
         max_size=10,
     )

@@ -146,9 +146,7 @@ MISSING = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("now", "expected", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING]
-)
+@pytest.mark.parametrize(("now", "expected", "missing"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING])
 def test_sri4_missing_three_valued(now: dict[str, Any], expected: int | None, missing: str) -> None:
     got = follow_up(now)
     assert got["sri4"] == expected
@@ -196,9 +194,7 @@ def test_cli_sri4_reduction_5(tmp_path: Path) -> None:
 def test_cli_sri4_bad_grade_exits_2(tmp_path: Path) -> None:
     source, output = tmp_path / "in.csv", tmp_path / "out.csv"
     course({**RESPONSE, "bilag_renal": "F"}).write_csv(source)
-    result = CliRunner().invoke(
-        app, ["score", "sri4", "--input", str(source), "--output", str(output)]
-    )
+    result = CliRunner().invoke(app, ["score", "sri4", "--input", str(source), "--output", str(output)])
     assert result.exit_code == 2
     assert "row 2, column bilag_renal: value F: expected one of A, B, C, D, E" in result.output
     assert not output.exists()

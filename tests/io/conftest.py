@@ -6,9 +6,7 @@ import pytest
 
 from sharedpaths import DATA, require
 
-EXAMPLE = (
-    Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
-)
+EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
 
 
 @pytest.fixture(scope="session")

@@ -40,9 +40,7 @@ def test_blood_pressure_components_one_row_each(data: Path) -> None:
 
 
 def test_observation_value_quantity_ucum(data: Path) -> None:
-    obs = load_fhir(data / "fhir-r4-hl7-examples" / "Observation-example.json").tables[
-        "observations"
-    ]
+    obs = load_fhir(data / "fhir-r4-hl7-examples" / "Observation-example.json").tables["observations"]
     # Observation-example.json: body weight 185 [lb_av]
     assert obs.select("code", "value", "unit").row(0) == ("29463-7", 185.0, "[lb_av]")
 
@@ -58,9 +56,7 @@ def test_contained_medication_and_entered_in_error_dropped(data: Path) -> None:
 
 
 def test_r4_adverse_event(data: Path) -> None:
-    ae = load_fhir(data / "fhir-r4-hl7-examples" / "AdverseEvent-example.json").tables[
-        "adverse_events"
-    ]
+    ae = load_fhir(data / "fhir-r4-hl7-examples" / "AdverseEvent-example.json").tables["adverse_events"]
     row = ae.row(0, named=True)
     assert (row["actuality"], row["seriousness"], row["severity"]) == (
         "actual",
@@ -86,9 +82,7 @@ def test_condition_onset_string_kept_as_text(data: Path) -> None:
 
 
 def test_research_subject_links_patient(data: Path) -> None:
-    rs = load_fhir(data / "fhir-r4-hl7-examples" / "ResearchSubject-example.json").tables[
-        "research_subjects"
-    ]
+    rs = load_fhir(data / "fhir-r4-hl7-examples" / "ResearchSubject-example.json").tables["research_subjects"]
     assert rs.height == 1 and rs["patient_id"].to_list()[0]
 
 

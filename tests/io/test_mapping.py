@@ -14,9 +14,7 @@ from remission.errors import InvalidInputError
 from remission.io.mapping import load_mapping, map_records
 from remission.io.redcap import load_dictionary, tidy_redcap
 
-EXAMPLE = (
-    Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
-)
+EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "remission" / "io" / "examples" / "car_t_trial"
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +36,7 @@ def mapped() -> dict[str, list[dict[str, object]]]:
     ],
     ids=["patient", "infusion", "assessment", "lab", "medication", "adverse_event"],
 )
-def test_example_counts(
-    mapped: dict[str, list[dict[str, object]]], record_type: str, n: int
-) -> None:
+def test_example_counts(mapped: dict[str, list[dict[str, object]]], record_type: str, n: int) -> None:
     # records.csv: 3 patients; SLEDAI 2+1; labs 6+5 (no dsDNA) +5 (no C4); meds 3; AEs 4
     assert len(mapped[record_type]) == n
 
@@ -124,7 +120,5 @@ records:
         dd,
     )
     tables = tidy_redcap(EXAMPLE / "records.csv", dd).tables
-    with pytest.raises(
-        InvalidInputError, match=r"row 3, column enrolment\.disease: value 2: record IIM-01"
-    ):
+    with pytest.raises(InvalidInputError, match=r"row 3, column enrolment\.disease: value 2: record IIM-01"):
         map_records(tables, m)

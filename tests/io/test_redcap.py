@@ -52,9 +52,7 @@ REAL = [
 
 
 @pytest.mark.parametrize(("project", "counts"), REAL, ids=[p for p, _ in REAL])
-def test_real_projects_tidy_with_hand_counted_rows(
-    data: Path, project: str, counts: dict[str, int]
-) -> None:
+def test_real_projects_tidy_with_hand_counted_rows(data: Path, project: str, counts: dict[str, int]) -> None:
     records, dictionary, events = _project(data, project)
     result = tidy_redcap(records, dictionary, events)
     assert set(result.tables) == set(load_dictionary(dictionary).forms)
@@ -121,9 +119,8 @@ def test_values_entered_before_validation_are_refused_naming_record_field_value(
     records, dictionary, _ = _project(data, "potentially-problematic-values")
     with pytest.raises(InvalidInputError) as err:
         tidy_redcap(records, dictionary)
-    assert (
-        "row 1, column date_before_validation: value before validation 1: record 1: expected a date"
-        in str(err.value)
+    assert "row 1, column date_before_validation: value before validation 1: record 1: expected a date" in str(
+        err.value
     )
     # on_error="null" keeps the rest and lists the problems
     result = tidy_redcap(records, dictionary, on_error="null")
@@ -153,11 +150,7 @@ def test_odm_xml_matches_csv_export(data: Path, project: str) -> None:
     for form, a in csv_tables.items():
         b = xml_tables[form]
         # free text differs in whitespace, file fields hold document ids in the XML
-        text = [
-            c
-            for c in a.columns
-            if c in {f.name for f in dd.fields if f.field_type in ("notes", "file")}
-        ]
+        text = [c for c in a.columns if c in {f.name for f in dd.fields if f.field_type in ("notes", "file")}]
         assert a.drop(text).equals(b.select(a.columns).drop(text)), form
 
 
@@ -188,9 +181,7 @@ def _tidy(records: str, **kw: object) -> dict[str, pl.DataFrame]:
 
 
 def test_trap_negative_and_letter_checkbox_codes_redcaptidier_31() -> None:
-    t = _tidy("record_id,lab_value,sym___1,sym____99,sym___a,labs_complete\n1,2.5,0,1,0,2\n")[
-        "labs"
-    ]
+    t = _tidy("record_id,lab_value,sym___1,sym____99,sym___a,labs_complete\n1,2.5,0,1,0,2\n")["labs"]
     assert t.select("sym___1", "sym____99", "sym___a").row(0) == (False, True, False)
 
 
@@ -269,18 +260,14 @@ def test_mutated_wrong_encoding(data: Path) -> None:
 
 def test_mutated_bom_on_records(data: Path) -> None:
     records, dictionary, _ = _project(data, "nonnumeric-record-id")
-    t = tidy_redcap(io.BytesIO(b"\xef\xbb\xbf" + records.read_bytes()), dictionary).tables[
-        "demographics"
-    ]
+    t = tidy_redcap(io.BytesIO(b"\xef\xbb\xbf" + records.read_bytes()), dictionary).tables["demographics"]
     assert t["record_id"].to_list() == ["a", "b", "c"]
 
 
 def test_mutated_decimal_comma_in_dot_field(data: Path) -> None:
     records, dictionary, _ = _project(data, "decimal-comma-and-dot")
     bad = records.read_text().replace("1.54", '"1,54"', 1)
-    with pytest.raises(
-        InvalidInputError, match="row 1, column height_dot: value 1,54: record 1: expected a number"
-    ):
+    with pytest.raises(InvalidInputError, match="row 1, column height_dot: value 1,54: record 1: expected a number"):
         tidy_redcap(io.StringIO(bad), dictionary)
 
 
@@ -305,9 +292,7 @@ def test_cli_tidy_writes_one_csv_per_instrument(data: Path, tmp_path: Path) -> N
         ],
     )
     assert res.exit_code == 0, res.output
-    assert sorted(p.stem for p in tmp_path.glob("*.csv")) == sorted(
-        load_dictionary(dictionary).forms
-    )
+    assert sorted(p.stem for p in tmp_path.glob("*.csv")) == sorted(load_dictionary(dictionary).forms)
     assert pl.read_csv(tmp_path / "visit_lab_data.csv").height == 4
 
 
@@ -328,7 +313,5 @@ def test_cli_bad_input_exit_2_nothing_written(data: Path, tmp_path: Path) -> Non
         ],
     )
     assert res.exit_code == 2
-    assert (
-        "row 2, column integer_before_validation: value before validation 1: record 2" in res.output
-    )
+    assert "row 2, column integer_before_validation: value before validation 1: record 2" in res.output
     assert not out.exists()

@@ -38,20 +38,14 @@ COUNTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("folder", "domain", "rows", "subjects"), COUNTS, ids=[f"{f}-{d}" for f, d, *_ in COUNTS]
-)
-def test_counts_match_readme(
-    data: Path, folder: str, domain: str, rows: int, subjects: int
-) -> None:
+@pytest.mark.parametrize(("folder", "domain", "rows", "subjects"), COUNTS, ids=[f"{f}-{d}" for f, d, *_ in COUNTS])
+def test_counts_match_readme(data: Path, folder: str, domain: str, rows: int, subjects: int) -> None:
     study = load_sdtm(data / folder)
     table = study.domains[domain]
     assert (table.height, table["USUBJID"].n_unique()) == (rows, subjects)
 
 
-@pytest.mark.parametrize(
-    ("folder", "version"), [("cdisc-pilot-sdtm", 5), ("cdisc-pilot-sdtm-subset-clinutils", 8)]
-)
+@pytest.mark.parametrize(("folder", "version"), [("cdisc-pilot-sdtm", 5), ("cdisc-pilot-sdtm-subset-clinutils", 8)])
 def test_xport_version_detected(data: Path, folder: str, version: int) -> None:
     assert set(load_sdtm(data / folder).xport_versions.values()) == {version}
 
@@ -63,9 +57,7 @@ def test_every_file_read_or_skipped_with_reason(data: Path) -> None:
         merged = {n for n in files if n.startswith("SUPP") and n[4:] in study.domains}
         skipped = {n for n in study.skipped if "." not in n}
         assert files == set(study.domains) | merged | skipped
-        assert {
-            p.name for p in (data / folder).iterdir() if p.suffix not in (".xpt", ".csv")
-        } <= set(study.skipped)
+        assert {p.name for p in (data / folder).iterdir() if p.suffix not in (".xpt", ".csv")} <= set(study.skipped)
     assert "define.xml" in load_sdtm(data / "cdisc-pilot-sdtm").skipped
 
 
@@ -82,16 +74,12 @@ def test_define_xml_refused_clearly(data: Path) -> None:
 def test_supp_merged_as_columns(data: Path) -> None:
     ae = load_sdtm(data / "pharmaversesdtm").domains["AE"]
     # suppae.csv: 01-701-1015 AESEQ 1 has AETRTEM = Y
-    assert ae.filter((pl.col("USUBJID") == "01-701-1015") & (pl.col("AESEQ") == 1))[
-        "AETRTEM"
-    ].to_list() == ["Y"]
+    assert ae.filter((pl.col("USUBJID") == "01-701-1015") & (pl.col("AESEQ") == 1))["AETRTEM"].to_list() == ["Y"]
 
 
 def test_study_day_from_rfxstdtc_day_zero(data: Path) -> None:
     ae = load_sdtm(data / "pharmaversesdtm").domains["AE"]
-    row = ae.filter((pl.col("USUBJID") == "01-701-1015") & (pl.col("AESEQ") == 1)).row(
-        0, named=True
-    )
+    row = ae.filter((pl.col("USUBJID") == "01-701-1015") & (pl.col("AESEQ") == 1)).row(0, named=True)
     # RFXSTDTC 2014-01-02, AESTDTC 2014-01-03: day 1 here (SDTM AESTDY 2 has no day 0)
     assert (row["AESTDTC_DAY"], row["AESTDY"]) == (1, 2.0)
 

@@ -47,9 +47,7 @@ AUTO = dict(foldx=500.0, tmax=9.0, cmax=50.0, alpha=0.2, fb=0.035, beta=0.03)
         "auto-before-infusion",
     ],
 )
-def test_car_t_against_hand_computation_from_spec(
-    params: dict[str, float], day: float, expected: float
-) -> None:
+def test_car_t_against_hand_computation_from_spec(params: dict[str, float], day: float, expected: float) -> None:
     assert float(car_t_stein(day, **params)) == pytest.approx(expected, rel=1e-6, abs=1e-12)
 
 

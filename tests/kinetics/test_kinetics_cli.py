@@ -32,9 +32,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_simulate_writes_the_three_files(tmp_path: Path) -> None:
     out = tmp_path / "sim"
-    result = runner.invoke(
-        app, ["simulate", "--patients", "40", "--days", "365", "--seed", "7", "--out", str(out)]
-    )
+    result = runner.invoke(app, ["simulate", "--patients", "40", "--days", "365", "--seed", "7", "--out", str(out)])
     assert result.exit_code == 0, result.output
     with (out / "patients.csv").open(encoding="utf-8") as fh:
         assert fh.readline().strip().split(",") == PATIENT_HEADER
@@ -97,9 +95,7 @@ def test_simulate_with_a_params_file(tmp_path: Path) -> None:
     ],
     ids=["no-patients", "no-days", "negative-dose"],
 )
-def test_simulate_bad_input_exits_2_and_writes_nothing(
-    tmp_path: Path, args: list[str], message: str
-) -> None:
+def test_simulate_bad_input_exits_2_and_writes_nothing(tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "sim"
     result = runner.invoke(app, ["simulate", *args, "--out", str(out)])
     assert result.exit_code == 2
@@ -111,13 +107,9 @@ def test_simulate_bad_params_file(tmp_path: Path) -> None:
     params = tmp_path / "p.yaml"
     params.write_text("parameters:\n  beta:\n    value: -0.5\n", encoding="utf-8")
     out = tmp_path / "sim"
-    result = runner.invoke(
-        app, ["simulate", "--patients", "5", "--params", str(params), "--out", str(out)]
-    )
+    result = runner.invoke(app, ["simulate", "--patients", "5", "--params", str(params), "--out", str(out)])
     assert result.exit_code == 2
-    assert (
-        "column p.parameters.beta.value: value -0.5: must be a finite number > 0" in result.output
-    )
+    assert "column p.parameters.beta.value: value -0.5: must be a finite number > 0" in result.output
     assert not out.exists()
 
 

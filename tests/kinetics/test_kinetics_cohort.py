@@ -119,10 +119,7 @@ def test_short_horizon_leaves_endpoints_empty() -> None:
     assert np.all(np.isnan(res.patients["b_cell_aplasia_days"]))  # censored, unknown length
     assert np.all(np.isnan(res.patients["autoantibody_fraction_day_180"]))
     rows = {r["metric"]: r for r in summarize_cohort(res)}
-    assert (
-        rows["b_cell_reappearance_day"]["n"] == 0
-        and rows["b_cell_reappearance_day"]["n_missing"] == 10
-    )
+    assert rows["b_cell_reappearance_day"]["n"] == 0 and rows["b_cell_reappearance_day"]["n_missing"] == 10
     assert np.isnan(rows["b_cell_reappearance_day"]["p50"])
 
 
@@ -140,9 +137,7 @@ def test_summary_quantiles_of_a_known_column() -> None:
     values = np.sort(res.patients["car_t_peak_day"])
     # 101 values: the 5/25/50/75/95 % quantiles (linear) are exactly the 6th, 26th, 51st,
     # 76th and 96th order statistics.
-    assert [peak[f"p{q}"] for q in (5, 25, 50, 75, 95)] == pytest.approx(
-        values[[5, 25, 50, 75, 95]]
-    )
+    assert [peak[f"p{q}"] for q in (5, 25, 50, 75, 95)] == pytest.approx(values[[5, 25, 50, 75, 95]])
 
 
 @pytest.mark.parametrize(
@@ -171,6 +166,4 @@ def test_jax_backend_when_installed() -> None:
     pytest.importorskip("jax")  # optional: JAX is not a dependency
     a = simulate_cohort(20, days=200, seed=1, backend="jax")  # pragma: no cover
     b = simulate_cohort(20, days=200, seed=1)  # pragma: no cover
-    np.testing.assert_allclose(
-        a.patients["car_t_peak_day"], b.patients["car_t_peak_day"]
-    )  # pragma: no cover
+    np.testing.assert_allclose(a.patients["car_t_peak_day"], b.patients["car_t_peak_day"])  # pragma: no cover

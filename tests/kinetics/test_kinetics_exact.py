@@ -65,9 +65,7 @@ def test_exponential_integrator_matches_solve_ivp() -> None:
         near = (b > 0.3) & (b < 3.0)
         np.testing.assert_allclose(cd19[i][near], b[near], rtol=1e-4)
         a = ref["autoantibody"]
-        assert endpoints["autoantibody_fraction_day_180"][i] == pytest.approx(
-            a[180] / a[0], rel=1e-5
-        )
+        assert endpoints["autoantibody_fraction_day_180"][i] == pytest.approx(a[180] / a[0], rel=1e-5)
         below = np.flatnonzero(b < 1.0)
         start = below[0]
         up = np.flatnonzero((b > 1.0) & (days > start))

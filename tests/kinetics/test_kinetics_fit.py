@@ -18,9 +18,7 @@ TRUE_CAR_T = dict(foldx=800.0, tmax=10.5, cmax=80.0, alpha=0.25, fb=0.05, beta=0
 DAYS = np.array([1, 2, 3, 5, 7, 8, 9, 10, 11, 12, 14, 17, 21, 28, 35, 42, 60, 90, 120, 180.0])
 
 
-def _truth(
-    model: SteinCarTModel | CarTBCellModel, values: dict[str, float]
-) -> dict[str, np.ndarray]:
+def _truth(model: SteinCarTModel | CarTBCellModel, values: dict[str, float]) -> dict[str, np.ndarray]:
     theta = model.typical_theta(1)
     theta.update({k: np.array([v]) for k, v in values.items()})
     return theta

@@ -35,9 +35,7 @@ def test_ball_set_is_the_published_one() -> None:
 
 
 def test_ball_set_cannot_drive_the_b_cell_model() -> None:
-    with pytest.raises(
-        InvalidInputError, match="column parameters: value b0: required by CarTBCellModel"
-    ):
+    with pytest.raises(InvalidInputError, match="column parameters: value b0: required by CarTBCellModel"):
         CarTBCellModel("stein2019-ball")
 
 

@@ -47,9 +47,7 @@ EQUIVALENTS = [
 
 
 @pytest.mark.parametrize(("name", "equivalent"), EQUIVALENTS, ids=[e[0] for e in EQUIVALENTS])
-def test_prednisone_equivalents_against_medications_spec(
-    name: str, equivalent: float | None
-) -> None:
+def test_prednisone_equivalents_against_medications_spec(name: str, equivalent: float | None) -> None:
     assert default_table().lookup(name).prednisone_equivalent_mg == equivalent
 
 
@@ -64,16 +62,13 @@ def test_unknown_drug_names_the_drug_and_suggests_close_names() -> None:
     with pytest.raises(InvalidInputError) as err:
         drug_class("rituximap")
     assert str(err.value) == (
-        "column drug: value rituximap: unknown drug; did you mean rituximab, rituxan? "
-        "(or extend the drug table)"
+        "column drug: value rituximap: unknown drug; did you mean rituximab, rituxan? (or extend the drug table)"
     )
 
 
 def test_user_table_extends_the_shipped_one(tmp_path: Path) -> None:
     extra = tmp_path / "local.csv"
-    extra.write_text(
-        "name,synonyms,atc,class,prednisone_equivalent_mg\nteclistamab,tecvayli,,biologic,\n"
-    )
+    extra.write_text("name,synonyms,atc,class,prednisone_equivalent_mg\nteclistamab,tecvayli,,biologic,\n")
     table = load_drug_table(extra)
     assert table.drug_class("Tecvayli") == "biologic"
     assert table.version == "1+local.csv"

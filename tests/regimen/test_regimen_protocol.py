@@ -45,10 +45,7 @@ def test_duplicate_drug_codes_rejected():
 
 def test_load_protocol_from_file_and_errors(tmp_path: Path):
     good = tmp_path / "p.yaml"
-    good.write_text(
-        "name: x\nversion: '2'\ndrugs:\n"
-        "  - {code: cyc, name: C, dose: 500, unit: mg/m2, days: [-2]}\n"
-    )
+    good.write_text("name: x\nversion: '2'\ndrugs:\n  - {code: cyc, name: C, dose: 500, unit: mg/m2, days: [-2]}\n")
     assert load_protocol(good).drug("cyc").days == (-2,)
     with pytest.raises(InvalidInputError, match="no such file"):
         load_protocol(tmp_path / "missing.yaml")
@@ -153,10 +150,7 @@ def test_eligibility_explains_each_criterion():
 def test_age_range_is_a_parameter():
     facts = {**SLE_OK, "age_years": 65}
     assert evaluate_eligibility(facts, load_protocol()).eligible is False
-    assert (
-        evaluate_eligibility(facts, load_protocol(), parameters={"max_age_years": 70}).eligible
-        is True
-    )
+    assert evaluate_eligibility(facts, load_protocol(), parameters={"max_age_years": 70}).eligible is True
     with pytest.raises(InvalidInputError, match="unknown eligibility parameter"):
         evaluate_eligibility(facts, load_protocol(), parameters={"max_age": 70})
 

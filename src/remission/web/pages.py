@@ -102,9 +102,7 @@ async def login(request: Request) -> Response:
     user = authenticate(engine, username, password)
     record_login(request, username, user is not None)
     with engine.begin() as connection:
-        append_audit(
-            connection, username[:64], "login" if user else "login_failed", "session", "page", {"via": "page"}
-        )
+        append_audit(connection, username[:64], "login" if user else "login_failed", "session", "page", {"via": "page"})
     if user is None:
         return _render(
             request,
@@ -152,9 +150,7 @@ def _entry_indices(disease: str) -> list[str]:
     forms = {"SLE": "sle", "IIM": "iim", "SSc": "ssc"}
     wanted = {forms.get(disease, ""), "toxicity"}
     return [
-        name
-        for name, d in registry().items()
-        if d.layout != "per_patient" and (not d.forms or set(d.forms) & wanted)
+        name for name, d in registry().items() if d.layout != "per_patient" and (not d.forms or set(d.forms) & wanted)
     ]
 
 
