@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from typer.testing import CliRunner
+from webhelpers import small_cohort
 
 from remission.cli.main import app
 from remission.store import connect, migrate, save_cohort
@@ -14,8 +15,6 @@ runner = CliRunner()
 
 
 def _db(tmp_path: Path) -> str:
-    from conftest import small_cohort
-
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = connect(url)
     migrate(engine)

@@ -3,7 +3,8 @@
 A collected date (``--STDTC``, ``--ENDTC``) may be known to the year or the month only. The analysis
 date is imputed to the first or the last day of the known period, and its flag (``--DTF``) says
 what was imputed: ``D`` the day, ``M`` the month and the day. A missing year is not imputed
-(``Y`` would be; admiral's default ``highest_imputation = "M"`` does not): the date stays empty.
+(``Y`` would be; admiral imputes at most what ``highest_imputation`` allows — "n", nothing, by
+default — and this registry uses "M"): the date stays empty.
 
 Which end of the period is used is a choice per derivation, made to be conservative for the
 endpoint it feeds (docs/decisions/imputation.md):
