@@ -219,3 +219,22 @@ def job_view(job: Job) -> dict[str, Any]:
         "polling": job.state in ("queued", "running"),
         "elapsed": f"{max(elapsed, 0.0):.1f}",
     }
+
+
+Uploads = dict[str, list[tuple[str, bytes]]]
+
+
+async def read_import_form(request: Request) -> tuple[str, Uploads, dict[str, str]]:
+    """The source, the uploaded files per field of :data:`FIELDS` and the options (``on_error``,
+    ``disease``, ``site``) of an import form; the caller closes the form (``close_form``)."""
+    from starlette.datastructures import UploadFile
+
+    form = await request.form()
+    source = str(form.get("source", ""))
+    uploads: Uploads = {}
+    for name, *_rest in FIELDS.get(source, ()):
+        for item in form.getlist(name):
+            if isinstance(item, UploadFile) and item.filename:
+                uploads.setdefault(name, []).append((item.filename, await item.read()))
+    options = {k: str(form.get(k, "")) for k in ("on_error", "disease", "site")}
+    return source, uploads, options

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from remission.errors import InvalidInputError, Problem
 from remission.web.api import ERRORS
 from remission.web.deps import close_form, current_user
-from remission.web.imports import FIELDS, ImportJobs, limit_upload, may_import, start_import
+from remission.web.imports import ImportJobs, limit_upload, may_import, read_import_form, start_import
 from remission.web.responses import JSONRoute
 from remission.web.security import User
 from remission.web.services import Forbidden, NotFound
@@ -99,20 +99,11 @@ def get_job(request: Request, job_id: str, user: UserDep) -> dict[str, Any]:
 async def enqueue_import(request: Request, user: UserDep) -> dict[str, Any]:
     """Upload the files of ``remission import redcap|sdtm|fhir`` (multipart: ``source``, the files as
     the import page names them, ``on_error``, ``disease``, ``site``) and queue the import."""
-    from starlette.datastructures import UploadFile
-
     if not may_import(user):
         await close_form(request)
         raise Forbidden(f"role {user.role} cannot import")
     try:
-        form = await request.form()
-        source = str(form.get("source", ""))
-        uploads: dict[str, list[tuple[str, bytes]]] = {}
-        for name, *_rest in FIELDS.get(source, ()):
-            for item in form.getlist(name):
-                if isinstance(item, UploadFile) and item.filename:
-                    uploads.setdefault(name, []).append((item.filename, await item.read()))
-        options = {k: str(form.get(k, "")) for k in ("on_error", "disease", "site")}
+        source, uploads, options = await read_import_form(request)
     finally:
         await close_form(request)
     if user.role != "admin":

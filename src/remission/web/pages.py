@@ -367,20 +367,11 @@ async def import_page(request: Request, user: UserDep) -> Response:
 @router.post("/import", dependencies=[Depends(limit_upload)])
 async def import_upload(request: Request, user: UserDep) -> Response:
     """Save the uploads and start the import job; the job page polls its progress."""
-    from starlette.datastructures import UploadFile
-
-    from remission.web.imports import FIELDS, start_import
+    from remission.web.imports import read_import_form, start_import
 
     try:
         context = _import_context(request, user)
-        form = await request.form()
-        source = str(form.get("source", ""))
-        uploads: dict[str, list[tuple[str, bytes]]] = {}
-        for name, *_rest in FIELDS.get(source, ()):
-            for item in form.getlist(name):
-                if isinstance(item, UploadFile) and item.filename:
-                    uploads.setdefault(name, []).append((item.filename, await item.read()))
-        options = {k: str(form.get(k, "")) for k in ("on_error", "disease", "site")}
+        source, uploads, options = await read_import_form(request)
     finally:
         await close_form(request)  # the spooled upload files (parsed once, also for the CSRF check)
     if user.role != "admin":
