@@ -288,7 +288,8 @@ def test_logout_ends_the_session(client: Any) -> None:
 
 def test_timeline_names_the_partially_dated_medication_records(client: Any, app_engine: Engine) -> None:
     """SLE-B1's prednisone end collected as "2024-03": stored 31 March = day 81 (infusion 10 January:
-    21 + 29 + 31), drug-free from day 82; read on 1 March (day 51), drug-free from day 52."""
+    21 + 29 + 31), drug-free from day 111 (30 treatment-free days, the report's rule); read on 1 March
+    (day 51), drug-free from day 81."""
     from datetime import date
 
     with app_engine.begin() as connection:
@@ -300,6 +301,7 @@ def test_timeline_names_the_partially_dated_medication_records(client: Any, app_
     page_login(client, "monitor")
     html = client.get("/patients/SLE-B1").text
     assert 'id="imputation-bounds"' in html
-    assert "drug-free from day 82 as reported" in html and "drug-free from day 52 with each read" in html
+    assert "drug-free from day 111 (30 days after the last dose) as reported" in html
+    assert "drug-free from day 81 (30 days after the last dose) with each read" in html
     assert '<td>2024-03</td><td class="num">81 (or 51)</td>' in html
     assert 'id="imputation-bounds"' not in client.get("/patients/SLE-A1").text, "complete dates: no bounds"

@@ -31,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from remission.analysis.durations import DEFAULT_DRUG_FREE, DrugFreeRule
 from remission.analysis.endpoints import BinarySummary, summarise_binary
 from remission.analysis.nri import nri_rows, summarise_at_month
 from remission.analysis.survival import derive_time_to_first
@@ -370,10 +371,14 @@ def _counted(medications: pl.DataFrame, start: str) -> pl.Series:
     return (classified["maintenance"] == 1) & classified["drug_class"].is_in(list(DRUG_FREE_CLASSES))
 
 
-def drug_free_stop_bounds(medications: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def drug_free_stop_bounds(
+    medications: Iterable[Mapping[str, Any]], rule: DrugFreeRule = DEFAULT_DRUG_FREE
+) -> dict[str, Any]:
     """One patient's drug-free stop day (:func:`remission.analysis.treatment.stop_days_of`) under
     both rules and the records responsible, for the patient page: ``reported`` and ``opposite``
-    (``drug_free_stop_day``/``drug_free_stopped`` each) and ``records`` (dicts of
+    (``drug_free_stop_day``/``drug_free_stopped`` each, and ``drug_free_from``: the first day
+    drug-free counts, ``rule.min_free_days`` after the last stop, as in
+    :func:`remission.analysis.durations.derive_drug_free`) and ``records`` (dicts of
     :data:`RESPONSIBLE_COLUMNS`); ``records`` is empty when nothing is imputed or the two agree.
 
     >>> import datetime as dt
@@ -383,19 +388,26 @@ def drug_free_stop_bounds(medications: Iterable[Mapping[str, Any]]) -> dict[str,
     >>> b = drug_free_stop_bounds(rows)
     >>> b["reported"]["drug_free_stop_day"], b["opposite"]["drug_free_stop_day"], len(b["records"])
     (112, 82, 1)
+    >>> b["reported"]["drug_free_from"], b["opposite"]["drug_free_from"]
+    (142, 112)
     """
     rows = list(medications)
-    reported = stop_days_of((r["drug"], r["start_day"], r["stop_day"]) for r in rows)
+    reported = _with_start(stop_days_of((r["drug"], r["start_day"], r["stop_day"]) for r in rows), rule)
     if not any(r.get(MEDICATION_START[1]) in IMPUTED_FLAGS or r.get(MEDICATION_STOP[1]) in IMPUTED_FLAGS for r in rows):
         return {"reported": reported, "opposite": reported, "records": []}
     table = pl.DataFrame(rows, infer_schema_length=None)
     opposite_table = opposite_medications(table)
-    opposite = stop_days_of(opposite_table.select("drug", "start_day", "stop_day").iter_rows())
+    opposite = _with_start(stop_days_of(opposite_table.select("drug", "start_day", "stop_day").iter_rows()), rule)
     if opposite == reported:
         return {"reported": reported, "opposite": opposite, "records": []}
     patient = table.select(pl.col("patient_id").cast(pl.String)).unique()
     records = responsible_medications(table, patient).to_dicts()
     return {"reported": reported, "opposite": opposite, "records": records}
+
+
+def _with_start(stop: dict[str, Any], rule: DrugFreeRule) -> dict[str, Any]:
+    day = stop["drug_free_stop_day"]
+    return stop | {"drug_free_from": None if day is None else int(day) + rule.min_free_days}
 
 
 def nri_rows_with_bounds(
